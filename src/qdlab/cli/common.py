@@ -1,0 +1,100 @@
+"""Helpers shared by every CLI module: the ``--json`` option, output, and file checks.
+
+Conventions
+-----------
+* Every command takes ``--json`` and then prints exactly one JSON object on stdout.
+* Without ``--json`` results are drawn with rich (tables) on stdout; progress goes to stderr.
+* Problems the user can fix raise :class:`~qdlab.data.errors.QdlabError`; :func:`qdlab.cli.main.main`
+  turns them into one line on stderr and exit code 2.
+* Heavy imports (pymatgen, scikit-image, SQLAlchemy...) happen inside command functions so that
+  ``qdlab --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from qdlab.console import out_console
+from qdlab.data.errors import InputError
+from qdlab.data.types import to_jsonable
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout instead of tables.")]
+PlotOpt = Annotated[Path | None, typer.Option("--plot", help="Write a figure to this PNG file.", dir_okay=False)]
+DbOpt = Annotated[
+    str | None,
+    typer.Option("--db", help="Database URL (default: QDLAB_DATABASE_URL or an SQLite file in the user data dir).", envvar="QDLAB_DATABASE_URL"),
+]
+SchedulerOpt = Annotated[
+    str | None,
+    typer.Option("--scheduler", help="Dask scheduler address (tcp://host:port); default: local processes."),
+]
+
+
+def dumps(obj: Any) -> str:
+    """Strict JSON (NaN -> null) of results, dataclasses and numpy values."""
+    return json.dumps(to_jsonable(obj), allow_nan=False, indent=None)
+
+
+def emit(result: Any, json_out: bool, render: Callable[[Mapping[str, Any]], None] | None = None) -> None:
+    """Print ``result`` as one JSON object (``--json``) or through ``render`` (rich)."""
+    data = to_jsonable(result)
+    if json_out or render is None:
+        print(dumps(data))
+        return
+    render(data)
+
+
+def key_value_table(title: str, data: Mapping[str, Any], keys: list[tuple[str, str]] | None = None) -> None:
+    """Render selected ``(key, label)`` pairs of ``data`` as a two-column rich table."""
+    from rich.table import Table
+
+    table = Table(title=title, show_header=False, title_justify="left")
+    table.add_column(style="bold")
+    table.add_column()
+    for key, label in keys or [(k, k) for k in data]:
+        if key not in data:
+            continue
+        v = data[key]
+        if isinstance(v, float):
+            v = f"{v:.6g}"
+        table.add_row(label, str(v))
+    out_console().print(table)
+
+
+def existing_file(path: Path, what: str = "file") -> Path:
+    """Return ``path`` if it is an existing regular file, else raise :class:`InputError` naming it."""
+    p = Path(path)
+    if not p.exists():
+        raise InputError(f"{what} not found: {p}")
+    if p.is_dir():
+        raise InputError(f"expected a {what}, got a directory: {p}")
+    return p
+
+
+def parse_param_assignments(values: list[str], what: str = "--param") -> dict[str, str]:
+    """Parse ``NAME=VALUE`` strings into a dict, with a clear error for malformed ones."""
+    out: dict[str, str] = {}
+    for v in values:
+        if "=" not in v:
+            raise InputError(f"expected NAME=VALUE, got {v!r}", field=what)
+        k, _, val = v.partition("=")
+        out[k.strip()] = val.strip()
+    return out
+
+
+__all__ = [
+    "JsonOpt",
+    "PlotOpt",
+    "DbOpt",
+    "SchedulerOpt",
+    "dumps",
+    "emit",
+    "key_value_table",
+    "existing_file",
+    "parse_param_assignments",
+]

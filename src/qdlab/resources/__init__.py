@@ -1,0 +1,34 @@
+"""Package data: constants, atomic weights, isotopes, materials, reagents, recipes, scenarios.
+
+Every number in these TOML files carries its unit and source. Code reads them through
+:func:`load_toml`; nothing physical is typed inline twice.
+"""
+
+from __future__ import annotations
+
+import functools
+import tomllib
+from importlib import resources
+from typing import Any
+
+
+@functools.cache
+def load_toml(name: str) -> dict[str, Any]:
+    """Load a TOML file shipped in ``qdlab/resources`` (cached).
+
+    Parameters
+    ----------
+    name
+        File name relative to the resources folder, e.g. ``"constants.toml"`` or
+        ``"recipes/msc-synthesis.toml"``.
+    """
+    path = resources.files(__name__).joinpath(name)
+    return tomllib.loads(path.read_text(encoding="utf-8"))
+
+
+def resource_path(name: str):  # noqa: ANN201 - importlib Traversable
+    """Return a traversable path to a shipped resource (file or folder)."""
+    return resources.files(__name__).joinpath(name)
+
+
+__all__ = ["load_toml", "resource_path"]

@@ -1,0 +1,1 @@
+"""Workflow layer: manifest -> ingest -> analyse -> calibrate -> report."""
