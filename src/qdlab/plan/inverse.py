@@ -1,0 +1,265 @@
+"""Inverse design: from "seeds at X nm, I want Y nm" to one overgrowth recipe, in a few seconds.
+
+The search is deliberately small (the twin costs ~20 ms a run):
+
+1. **Sanity**. A target bluer than the seeds can only be reached by etching, which the paper shows
+   to be transient and at most ~170 meV; anything bluer is refused outright.
+2. **Safe rate**. The no-renucleation rule (:mod:`qdlab.plan.design`) scales the reference rate with
+   the number and radius of the seeds and ramps it by ``d_target/d_seed`` as they grow.
+3. **Volume**. The final PL peak grows monotonically with the injected feed volume, so a bracketed
+   Brent root search on ``ln V`` (:func:`scipy.optimize.brentq`) hits the target; the mass balance
+   gives the first guess. If the target lies beyond the reachable range the answer says so.
+4. **Refinement**. If the twin predicts secondary nucleation (bimodal PL, secondary fraction above the
+   limit) or a line broader than ``max_fwhm_mev``, the rate is halved and step 3 repeated (a few times).
+5. **Uncertainty**. The recipe is re-run with parameter sets drawn from the twin's calibrated
+   covariance (through :func:`qdlab.compute.map_progress`) and the spread is reported.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from qdlab.data.errors import InputError, QdlabError
+from qdlab.data.types import Result
+from qdlab.plan import design
+from qdlab.plan.forward import ForwardModel
+from qdlab.plan.objective import Objective, Outcome
+from qdlab.plan.space import SearchSpace, build_recipe, value
+from qdlab.units import HC_EV_NM
+
+
+@dataclass(frozen=True)
+class PlanResult(Result):
+    """A planned recipe, what the twin predicts for it, and how sure it is."""
+
+    target_nm: float
+    recipe: dict[str, Any]
+    predicted: dict[str, Any]
+    reachable_nm: tuple[float, float]
+    params: dict[str, float]
+    ramp_factor: float
+    twin_runs: int
+    elapsed_s: float
+    notes: list[str] = field(default_factory=list)
+
+
+class _Counter:
+    def __init__(self, model: ForwardModel) -> None:
+        self.model = model
+        self.runs = 0
+
+    def __call__(self, params: Mapping[str, float], ramp: float) -> Outcome:
+        self.runs += 1
+        return self.model.predict(params, ramp)
+
+
+def _solve_volume(
+    run: _Counter, base: dict[str, float], ramp: float, target_nm: float, guess_ml: float, space: SearchSpace
+) -> tuple[float, Outcome, tuple[float, float]]:
+    """Brent on ln(V) for final peak = target; returns (V, outcome, reachable range at this rate)."""
+    from scipy.optimize import brentq
+
+    var = space["cluster_volume_ml"]
+    cache: dict[float, Outcome] = {}
+
+    def out(log_v: float) -> Outcome:
+        if log_v not in cache:
+            cache[log_v] = run({**base, "cluster_volume_ml": var.clip(math.exp(log_v))}, ramp)
+        return cache[log_v]
+
+    lo, hi = math.log(var.low), math.log(var.high)
+    p_lo, p_hi = out(lo).pl_peak_nm, out(hi).pl_peak_nm
+    reach = (min(p_lo, p_hi), max(p_lo, p_hi))
+    if not (reach[0] <= target_nm <= reach[1]):
+        best = lo if abs(p_lo - target_nm) < abs(p_hi - target_nm) else hi
+        return math.exp(best), out(best), reach
+    # narrow the bracket around the mass-balance guess when it helps
+    g = min(max(math.log(max(guess_ml, var.low)), lo), hi)
+    a, b = lo, hi
+    if lo < g < hi:
+        if (out(g).pl_peak_nm - target_nm) * (p_lo - target_nm) <= 0:
+            b = g
+        else:
+            a = g
+    log_v = brentq(lambda x: out(x).pl_peak_nm - target_nm, a, b, xtol=2e-3, rtol=1e-6, maxiter=40)
+    return math.exp(log_v), out(log_v), reach
+
+
+def plan_recipe(
+    model: ForwardModel,
+    target_nm: float,
+    *,
+    max_fwhm_mev: float | None = None,
+    params: Mapping[str, float] | None = None,
+    n_samples: int | None = None,
+    scheduler: Any = "serial",
+    rng_seed: int = 0,
+) -> PlanResult:
+    """Plan one overgrowth that brings ``model``'s seeds to ``target_nm``.
+
+    Parameters
+    ----------
+    model
+        A forward model bound to the seeds (:class:`qdlab.plan.twin_model.TwinModel` in practice).
+    target_nm
+        Wanted final PL peak.
+    max_fwhm_mev
+        Optional cap on the predicted final FWHM.
+    params
+        Fixed values for other decision variables (temperature, oleic acid, feed concentration,
+        starting rate); the rest take their reference values.
+    n_samples
+        Parameter samples for the predicted uncertainty (default: package data; 0 disables).
+    scheduler
+        Where the uncertainty samples run (``qdlab.compute``; ``"serial"`` by default: they are cheap).
+
+    Raises
+    ------
+    InputError
+        Inconsistent inputs or a target out of reach, with the reason.
+    """
+    t0 = time.perf_counter()
+    space = SearchSpace.default()
+    objective = Objective(target_nm=target_nm, max_fwhm_mev=max_fwhm_mev)
+    seed_nm = model.seed_nm
+    notes: list[str] = []
+    bluest = design.max_blue_shift_nm(seed_nm)
+    if target_nm < bluest:
+        raise InputError(
+            f"target {target_nm:g} nm is bluer than the seeds ({seed_nm:g} nm) by more than etching gives "
+            f"(at most {value('paper', 'max_etch_blue_shift_mev'):g} meV, i.e. down to {bluest:.0f} nm, and only "
+            "transiently); overgrowth only red-shifts the final product: start from smaller seeds",
+            field="target_nm",
+        )
+    base = space.complete(params or {})
+    user_fixed = set(params or {})
+    if "injection_rate_ml_per_h" not in user_fixed:
+        scale = design.rate_scale(model.seed_mg, seed_nm, model.material)
+        base["injection_rate_ml_per_h"] = space["injection_rate_ml_per_h"].clip(base["injection_rate_ml_per_h"] * scale)
+        notes.append(f"starting rate scaled by N_s*r relative to 20 mg of 1010-nm seeds: x{scale:.2f}")
+    ramp = design.ramp_factor(seed_nm, max(target_nm, seed_nm), model.material)
+    run = _Counter(model)
+    guess = design.volume_for_target_ml(model.seed_mg, seed_nm, target_nm, base["p_conc_mol_per_l"], material=model.material)
+
+    rate_var = space["injection_rate_ml_per_h"]
+    max_sec = value("design", "max_secondary_fraction")
+    candidates: list[tuple[float, dict[str, float], Outcome]] = []
+    reach: tuple[float, float] = (float("nan"), float("nan"))
+    for attempt in range(4):
+        vol, out, reach = _solve_volume(run, base, ramp, target_nm, guess, space)
+        point = {**base, "cluster_volume_ml": vol}
+        candidates.append((vol, point, out))
+        if not (reach[0] - objective.wavelength_scale_nm <= target_nm <= reach[1] + objective.wavelength_scale_nm):
+            if attempt == 0 and "p_conc_mol_per_l" not in user_fixed and target_nm > reach[1]:
+                base["p_conc_mol_per_l"] = space["p_conc_mol_per_l"].high
+                notes.append("target beyond the reference feed: concentrated feed used")
+                guess = design.volume_for_target_ml(model.seed_mg, seed_nm, target_nm, base["p_conc_mol_per_l"], material=model.material)
+                continue
+            where = "redder" if target_nm > reach[1] else "bluer"
+            raise InputError(
+                f"target {target_nm:g} nm is out of reach: from {seed_nm:g} nm seeds ({model.seed_mg:g} mg) the twin's "
+                f"final peak spans {reach[0]:.0f}-{reach[1]:.0f} nm for {space['cluster_volume_ml'].low:g}-"
+                f"{space['cluster_volume_ml'].high:g} mL of feed at {base['p_conc_mol_per_l']:.3g} M P; the target is {where}. "
+                + ("Use fewer seeds (--seed-mg) or larger seeds." if where == "redder" else "Use smaller seeds."),
+                field="target_nm",
+            )
+        sec = out.secondary_fraction or 0.0
+        ok = (not out.bimodal) and sec <= max_sec and objective.feasible(out)
+        if ok or "injection_rate_ml_per_h" in user_fixed:
+            break
+        new_rate = base["injection_rate_ml_per_h"] * value("design", "rate_search_factor")
+        if new_rate < max(rate_var.low, value("design", "min_rate_ml_per_h")):
+            break
+        notes.append(
+            f"at {base['injection_rate_ml_per_h']:.3g} mL/h the twin predicts secondary fraction {sec:.2f}"
+            f"{', bimodal PL' if out.bimodal else ''}, FWHM {out.fwhm_mev or float('nan'):.0f} meV: rate halved"
+        )
+        base["injection_rate_ml_per_h"] = new_rate
+        guess = vol
+    # keep the feasible candidate closest to the target, else the one with least secondary nucleation
+    def rank(c: tuple[float, dict[str, float], Outcome]) -> tuple[int, float]:
+        o = c[2]
+        bad = int(o.bimodal or (o.secondary_fraction or 0.0) > max_sec or not objective.feasible(o))
+        return (bad, objective.wavelength_error_nm(o) if not bad else (o.secondary_fraction or 0.0))
+
+    vol, point, out = min(candidates, key=rank)
+    if rank((vol, point, out))[0]:
+        notes.append("no safe rate found within the search: secondary nucleation predicted; see 'predicted'")
+    if objective.wavelength_error_nm(out) > objective.wavelength_scale_nm:
+        notes.append(f"closest reachable peak {out.pl_peak_nm:.0f} nm is more than {objective.wavelength_scale_nm:g} nm from the target")
+    predicted = _predict_with_uncertainty(model, point, ramp, out, objective, n_samples, scheduler, rng_seed)
+    run.runs += int(predicted.get("samples", 0))
+    recipe = build_recipe(point, seed_nm=seed_nm, seed_mg=model.seed_mg, material=model.material, ramp_factor=ramp)
+    recipe["seeds"]["diameter_nm"] = design.seed_diameter_nm(seed_nm, model.material)
+    return PlanResult(
+        target_nm=target_nm,
+        recipe=recipe,
+        predicted=predicted,
+        reachable_nm=reach,
+        params=point,
+        ramp_factor=ramp,
+        twin_runs=run.runs,
+        elapsed_s=time.perf_counter() - t0,
+        notes=notes,
+    )
+
+
+def _sample_predict(job: tuple[ForwardModel, Mapping[str, float], dict[str, float], float]) -> Outcome | None:
+    model, pars, point, ramp = job
+    try:
+        return model.with_parameters(pars).predict(point, ramp)
+    except (QdlabError, ArithmeticError):  # a parameter draw the model rejects is dropped from the statistics
+        return None
+
+
+def _predict_with_uncertainty(
+    model: ForwardModel,
+    point: dict[str, float],
+    ramp: float,
+    nominal: Outcome,
+    objective: Objective,
+    n_samples: int | None,
+    scheduler: Any,
+    rng_seed: int,
+) -> dict[str, Any]:
+    from qdlab.compute import map_progress
+
+    n = int(value("design", "uncertainty_samples")) if n_samples is None else int(n_samples)
+    pred: dict[str, Any] = {
+        "pl_peak_nm": nominal.pl_peak_nm,
+        "pl_peak_ev": HC_EV_NM / nominal.pl_peak_nm,
+        "fwhm_mev": nominal.fwhm_mev,
+        "secondary_fraction": nominal.secondary_fraction,
+        "bimodal": nominal.bimodal,
+        "loss": objective.loss(nominal),
+        "samples": 0,
+    }
+    if n <= 0:
+        return pred
+    rng = np.random.default_rng(rng_seed)
+    jobs = [(model, pars, point, ramp) for pars in model.parameter_samples(n, rng)]
+    outs = [o for o in map_progress(_sample_predict, jobs, scheduler=scheduler, description="uncertainty") if o is not None]
+    pred["samples"] = len(jobs)
+    if len(outs) < 2:
+        return pred
+    peaks = np.array([o.pl_peak_nm for o in outs])
+    fw = np.array([o.fwhm_mev for o in outs if o.fwhm_mev is not None])
+    sec = np.array([o.secondary_fraction for o in outs if o.secondary_fraction is not None])
+    pred["pl_peak_nm_std"] = float(peaks.std(ddof=1))
+    pred["pl_peak_nm_interval_68"] = [float(np.percentile(peaks, 16)), float(np.percentile(peaks, 84))]
+    pred["p_within_tolerance"] = float(np.mean(np.abs(peaks - objective.target_nm) <= objective.wavelength_scale_nm))
+    if fw.size > 1:
+        pred["fwhm_mev_std"] = float(fw.std(ddof=1))
+    if sec.size > 1:
+        pred["secondary_fraction_std"] = float(sec.std(ddof=1))
+    pred["p_bimodal"] = float(np.mean([o.bimodal for o in outs]))
+    return pred
+
+
+__all__ = ["PlanResult", "plan_recipe"]
