@@ -32,7 +32,7 @@ class SerialExecutor(Executor):
         fut: Future[R] = Future()
         try:
             fut.set_result(fn(*args, **kwargs))
-        except BaseException as exc:  # noqa: BLE001 - forwarded to the future like a pool would
+        except BaseException as exc:
             fut.set_exception(exc)
         return fut
 
@@ -112,7 +112,14 @@ def map_progress(
     if executor is None:
         with get_executor(scheduler, max_workers) as ex:
             return map_progress(fn, seq, executor=ex, description=description, show=show)
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
 
     from qdlab.console import err_console
 

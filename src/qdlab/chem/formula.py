@@ -1,6 +1,7 @@
 """Chemical formulas: parsing (parentheses, brackets, charges, ligand shorthands) and masses.
 
-Grammar (whitespace is ignored)::
+Grammar (whitespace is ignored; digits followed by a sign right after a final ``]`` are a charge,
+as in ``[Cd(OA)2]2-``)::
 
     formula := part+ charge?
     part    := (ELEMENT | SHORTHAND | '(' formula ')' | '[' formula ']') COUNT?
@@ -155,11 +156,15 @@ class _Parser:
             if ch in "([":
                 self.i += 1
                 inner = self.group(")" if ch == "(" else "]")
-                n = self.count()
+                # "[Cd(OA)2]2-": digits + sign right after a closing ']' at the end are the ion's charge
+                tail = self.s[self.i :]
+                n = 1 if (ch == "[" and re.fullmatch(r"\d+[+-]", tail)) else self.count()
                 for k, v in inner.items():
                     total[k] += v * n
                 continue
-            if ch in "+-^":
+            if ch in "+-^" or (
+                close is None and re.fullmatch(r"\d+[+-]", self.s[self.i :]) and self.s[self.i - 1] == "]"
+            ):
                 if close is not None:
                     raise self.fail("a charge may only stand at the end of the formula")
                 return total

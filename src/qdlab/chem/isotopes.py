@@ -120,7 +120,7 @@ def _element_arrays(symbol: str) -> tuple[int, NDArray[np.float64], NDArray[np.f
     span = int(iso.mass_number.max()) - a0 + 1
     p = np.zeros(span)
     q = np.zeros(span)
-    for a, m, ab in zip(iso.mass_number, iso.mass_da, iso.abundance):
+    for a, m, ab in zip(iso.mass_number, iso.mass_da, iso.abundance, strict=True):
         p[a - a0] += ab
         q[a - a0] += ab * m
     return a0, p, q

@@ -64,7 +64,9 @@ def isotopes(symbol: str) -> Isotopes:
         raise InputError(f"no isotope data for element {symbol!r}")
     d = data[symbol]
     p = np.asarray(d["abundance"], dtype=float)
-    return Isotopes(symbol, np.asarray(d["mass_number"], dtype=np.int64), np.asarray(d["mass_da"], dtype=float), p / p.sum())
+    return Isotopes(
+        symbol, np.asarray(d["mass_number"], dtype=np.int64), np.asarray(d["mass_da"], dtype=float), p / p.sum()
+    )
 
 
 __all__ = ["weight_tables", "default_table", "atomic_weight", "known_elements", "Isotopes", "isotopes"]

@@ -27,7 +27,11 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object on 
 PlotOpt = Annotated[Path | None, typer.Option("--plot", help="Write a figure to this PNG file.", dir_okay=False)]
 DbOpt = Annotated[
     str | None,
-    typer.Option("--db", help="Database URL (default: QDLAB_DATABASE_URL or an SQLite file in the user data dir).", envvar="QDLAB_DATABASE_URL"),
+    typer.Option(
+        "--db",
+        help="Database URL (default: QDLAB_DATABASE_URL or an SQLite file in the user data dir).",
+        envvar="QDLAB_DATABASE_URL",
+    ),
 ]
 SchedulerOpt = Annotated[
     str | None,

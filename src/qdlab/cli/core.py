@@ -16,7 +16,9 @@ def _density(value: str) -> str | float:
     try:
         return float(value)
     except ValueError as exc:
-        raise InputError(f"expected 'xray', 'handbook' or a number in g/cm^3, got {value!r}", field="--density") from exc
+        raise InputError(
+            f"expected 'xray', 'handbook' or a number in g/cm^3, got {value!r}", field="--density"
+        ) from exc
 
 
 def size_info(
@@ -37,17 +39,25 @@ def size_info(
     from qdlab import materials
     from qdlab.units import HC_EV_NM
 
-    given = {k: v for k, v in dict(wavelength_nm=wavelength_nm, energy_ev=energy_ev, diameter_nm=diameter_nm, mass_da=mass_da).items() if v is not None}
+    given = {
+        k: v
+        for k, v in dict(
+            wavelength_nm=wavelength_nm, energy_ev=energy_ev, diameter_nm=diameter_nm, mass_da=mass_da
+        ).items()
+        if v is not None
+    }
     if len(given) != 1:
         raise InputError("give exactly one of --wavelength-nm, --energy-ev, --diameter-nm, --mass-da")
-    (key, value), = given.items()
+    ((key, value),) = given.items()
     if not (value > 0 and value < float("inf")):
         raise InputError(f"must be a positive number, got {value}", field=f"--{key.replace('_', '-')}")
     mat = materials.get_material(material)
     curve = materials.curve_for(mat, sizing)
     if key == "wavelength_nm":
         if value > 20000:
-            raise InputError(f"{value} nm is not an optical wavelength for a QD (expected 200-20000 nm)", field="--wavelength-nm")
+            raise InputError(
+                f"{value} nm is not an optical wavelength for a QD (expected 200-20000 nm)", field="--wavelength-nm"
+            )
         d = float(curve.diameter_from_emission_nm(value))
     elif key == "energy_ev":
         d = float(curve.diameter_nm(value))
@@ -87,15 +97,23 @@ def size(
     energy_ev: Annotated[float | None, typer.Option(help="Band-edge (first exciton) energy (eV).")] = None,
     diameter_nm: Annotated[float | None, typer.Option(help="Core diameter (nm).")] = None,
     mass_da: Annotated[float | None, typer.Option(help="Molecular mass from MALDI (Da).")] = None,
-    sizing: Annotated[str | None, typer.Option(help="Sizing curve: moreels (empirical) or kane; default per material.")] = None,
+    sizing: Annotated[
+        str | None, typer.Option(help="Sizing curve: moreels (empirical) or kane; default per material.")
+    ] = None,
     density: Annotated[str, typer.Option(help="Core density: xray (from lattice), handbook, or g/cm^3.")] = "xray",
     ligands_per_nm2: Annotated[float, typer.Option(help="Oleate shell density for mass conversions.")] = 0.0,
     json_out: JsonOpt = False,
 ) -> None:
     """Convert between QD size, band-edge energy, emission wavelength and mass."""
     info = size_info(
-        material, wavelength_nm=wavelength_nm, energy_ev=energy_ev, diameter_nm=diameter_nm, mass_da=mass_da,
-        sizing=sizing, density=_density(density), ligands_per_nm2=ligands_per_nm2,
+        material,
+        wavelength_nm=wavelength_nm,
+        energy_ev=energy_ev,
+        diameter_nm=diameter_nm,
+        mass_da=mass_da,
+        sizing=sizing,
+        density=_density(density),
+        ligands_per_nm2=ligands_per_nm2,
     )
 
     def render(d: dict[str, Any]) -> None:
@@ -121,7 +139,10 @@ def size(
 
 def mass(
     formula: Annotated[str, typer.Argument(help='Formula, e.g. "Cd32P20(C17H33CO2)5" or "Cd32P20(OA)5+".')],
-    weights: Annotated[str | None, typer.Option(help="Atomic-weight table: iupac2021 (default) or iupac2007 (reproduces the paper's Table 1).")] = None,
+    weights: Annotated[
+        str | None,
+        typer.Option(help="Atomic-weight table: iupac2021 (default) or iupac2007 (reproduces the paper's Table 1)."),
+    ] = None,
     charge: Annotated[int | None, typer.Option(help="Override the charge written in the formula.")] = None,
     envelope: Annotated[bool, typer.Option(help="Include the 1-Da-binned isotope envelope in the output.")] = False,
     json_out: JsonOpt = False,

@@ -194,9 +194,7 @@ class SpectrumSeries:
         t = np.asarray(self.time_min, dtype=float).reshape(-1)
         ids = tuple(str(a) for a in self.aliquot_ids)
         if not (len(spectra) == t.size == len(ids)):
-            raise InputError(
-                f"series lengths differ: {len(spectra)} spectra, {t.size} times, {len(ids)} aliquot ids"
-            )
+            raise InputError(f"series lengths differ: {len(spectra)} spectra, {t.size} times, {len(ids)} aliquot ids")
         object.__setattr__(self, "spectra", spectra)
         object.__setattr__(self, "time_min", t)
         object.__setattr__(self, "aliquot_ids", ids)
@@ -227,7 +225,7 @@ class SpectrumSeries:
     def __getitem__(self, i: int) -> Spectrum:
         return self.spectra[i]
 
-    def to_xarray(self, x_unit: XUnit = "nm"):  # noqa: ANN201 - xarray is optional at import time
+    def to_xarray(self, x_unit: XUnit = "nm"):
         """Return an ``xarray.DataArray`` (aliquot x axis) interpolated onto the first spectrum's axis."""
         import xarray as xr
 
@@ -309,7 +307,9 @@ class Micrograph:
             cal = (float(cal), float(cal))  # type: ignore[arg-type]
         cal = tuple(float(c) for c in cal)  # type: ignore[union-attr]
         if len(cal) != 2 or not all(math.isfinite(c) and c > 0 for c in cal):
-            raise InputError(f"nm_per_px must be one or two positive numbers, got {self.nm_per_px!r}", field="nm_per_px")
+            raise InputError(
+                f"nm_per_px must be one or two positive numbers, got {self.nm_per_px!r}", field="nm_per_px"
+            )
         object.__setattr__(self, "image", img)
         object.__setattr__(self, "nm_per_px", cal)
         object.__setattr__(self, "meta", dict(self.meta))

@@ -88,13 +88,17 @@ def mass_da_to_diameter_nm(
     return d
 
 
-def formula_units(diameter_nm: ArrayLike, material: str | Material = "Cd3P2", *, density: str | float = "xray") -> NDArray[np.float64]:
+def formula_units(
+    diameter_nm: ArrayLike, material: str | Material = "Cd3P2", *, density: str | float = "xray"
+) -> NDArray[np.float64]:
     """Number of formula units (e.g. Cd3P2) in a bare spherical core."""
     mat = _material(material)
     return diameter_to_mass_da(diameter_nm, mat, density=density) / mat.formula_mass_da
 
 
-def diameter_from_formula_units(n_units: ArrayLike, material: str | Material = "Cd3P2", *, density: str | float = "xray") -> NDArray[np.float64]:
+def diameter_from_formula_units(
+    n_units: ArrayLike, material: str | Material = "Cd3P2", *, density: str | float = "xray"
+) -> NDArray[np.float64]:
     """Diameter (nm) of a bare sphere of ``n_units`` formula units."""
     mat = _material(material)
     return mass_da_to_diameter_nm(np.asarray(n_units, dtype=float) * mat.formula_mass_da, mat, density=density)

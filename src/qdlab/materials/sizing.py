@@ -100,7 +100,9 @@ class SizingCurve:
         return (self.energy_ev(d + h) - self.energy_ev(d - h)) / (2 * h)
 
     def params(self) -> dict[str, float]:
-        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if isinstance(getattr(self, f.name), float)}
+        return {
+            f.name: getattr(self, f.name) for f in dataclasses.fields(self) if isinstance(getattr(self, f.name), float)
+        }
 
 
 @dataclass(frozen=True)
@@ -194,7 +196,9 @@ def curve_for(material: str | Material, kind: str | None = None) -> SizingCurve:
     if kind == "moreels":
         p = m.sizing.get("moreels")
         if p is None:
-            raise InputError(f"{m.name} has no empirical (Moreels) sizing curve; use kind='kane' or fit one", field="sizing")
+            raise InputError(
+                f"{m.name} has no empirical (Moreels) sizing curve; use kind='kane' or fit one", field="sizing"
+            )
         return MoreelsCurve(
             eg_ev=float(p["eg_ev"]),
             stokes_shift_ev=stokes,
@@ -275,7 +279,9 @@ def fit_sizing_curve(
         base = KaneCurve(eg_ev=eg, electron_mass_rel=1.0, hole_mass_rel=1.0, eps=m.value("eps_inf"))
 
         def model(dd: NDArray[np.float64], *p: float) -> NDArray[np.float64]:
-            return dataclasses.replace(base, electron_mass_rel=abs(p[0]) + 1e-4, hole_mass_rel=abs(p[1]) + 1e-4).energy_ev(dd)
+            return dataclasses.replace(
+                base, electron_mass_rel=abs(p[0]) + 1e-4, hole_mass_rel=abs(p[1]) + 1e-4
+            ).energy_ev(dd)
 
         p0 = np.array([m.value("electron_mass_rel"), m.value("hole_mass_rel")])
     else:
@@ -283,9 +289,7 @@ def fit_sizing_curve(
     if d.size < len(names):
         raise InputError(f"need at least {len(names)} calibration pairs for a {kind} fit, got {d.size}")
     try:
-        popt, pcov = optimize.curve_fit(
-            model, d, e, p0=p0, sigma=sig, absolute_sigma=sig is not None, maxfev=20000
-        )
+        popt, pcov = optimize.curve_fit(model, d, e, p0=p0, sigma=sig, absolute_sigma=sig is not None, maxfev=20000)
     except (RuntimeError, ValueError) as exc:  # pragma: no cover - pathological data
         raise ModelError(f"sizing-curve fit did not converge: {exc}") from exc
     if kind == "kane":
@@ -294,18 +298,22 @@ def fit_sizing_curve(
     if d.size == len(names) and sig is None:
         pcov = np.full((len(names), len(names)), np.nan)
     std = np.sqrt(np.clip(np.diag(pcov), 0, None)) if np.all(np.isfinite(pcov)) else np.full(len(names), np.nan)
-    params = dict(zip(names, map(float, popt)))
+    params = dict(zip(names, map(float, popt), strict=True))
     if kind == "moreels":
         curve: SizingCurve = MoreelsCurve(
-            eg_ev=eg, stokes_shift_ev=stokes, source="user calibration", c_per_ev=params.get("c_per_ev", 0.0),
-            a_per_ev_nm2=params["a_per_ev_nm2"], b_per_ev_nm=params["b_per_ev_nm"],
+            eg_ev=eg,
+            stokes_shift_ev=stokes,
+            source="user calibration",
+            c_per_ev=params.get("c_per_ev", 0.0),
+            a_per_ev_nm2=params["a_per_ev_nm2"],
+            b_per_ev_nm=params["b_per_ev_nm"],
         )
     else:
         curve = KaneCurve(eg_ev=eg, stokes_shift_ev=stokes, source="user calibration", eps=m.value("eps_inf"), **params)
     return SizingFit(
         kind=kind,
         params=params,
-        std=dict(zip(names, map(float, std))),
+        std=dict(zip(names, map(float, std), strict=True)),
         covariance=np.asarray(pcov, dtype=float).tolist(),
         rms_residual_ev=float(np.sqrt(np.mean(resid**2))),
         residuals_ev=resid.tolist(),

@@ -26,7 +26,7 @@ def load_toml(name: str) -> dict[str, Any]:
     return tomllib.loads(path.read_text(encoding="utf-8"))
 
 
-def resource_path(name: str):  # noqa: ANN201 - importlib Traversable
+def resource_path(name: str):
     """Return a traversable path to a shipped resource (file or folder)."""
     return resources.files(__name__).joinpath(name)
 

@@ -1,0 +1,138 @@
+import string
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from qdlab.chem import isotope_envelope, parse_formula
+from qdlab.data import InputError
+
+# Reference paper, Table 1: (formula, theoretical average mass in Da). The row printed "Cd32P12(OA)8"
+# (6220.5 Da) is a typo for Cd22P12(OA)8 (5096.35 Da), see docs/science.md.
+TABLE1 = [
+    ("Cd29P17(C17H33CO2)7", 5756.6),
+    ("Cd27P15(C17H33CO2)8", 5751.3),
+    ("Cd32P20(C17H33CO2)5", 5623.9),
+    ("Cd23P12(C17H33CO2)9", 5490.2),
+    ("Cd21P10(C17H33CO2)10", 5484.9),
+    ("Cd26P15(C17H33CO2)7", 5357.5),
+    ("Cd28P17(C17H33CO2)6", 5362.8),
+    ("Cd29P18(C17H33CO2)5", 5224.7),
+    ("Cd22P12(C17H33CO2)8", 5096.4),
+    ("Cd20P10(C17H33CO2)9", 5091.1),
+]
+
+
+@pytest.mark.parametrize(("formula", "paper_da"), TABLE1)
+def test_table1_masses_with_2007_weights(formula, paper_da):
+    assert parse_formula(formula).average_mass_da("iupac2007") == pytest.approx(paper_da, abs=0.15)
+
+
+def test_table1_typo_row_is_not_reproducible_as_printed():
+    assert parse_formula("Cd32P12(OA)8").average_mass_da("iupac2007") == pytest.approx(6220.46, abs=0.05)
+
+
+def test_paper_repeat_units_and_shorthand():
+    # "The average molecular mass of Cd3P2 is 399.2 Da and that of Cd(C17H33CO2) 393.9 Da"
+    assert parse_formula("Cd3P2").average_mass_da() == pytest.approx(399.2, abs=0.05)
+    assert parse_formula("Cd(C17H33CO2)").average_mass_da() == pytest.approx(393.9, abs=0.05)
+    assert parse_formula("Cd32P20(OA)5").counts == parse_formula("Cd32P20(C18H33O2)5").counts
+    assert parse_formula("Cd32P20(OA)5+").charge == 1
+    assert parse_formula("[Cd(OA)2]2-").charge == -2
+    assert parse_formula("Cd32P20(OA)5^2+").charge == 2
+    assert parse_formula("OAs").counts == {"O": 1, "As": 1}  # shorthand not taken before a lower-case letter
+    assert parse_formula("Cd(OAc)2").counts == {"Cd": 1, "C": 4, "H": 6, "O": 4}
+
+
+def test_current_weights_differ_from_2007():
+    f = parse_formula("Cd32P20(OA)5")
+    assert f.average_mass_da() == pytest.approx(5624.02, abs=0.01)
+    assert f.average_mass_da("iupac2007") == pytest.approx(5623.89, abs=0.01)
+
+
+@pytest.mark.parametrize(
+    ("bad", "where"),
+    [
+        ("Cd32P20(((", "missing closing"),
+        ("Xx3", "unknown element"),
+        ("", "empty"),
+        ("Cd)", "unmatched"),
+        ("Cd2+P", "charge"),
+        ("cd3p2", "unexpected character"),
+        ("()", "empty group"),
+    ],
+)
+def test_bad_formulas_raise_with_position(bad, where):
+    with pytest.raises(InputError, match=where):
+        parse_formula(bad)
+
+
+ELEMENTS = ["C", "H", "O", "N", "P", "S", "Cd", "Se", "In", "As", "Zn", "Na"]
+
+
+@st.composite
+def formulas(draw):
+    parts = draw(
+        st.lists(
+            st.tuples(st.sampled_from([*ELEMENTS, "(OA)", "(C2H3O2)"]), st.integers(1, 40)), min_size=1, max_size=6
+        )
+    )
+    return "".join(f"{p}{n}" for p, n in parts)
+
+
+@given(formulas())
+def test_random_valid_formulas_parse_and_hill_round_trips(text):
+    f = parse_formula(text)
+    g = parse_formula(f.hill())
+    assert g.counts == f.counts
+    assert g.average_mass_da() == pytest.approx(f.average_mass_da(), rel=1e-12)
+
+
+@given(st.text(alphabet=string.printable, max_size=30))
+def test_random_text_never_crashes(text):
+    try:
+        parse_formula(text)
+    except InputError as exc:
+        assert "formula" in str(exc)
+
+
+def _binned_by_round_mass(masses, probs):
+    out = {}
+    for m, p in zip(masses, probs, strict=True):
+        out[round(m)] = out.get(round(m), 0.0) + p
+    return out
+
+
+@pytest.mark.parametrize(
+    ("ours", "iso", "cover"), [("Cd10P6(OA)2", "Cd10P6C36H66O4", 0.9999), ("Cd32P20(OA)5", "Cd32P20C90H165O10", 0.999)]
+)
+def test_envelope_matches_isospecpy(ours, iso, cover):
+    IsoSpecPy = pytest.importorskip("IsoSpecPy")
+    dist = IsoSpecPy.IsoTotalProb(formula=iso, prob_to_cover=cover)
+    m = np.array(list(dist.masses))
+    p = np.array(list(dist.probs))
+    theirs = _binned_by_round_mass(m, p / p.sum())
+    env = isotope_envelope(ours)
+    mine = _binned_by_round_mass(env.mass_da, env.probability)
+    keys = set(theirs) | set(mine)
+    l1 = sum(abs(mine.get(k, 0) - theirs.get(k, 0)) for k in keys)
+    assert l1 <= 1e-3
+    # the mean masses agree too
+    assert env.average_da == pytest.approx(float(np.sum(m * p) / p.sum()), abs=0.01)
+
+
+def test_envelope_properties_of_the_paper_fragment():
+    env = isotope_envelope("Cd32P20(OA)5")
+    assert env.probability.sum() == pytest.approx(1.0, abs=1e-9)
+    # the isotope-averaged mass equals the sum of the isotopic compositions' mean masses
+    assert env.average_da == pytest.approx(5623.91, abs=0.05)
+    assert 20 < env.fwhm_da < 30  # "a ~25 Da envelope"
+    assert abs(env.most_abundant_da - env.average_da) < 2
+    # single-atom limit: Cd's envelope is its isotope table
+    cd = isotope_envelope("Cd")
+    assert cd.probability.max() == pytest.approx(0.2873, abs=1e-3)  # 114Cd
+    assert cd.nominal_mass[np.argmax(cd.probability)] == 114
+    # charge removes electrons and divides m/z
+    z2 = isotope_envelope("Cd32P20(OA)5", charge=2)
+    assert z2.mz.max() == pytest.approx((env.mass_da.max() - 2 * 5.48579909065e-4) / 2, rel=1e-12)
