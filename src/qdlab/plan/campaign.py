@@ -1,0 +1,451 @@
+"""Closed-loop campaigns: ask for the next overgrowth(s), tell what the lab measured, repeat.
+
+Trials live in an Optuna study (:mod:`optuna` ask/tell API with its RDB storage), so a campaign can be
+driven from several shells or machines: an SQLite file in the user data dir by default, or a
+PostgreSQL URL (``--db`` / ``QDLAB_DATABASE_URL``; the Optuna tables then go to their own schema,
+``qdlab_plan``, so they never mix with :mod:`qdlab.store`'s tables).
+
+Strategies
+----------
+``twin`` (default)
+    The twin as a prior. ``new`` enqueues the twin-optimal recipe (:func:`qdlab.plan.plan_recipe`) as a
+    warm start. Every later ``ask`` fits a two-parameter residual model to the measured peaks,
+    ``peak_measured(x) = peak_twin(x with V -> a V) + b`` (``a``: how much more or less of the feed ends on
+    the seeds than the twin thinks, ``b``: an offset of the sizing curve), regularised by priors on
+    ``ln a`` and ``b`` (package data), and proposes the volume where the corrected twin hits the target.
+    A batch of ``K`` draws ``(a, b)`` from the posterior (Thompson sampling) for diverse proposals.
+    Measured bimodal PL halves the rate of the twin line (no-renucleation rule).
+``tpe``
+    Plain Optuna TPE over all decision variables (data only, no twin), bimodality as a constraint.
+``random``
+    Uniform random search (Optuna ``RandomSampler``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from qdlab.data.errors import InputError
+from qdlab.data.types import Result
+from qdlab.plan.forward import ForwardModel
+from qdlab.plan.objective import Objective, Outcome
+from qdlab.plan.space import SearchSpace, build_recipe, value
+
+STRATEGIES = ("twin", "tpe", "random")
+_SPEC_KEY = "qdlab_campaign"
+_LINE_KEY = "qdlab_line"
+_GRID_PREFIX = "qdlab_grid_"
+_PLAN_SCHEMA = "qdlab_plan"
+
+ModelFactory = Callable[[float, float, str], ForwardModel]
+
+
+# --------------------------------------------------------------------------------------- storage
+def default_storage_url() -> str:
+    """SQLite file ``campaigns.sqlite3`` in the user data dir (created on first use)."""
+    from platformdirs import user_data_dir
+
+    folder = Path(user_data_dir("qdlab", appauthor=False))
+    folder.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{folder / 'campaigns.sqlite3'}"
+
+
+def storage_url(db: str | None = None) -> str:
+    """Resolve the campaign database: ``db``, else ``QDLAB_DATABASE_URL``, else the default SQLite file.
+
+    An SQLite URL shared with the experiment record is redirected to a sibling file
+    (``<name>.campaigns.sqlite3``) so Optuna's tables never collide with the record's.
+    """
+    url = db or os.environ.get("QDLAB_DATABASE_URL") or default_storage_url()
+    if "://" not in url:
+        raise InputError(f"expected a database URL like sqlite:///path.db or postgresql://..., got {url!r}", field="--db")
+    scheme = url.split("://", 1)[0].lower()
+    if scheme.startswith("sqlite"):
+        path = url.split(":///", 1)[-1] if ":///" in url else ""
+        if path and path != ":memory:" and "campaign" not in Path(path).name:
+            p = Path(path)
+            url = f"{scheme}:///{p.with_name(p.stem + '.campaigns.sqlite3')}"
+    elif not scheme.startswith("postgresql"):
+        raise InputError(f"unsupported database {scheme!r}: use sqlite:/// or postgresql://", field="--db")
+    return url
+
+
+def open_storage(db: Any = None) -> Any:
+    """An Optuna storage: pass-through for storage objects, an ``RDBStorage`` for URLs."""
+    import optuna
+
+    if db is not None and not isinstance(db, str):
+        return db
+    url = storage_url(db)
+    kwargs: dict[str, Any] = {}
+    if url.startswith("postgresql"):
+        import sqlalchemy
+
+        eng = sqlalchemy.create_engine(url)
+        with eng.begin() as conn:
+            conn.execute(sqlalchemy.text(f"CREATE SCHEMA IF NOT EXISTS {_PLAN_SCHEMA}"))
+        eng.dispose()
+        kwargs["engine_kwargs"] = {"connect_args": {"options": f"-csearch_path={_PLAN_SCHEMA}"}}
+    try:
+        return optuna.storages.RDBStorage(url, **kwargs)
+    except Exception as exc:  # SQLAlchemy/driver errors: a bad URL or unreachable server
+        raise InputError(f"cannot open campaign database {url}: {exc}", field="--db") from exc
+
+
+# --------------------------------------------------------------------------------------- model
+@dataclass(frozen=True)
+class CampaignSpec(Result):
+    """What a campaign aims at (stored with the study)."""
+
+    name: str
+    target_nm: float
+    seed_nm: float
+    seed_mg: float
+    material: str = "Cd3P2"
+    max_fwhm_mev: float | None = None
+    strategy: str = "twin"
+
+    def objective(self) -> Objective:
+        return Objective(target_nm=self.target_nm, max_fwhm_mev=self.max_fwhm_mev)
+
+
+@dataclass(frozen=True)
+class Suggestion(Result):
+    """One proposed experiment."""
+
+    trial: int
+    params: dict[str, float]
+    ramp_factor: float
+    recipe: dict[str, Any]
+    source: str
+    predicted: dict[str, Any] | None = None
+
+
+def _sampler(spec: CampaignSpec, n_done: int, seed: int | None) -> Any:
+    import optuna
+
+    s = seed if seed is not None else int(hashlib.sha256(f"{spec.name}:{n_done}".encode()).hexdigest()[:8], 16)
+    if spec.strategy == "random":
+        return optuna.samplers.RandomSampler(seed=s)
+    return optuna.samplers.TPESampler(seed=s, n_startup_trials=3, multivariate=True)
+
+
+def _default_model_factory(seed_nm: float, seed_mg: float, material: str) -> ForwardModel:
+    from qdlab.plan.twin_model import TwinModel
+
+    return TwinModel(seed_nm=seed_nm, seed_mg=seed_mg, material=material)
+
+
+def _line_key(params: Mapping[str, float], ramp: float) -> str:
+    items = {k: round(float(v), 9) for k, v in sorted(params.items()) if k != "cluster_volume_ml"}
+    items["ramp_factor"] = round(float(ramp), 9)
+    return hashlib.sha256(json.dumps(items, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _grid_job(job: tuple[ForwardModel, dict[str, float], float]) -> dict[str, Any]:
+    model, params, ramp = job
+    return model.predict(params, ramp).to_dict()
+
+
+class Campaign:
+    """An ask/tell campaign on an Optuna study. Create with :meth:`create`, reopen with :meth:`load`."""
+
+    def __init__(self, study: Any, spec: CampaignSpec, model_factory: ModelFactory | None = None, seed: int | None = None) -> None:
+        self.study = study
+        self.spec = spec
+        self._factory = model_factory or _default_model_factory
+        self._model: ForwardModel | None = None
+        self._seed = seed
+        self.space = SearchSpace.default()
+
+    # ----------------------------------------------------------------- lifecycle
+    @classmethod
+    def create(
+        cls,
+        spec: CampaignSpec,
+        *,
+        db: Any = None,
+        model_factory: ModelFactory | None = None,
+        seed: int | None = None,
+        scheduler: Any = "serial",
+    ) -> Campaign:
+        """Create the study; for the ``twin`` strategy enqueue the twin-optimal recipe as the warm start."""
+        import optuna
+
+        if spec.strategy not in STRATEGIES:
+            raise InputError(f"unknown strategy {spec.strategy!r}; choose one of {', '.join(STRATEGIES)}", field="--strategy")
+        if not spec.name or not all(c.isalnum() or c in "-_." for c in spec.name):
+            raise InputError(f"campaign names use letters, digits, '-', '_' and '.', got {spec.name!r}", field="name")
+        spec.objective()  # validates the target
+        storage = open_storage(db)
+        try:
+            study = optuna.create_study(study_name=spec.name, storage=storage, direction="minimize", load_if_exists=False)
+        except optuna.exceptions.DuplicatedStudyError as exc:
+            raise InputError(f"a campaign named {spec.name!r} already exists (see: qdlab campaign status {spec.name})", field="name") from exc
+        study.set_user_attr(_SPEC_KEY, spec.to_dict())
+        camp = cls(study, spec, model_factory, seed)
+        if spec.strategy == "twin":
+            from qdlab.plan.inverse import plan_recipe
+
+            try:
+                plan = plan_recipe(camp.model, spec.target_nm, max_fwhm_mev=spec.max_fwhm_mev, n_samples=0, scheduler=scheduler)
+            except InputError:
+                optuna.delete_study(study_name=spec.name, storage=storage)
+                raise
+            line = dict(plan.params)
+            study.set_user_attr(_LINE_KEY, {"params": line, "ramp_factor": plan.ramp_factor})
+            study.enqueue_trial(line, user_attrs={"source": "twin warm start", "ramp_factor": plan.ramp_factor, "predicted": plan.predicted})
+        return camp
+
+    @classmethod
+    def load(cls, name: str, *, db: Any = None, model_factory: ModelFactory | None = None, seed: int | None = None) -> Campaign:
+        """Reopen a campaign by name."""
+        import optuna
+
+        storage = open_storage(db)
+        try:
+            study = optuna.load_study(study_name=name, storage=storage)
+        except KeyError as exc:
+            names = [s.study_name for s in optuna.get_all_study_summaries(storage)]
+            raise InputError(f"no campaign named {name!r}; known: {', '.join(names) or 'none'}", field="name") from exc
+        raw = study.user_attrs.get(_SPEC_KEY)
+        if raw is None:
+            raise InputError(f"study {name!r} was not created by qdlab campaign new", field="name")
+        spec = CampaignSpec(**raw)
+        camp = cls(study, spec, model_factory, seed)
+        return camp
+
+    @property
+    def model(self) -> ForwardModel:
+        if self._model is None:
+            self._model = self._factory(self.spec.seed_nm, self.spec.seed_mg, self.spec.material)
+        return self._model
+
+    def _fresh_study(self) -> Any:
+        import optuna
+
+        done = len(self.study.get_trials(deepcopy=False))
+        return optuna.load_study(study_name=self.spec.name, storage=self.study._storage, sampler=_sampler(self.spec, done, self._seed))
+
+    # ----------------------------------------------------------------- observations
+    def observations(self) -> list[tuple[Any, Outcome]]:
+        """Completed trials with their measured outcomes."""
+        from optuna.trial import TrialState
+
+        out = []
+        for t in self.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+            m = t.user_attrs.get("measured")
+            if m:
+                out.append((t, Outcome.from_mapping(m)))
+        return out
+
+    # ----------------------------------------------------------------- twin residual model
+    def _grid(self, params: Mapping[str, float], ramp: float, scheduler: Any) -> dict[str, Any]:
+        """Twin predictions along the feed-volume line through ``params`` (cached in the study)."""
+        from qdlab.compute import map_progress
+
+        key = _GRID_PREFIX + _line_key(params, ramp)
+        cached = self.study.user_attrs.get(key)
+        if cached:
+            return cached
+        var = self.space["cluster_volume_ml"]
+        n = int(value("residual", "grid_points"))
+        log_v = np.linspace(math.log(var.low), math.log(var.high), n)
+        jobs = [(self.model, {**params, "cluster_volume_ml": float(math.exp(x))}, ramp) for x in log_v]
+        outs = map_progress(_grid_job, jobs, scheduler=scheduler, description="twin line")
+        grid = {
+            "log_volume": log_v.tolist(),
+            "pl_peak_nm": [o["pl_peak_nm"] for o in outs],
+            "fwhm_mev": [o.get("fwhm_mev") for o in outs],
+            "secondary_fraction": [o.get("secondary_fraction") for o in outs],
+            "bimodal": [bool(o.get("bimodal")) for o in outs],
+        }
+        self.study.set_user_attr(key, grid)
+        return grid
+
+    def _posterior(self, scheduler: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Grid posterior over ln(a) with b profiled: returns (ln a grid, b(ln a), weights)."""
+        ln_a = np.linspace(-3.0, 3.0, 601)
+        s_a = value("residual", "log_volume_scale_sigma")
+        s_b = value("residual", "offset_sigma_nm")
+        s_y = value("residual", "measurement_sigma_nm")
+        resid = []
+        for t, o in self.observations():
+            ramp = float(t.user_attrs.get("ramp_factor", 1.0))
+            g = self._grid(self.space.complete(t.params), ramp, scheduler)
+            x = np.clip(ln_a + math.log(t.params["cluster_volume_ml"]), g["log_volume"][0], g["log_volume"][-1])
+            resid.append(o.pl_peak_nm - np.interp(x, g["log_volume"], g["pl_peak_nm"]))
+        if not resid:
+            b = np.zeros_like(ln_a)
+            j = ln_a**2 / s_a**2
+        else:
+            r = np.array(resid)  # (n_obs, n_a)
+            n = r.shape[0]
+            b = r.sum(axis=0) / (n + s_y**2 / s_b**2)
+            j = ((r - b) ** 2).sum(axis=0) / s_y**2 + ln_a**2 / s_a**2 + b**2 / s_b**2
+        w = np.exp(-0.5 * (j - j.min()))
+        return ln_a, b, w / w.sum()
+
+    def _line(self) -> tuple[dict[str, float], float]:
+        raw = self.study.user_attrs.get(_LINE_KEY)
+        if raw is None:
+            raise InputError("this campaign has no twin line (created without the twin strategy)")
+        return dict(raw["params"]), float(raw["ramp_factor"])
+
+    def _propose_twin(self, n: int, scheduler: Any) -> list[tuple[dict[str, float], float, str, dict[str, Any]]]:
+        line, ramp = self._line()
+        # measured bimodal PL on the current line: halve its rate (no-renucleation rule)
+        for t, o in self.observations():
+            if o.bimodal and _line_key(self.space.complete(t.params), float(t.user_attrs.get("ramp_factor", 1.0))) == _line_key(line, ramp):
+                var = self.space["injection_rate_ml_per_h"]
+                line["injection_rate_ml_per_h"] = var.clip(line["injection_rate_ml_per_h"] * value("design", "rate_search_factor"))
+                self.study.set_user_attr(_LINE_KEY, {"params": line, "ramp_factor": ramp})
+                break
+        g = self._grid(line, ramp, scheduler)
+        ln_a, b, w = self._posterior(scheduler)
+        var = self.space["cluster_volume_ml"]
+        log_v = np.linspace(math.log(var.low), math.log(var.high), 2001)
+        target = self.spec.target_nm
+
+        def best_volume(la: float, bb: float) -> float:
+            x = np.clip(log_v + la, g["log_volume"][0], g["log_volume"][-1])
+            pred = np.interp(x, g["log_volume"], g["pl_peak_nm"]) + bb
+            return float(math.exp(log_v[int(np.argmin(np.abs(pred - target)))]))
+
+        i_map = int(np.argmax(w))
+        picks = [(float(ln_a[i_map]), float(b[i_map]), "twin + residual (MAP)")]
+        rng = np.random.default_rng(self._seed if self._seed is not None else len(self.study.trials))
+        for i in rng.choice(len(ln_a), size=max(0, 4 * (n - 1)), p=w):
+            picks.append((float(ln_a[i]), float(b[i]), "twin + residual (posterior draw)"))
+        out: list[tuple[dict[str, float], float, str, dict[str, Any]]] = []
+        seen: set[float] = set()
+        for la, bb, src in picks:
+            v = best_volume(la, bb)
+            key = round(math.log(v), 2)
+            if key in seen:
+                continue
+            seen.add(key)
+            x = min(max(math.log(v) + la, g["log_volume"][0]), g["log_volume"][-1])
+            pred = {
+                "pl_peak_nm": float(np.interp(x, g["log_volume"], g["pl_peak_nm"]) + bb),
+                "volume_scale": math.exp(la),
+                "offset_nm": bb,
+            }
+            out.append(({**line, "cluster_volume_ml": var.clip(v)}, ramp, src, pred))
+            if len(out) == n:
+                break
+        return out
+
+    # ----------------------------------------------------------------- ask / tell
+    def ask(self, n: int = 1, *, scheduler: Any = "serial") -> list[Suggestion]:
+        """Propose ``n`` experiments (queued warm-start trials first)."""
+        from optuna.trial import TrialState
+
+        if n < 1 or n > 50:
+            raise InputError(f"ask for 1-50 experiments, got {n}", field="--n")
+        study = self._fresh_study()
+        dists = self.space.distributions()
+        waiting = len(study.get_trials(deepcopy=False, states=(TrialState.WAITING,)))
+        if self.spec.strategy == "twin" and n > waiting:
+            for params, ramp, src, pred in self._propose_twin(n - waiting, scheduler):
+                study.enqueue_trial(params, user_attrs={"source": src, "ramp_factor": ramp, "predicted": pred}, skip_if_exists=False)
+        out: list[Suggestion] = []
+        for _ in range(n):
+            trial = study.ask(fixed_distributions=dists)
+            params = {k: float(v) for k, v in trial.params.items()}
+            ramp = float(trial.user_attrs.get("ramp_factor", 1.0))
+            if "ramp_factor" not in trial.user_attrs:
+                trial.set_user_attr("ramp_factor", ramp)
+            src = str(trial.user_attrs.get("source", "tpe" if self.spec.strategy != "random" else "random"))
+            if "source" not in trial.user_attrs:
+                trial.set_user_attr("source", src)
+            recipe = build_recipe(params, seed_nm=self.spec.seed_nm, seed_mg=self.spec.seed_mg, material=self.spec.material, ramp_factor=ramp)
+            out.append(Suggestion(trial.number, params, ramp, recipe, src, trial.user_attrs.get("predicted")))
+        return out
+
+    def tell(self, trial: int, outcome: Outcome) -> dict[str, Any]:
+        """Record the measured outcome of trial number ``trial``; returns its loss and the campaign's best."""
+        from optuna.trial import TrialState
+
+        study = self._fresh_study()
+        trials = {t.number: t for t in study.get_trials(deepcopy=False)}
+        if trial not in trials:
+            raise InputError(f"campaign {self.spec.name!r} has no trial {trial} (trials: 0-{len(trials) - 1})", field="--trial")
+        t = trials[trial]
+        if t.state != TrialState.RUNNING:
+            raise InputError(f"trial {trial} is {t.state.name.lower()}, not waiting for a result", field="--trial")
+        obj = self.spec.objective()
+        loss = obj.loss(outcome)
+        import optuna
+
+        live = optuna.trial.Trial(study, t._trial_id)
+        live.set_user_attr("measured", outcome.to_dict())
+        live.set_user_attr("wavelength_error_nm", obj.wavelength_error_nm(outcome))
+        live.set_constraint("bimodal_or_broad", obj.constraint(outcome))
+        study.tell(live, loss)
+        self.study = study
+        return {"trial": trial, "loss": loss, "wavelength_error_nm": obj.wavelength_error_nm(outcome), "feasible": obj.feasible(outcome), "best": self.best()}
+
+    def best(self) -> dict[str, Any] | None:
+        """The best feasible completed trial (lowest loss), or ``None``."""
+        obj = self.spec.objective()
+        cands = [(obj.loss(o), t, o) for t, o in self.observations() if obj.feasible(o)]
+        if not cands:
+            return None
+        loss, t, o = min(cands, key=lambda c: c[0])
+        return {"trial": t.number, "loss": loss, "params": dict(t.params), "measured": o.to_dict(), "wavelength_error_nm": obj.wavelength_error_nm(o)}
+
+    def status(self) -> dict[str, Any]:
+        """Everything about the campaign: spec, trials (params, measured, loss), best, hits."""
+        obj = self.spec.objective()
+        rows = []
+        for t in self.study.get_trials(deepcopy=False):
+            rows.append(
+                {
+                    "trial": t.number,
+                    "state": t.state.name.lower(),
+                    "source": t.user_attrs.get("source"),
+                    "params": dict(t.params),
+                    "ramp_factor": t.user_attrs.get("ramp_factor"),
+                    "predicted": t.user_attrs.get("predicted"),
+                    "measured": t.user_attrs.get("measured"),
+                    "loss": t.value,
+                    "wavelength_error_nm": t.user_attrs.get("wavelength_error_nm"),
+                }
+            )
+        done = [r for r in rows if r["measured"]]
+        tol = obj.wavelength_scale_nm
+        hits = [r["trial"] for r in done if (r["wavelength_error_nm"] or 1e9) <= tol and not r["measured"].get("bimodal")]
+        return {
+            "campaign": self.spec.to_dict(),
+            "n_trials": len(rows),
+            "n_measured": len(done),
+            "hits_within_tolerance": hits,
+            "tolerance_nm": tol,
+            "best": self.best(),
+            "trials": rows,
+        }
+
+
+def list_campaigns(db: Any = None) -> list[dict[str, Any]]:
+    """Campaigns in the database with their target and number of trials."""
+    import optuna
+
+    out = []
+    for s in optuna.get_all_study_summaries(open_storage(db), include_best_trial=False):
+        spec = s.user_attrs.get(_SPEC_KEY)
+        if spec:
+            out.append({"name": s.study_name, "target_nm": spec["target_nm"], "seed_nm": spec["seed_nm"], "strategy": spec["strategy"], "n_trials": s.n_trials})
+    return out
+
+
+__all__ = ["STRATEGIES", "Campaign", "CampaignSpec", "Suggestion", "list_campaigns", "open_storage", "storage_url", "default_storage_url"]
