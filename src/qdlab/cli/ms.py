@@ -1,9 +1,213 @@
-"""CLI commands for `qdlab ms` (not implemented yet: nothing is registered)."""
+"""CLI commands for `qdlab ms`: composition assignment, full analysis of a raw spectrum, QD size from MALDI."""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Annotated, Any
+
 import typer
 
+from qdlab.cli.common import JsonOpt, PlotOpt, emit
+from qdlab.data.errors import InputError
 
-def register(app: typer.Typer) -> None:
-    """Attach this module's commands to the root app (none yet)."""
+app = typer.Typer(help="MALDI-TOF MS: read raw spectra, assign cluster compositions, size QDs from the molecular ion.", no_args_is_help=True)
+
+BlocksOpt = Annotated[str, typer.Option("--blocks", help="Building blocks: elements, ligand shorthands (OA) or formulas; NAME:q sets a formal charge.")]
+AdductsOpt = Annotated[str, typer.Option("--adducts", help="Comma-separated adducts: none (radical cation), H, Na, K, DCTB.")]
+ChargeOpt = Annotated[list[int] | None, typer.Option("--charge", help="Ion charge(s) to consider (1-3); repeat for several. Default 1.")]
+TolOpt = Annotated[str | None, typer.Option("--tolerance-da", help="m/z tolerance in Da, or 'envelope' (0.2 x envelope FWHM). Default 3.")]
+WeightsOpt = Annotated[str | None, typer.Option("--weights", help="Atomic weights: iupac2021 (default) or iupac2007 (reproduces the paper's Table 1).")]
+RatioOpt = Annotated[str | None, typer.Option("--target-ratio", help="Stoichiometry prior, e.g. Cd=3,P=2 (default for Cd/P blocks); 'none' disables it.")]
+MaxCountOpt = Annotated[list[str] | None, typer.Option("--max-count", help="Upper bound on a block count, NAME=N; repeatable.")]
+TopOpt = Annotated[int | None, typer.Option("--top", help="Keep only the best N candidates per peak (all are enumerated and counted).")]
+CalOpt = Annotated[str, typer.Option("--calibration", help="Bruker flex: auto (refuse cubic/HPC), quadratic (force ML1-3) or cubic (NTBCal).")]
+
+
+def _kv(values: list[str] | str | None, what: str, cast: type = float) -> dict[str, Any]:
+    if values is None:
+        return {}
+    items = values.split(",") if isinstance(values, str) else [v for s in values for v in s.split(",")]
+    out: dict[str, Any] = {}
+    for item in items:
+        if not item.strip():
+            continue
+        if "=" not in item:
+            raise InputError(f"expected NAME=VALUE, got {item!r}", field=what)
+        k, _, v = item.partition("=")
+        try:
+            out[k.strip()] = cast(v.strip())
+        except ValueError as exc:
+            raise InputError(f"not a number: {v!r}", field=what) from exc
+    return out
+
+
+def _tolerance(value: str | None) -> float | str | None:
+    if value is None or value == "envelope":
+        return value
+    try:
+        tol = float(value)
+    except ValueError as exc:
+        raise InputError(f"expected a number of Da or 'envelope', got {value!r}", field="--tolerance-da") from exc
+    if not tol > 0 or tol == float("inf"):
+        raise InputError(f"must be a positive number, got {value}", field="--tolerance-da")
+    return tol
+
+
+def _assign_kwargs(blocks: str, adducts: str, charge: list[int] | None, tolerance_da: str | None, weights: str | None,
+                   target_ratio: str | None, max_count: list[str] | None) -> dict[str, Any]:
+    ratio: dict[str, float] | None
+    if target_ratio is None:
+        ratio = None
+    elif target_ratio.strip().lower() == "none":
+        ratio = {}
+    else:
+        ratio = _kv(target_ratio, "--target-ratio")
+    return dict(blocks=blocks, adducts=adducts, charges=charge or [1], tolerance_da=_tolerance(tolerance_da),
+                weights=weights, target_ratio=ratio, max_counts=_kv(max_count, "--max-count", int) or None)
+
+
+def _render_assignment(d: dict[str, Any], top: int = 8) -> None:
+    from rich.table import Table
+
+    from qdlab.console import out_console
+
+    for pk in d["peaks"]:
+        t = Table(title=f"m/z {pk['mass_da']:.2f} ± {pk['tolerance_da']:.2f} Da — {pk['n_candidates']} candidates",
+                  title_justify="left")
+        for col in ("#", "formula", "theor. m/z (Da)", "error (Da)", "score", "formal q", "near-isobaric"):
+            t.add_column(col, no_wrap=col == "formula", overflow="fold")
+        for i, c in enumerate(pk["candidates"][:top], start=1):
+            alts = ", ".join(a["formula"] for a in c["near_isobaric"][:2])
+            t.add_row(str(i), c["formula"], f"{c['mass_da']:.2f}", f"{c['error_da']:+.2f}", f"{c['score']:.3f}",
+                      str(c["formal_charge"]), alts)
+        out_console().print(t)
+
+
+def assign(
+    mass: Annotated[list[float], typer.Option("--mass", help="Observed m/z (Da); repeat for several peaks.")],
+    blocks: BlocksOpt = "Cd,P,OA",
+    adducts: AdductsOpt = "none",
+    charge: ChargeOpt = None,
+    tolerance_da: TolOpt = None,
+    weights: WeightsOpt = None,
+    target_ratio: RatioOpt = None,
+    max_count: MaxCountOpt = None,
+    top: TopOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Enumerate and rank every building-block composition within the tolerance of each mass."""
+    from qdlab.ms.assign import assign_masses
+
+    if not mass:
+        raise InputError("give at least one --mass", field="--mass")
+    res = assign_masses(mass, max_candidates=top,
+                        **_assign_kwargs(blocks, adducts, charge, tolerance_da, weights, target_ratio, max_count))
+    emit(res, json_out, _render_assignment)
+
+
+def analyze(
+    path: Annotated[Path, typer.Argument(help="Bruker flex folder/fid, mzML or two-column text file.")],
+    blocks: BlocksOpt = "Cd,P,OA",
+    adducts: AdductsOpt = "none",
+    charge: ChargeOpt = None,
+    tolerance_da: TolOpt = None,
+    weights: WeightsOpt = None,
+    target_ratio: RatioOpt = None,
+    max_count: MaxCountOpt = None,
+    top: Annotated[int, typer.Option("--top", help="Candidates kept per peak.")] = 10,
+    snr: Annotated[float | None, typer.Option("--snr", help="Signal-to-noise threshold for peaks (default 3).")] = None,
+    mz_min: Annotated[float | None, typer.Option("--mz-min", help="Lowest m/z to pick peaks from.")] = None,
+    mz_max: Annotated[float | None, typer.Option("--mz-max", help="Highest m/z to pick peaks from.")] = None,
+    max_peaks: Annotated[int, typer.Option("--max-peaks", help="Assign at most this many (most intense) peaks.")] = 50,
+    calibration: CalOpt = "auto",
+    plot: PlotOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Read a spectrum, preprocess (MALDIquant-style), pick peaks and assign compositions."""
+    from qdlab.ms.analysis import analyze as run
+    from qdlab.ms.io import read_mass_spectrum
+
+    if not path.exists():
+        raise InputError(f"not found: {path}")
+    ms = read_mass_spectrum(path, calibration=calibration)  # type: ignore[arg-type]
+    res = run(ms, snr=snr, mz_range_da=(mz_min, mz_max), max_peaks=max_peaks, max_candidates=top,
+              **_assign_kwargs(blocks, adducts, charge, tolerance_da, weights, target_ratio, max_count))
+    if plot is not None:
+        from qdlab.ms.plot import plot_analysis
+
+        fig = plot_analysis(res)
+        fig.savefig(plot, dpi=150)
+
+    def render(d: dict[str, Any]) -> None:
+        from rich.table import Table
+
+        from qdlab.console import out_console
+
+        t = Table(title=f"{d['source']}: {len(d['peaks'])} peaks (noise {d['noise']:.3g})", title_justify="left")
+        for col in ("m/z (Da)", "S/N", "best formula", "theor. (Da)", "error (Da)", "score", "candidates"):
+            t.add_column(col)
+        for pk, asg in zip(d["peaks"], d["assignment"]["peaks"], strict=False):
+            best = asg["candidates"][0] if asg["candidates"] else None
+            t.add_row(f"{pk['mz_da']:.2f}", f"{pk['snr']:.1f}", best["formula"] if best else "-",
+                      f"{best['mass_da']:.2f}" if best else "-", f"{best['error_da']:+.2f}" if best else "-",
+                      f"{best['score']:.3f}" if best else "-", str(asg["n_candidates"]))
+        out_console().print(t)
+
+    emit(res, json_out, render)
+
+
+def size(
+    path: Annotated[Path, typer.Argument(help="Bruker flex folder/fid, mzML or text spectrum with the molecular-ion band.")],
+    material: Annotated[str, typer.Option(help="Core material parameter set.")] = "Cd3P2",
+    density: Annotated[str, typer.Option(help="Core density: handbook (paper's assumption, 5.96 g/cm3 for Cd3P2), xray, or g/cm^3.")] = "handbook",
+    ligands_per_nm2: Annotated[float, typer.Option(help="Ligand shell density counted in the mass (0 = bare core, the paper's assumption).")] = 0.0,
+    ligand: Annotated[str, typer.Option(help="Ligand of the shell (shorthand or formula).")] = "OA",
+    min_mass_da: Annotated[float | None, typer.Option(help="Lower edge of the molecular-ion region (default 10 kDa).")] = None,
+    calibration: CalOpt = "auto",
+    plot: PlotOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Find the modes of the molecular-ion band and convert their masses to QD diameters."""
+    from qdlab.ms.io import read_mass_spectrum
+    from qdlab.ms.size import molecular_ion_size
+
+    if not path.exists():
+        raise InputError(f"not found: {path}")
+    dens: str | float = density
+    if density not in ("handbook", "xray"):
+        try:
+            dens = float(density)
+        except ValueError as exc:
+            raise InputError(f"expected handbook, xray or a number, got {density!r}", field="--density") from exc
+    ms = read_mass_spectrum(path, calibration=calibration)  # type: ignore[arg-type]
+    res = molecular_ion_size(ms, material=material, density=dens, ligands_per_nm2=ligands_per_nm2, ligand=ligand,
+                             min_mass_da=min_mass_da)
+    if plot is not None:
+        from qdlab.ms.plot import plot_size
+
+        plot_size(res).savefig(plot, dpi=150)
+
+    def render(d: dict[str, Any]) -> None:
+        from rich.table import Table
+
+        from qdlab.console import out_console
+
+        t = Table(title=f"molecular-ion band: {len(d['modes'])} mode(s)", title_justify="left")
+        for col in ("mode", "mass (Da)", "diameter (nm)", "FWHM (Da)", "area fraction"):
+            t.add_column(col)
+        for i, m in enumerate(d["modes"], start=1):
+            t.add_row(str(i), f"{m['mass_da']:.0f}", f"{m['diameter_nm']:.2f}", f"{m['fwhm_da']:.0f}", f"{m['area_fraction']:.2f}")
+        out_console().print(t)
+        out_console().print(f"assumptions: {d['assumptions']['statement']}")
+
+    emit(res, json_out, render)
+
+
+app.command("assign")(assign)
+app.command("analyze")(analyze)
+app.command("size")(size)
+
+
+def register(root: typer.Typer) -> None:
+    """Attach ``qdlab ms ...`` to the root app."""
+    root.add_typer(app, name="ms")

@@ -1,0 +1,23 @@
+"""MALDI-TOF mass spectrometry of clusters and QDs (``qdlab.ms``).
+
+Readers (Bruker flex, mzML, text) -> MALDIquant-style preprocessing -> peak picking -> composition
+assignment from building blocks -> molecular-ion band sizing. See ``docs/ms.md``.
+"""
+
+from qdlab.ms.assign import AssignmentResult, Candidate, PeakAssignment, assign_masses, parse_blocks
+from qdlab.ms.flex import read_flex, write_flex
+from qdlab.ms.io import read_mass_spectrum, write_mass_spectrum, write_mzml, write_text
+
+__all__ = [
+    "read_mass_spectrum",
+    "write_mass_spectrum",
+    "write_flex",
+    "write_mzml",
+    "write_text",
+    "read_flex",
+    "assign_masses",
+    "parse_blocks",
+    "AssignmentResult",
+    "PeakAssignment",
+    "Candidate",
+]
