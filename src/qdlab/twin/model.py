@@ -1,0 +1,146 @@
+"""Rate laws of the twin (pure, numba-compiled scalar functions shared by both solvers).
+
+Species and units: amounts in mol of Cd3P2 formula units ("units"); QD classes carry a number of
+particles (mol) and a radius (nm); volume in L; time in s.
+
+Processes (sources in ``resources/twin/parameters.toml`` and ``docs/science.md``):
+
+* precursor -> MSC, first order ``k_form`` (Owen et al. JACS 2010 style precursor conversion);
+* MSC -> monomer, first order ``k_diss``; MSC fusion onto QD ``i`` with the Smoluchowski kernel
+  ``beta_i = 4 pi (D_C + D_i)(r_C + r_i) p_fuse``; MSC + MSC -> secondary nucleus, second order;
+* growth/dissolution of QDs by the Talapin-Rogach-Haase-Weller (2001) mixed diffusion/reaction law
+  with Gibbs-Thomson solubility::
+
+      dr/dt = D V_m [M]_inf (S - exp(l_c/r)) / (r + (D/k_g) exp(alpha l_c/r)) - k_et [OA]
+
+  (linear in the supersaturation ``S`` for a given radius, which the solvers exploit);
+* homogeneous nucleation from monomer by classical nucleation theory,
+  ``J = A exp(-n_lc / (2 ln^2 S))``, nuclei at the critical radius ``r* = l_c / ln S``;
+* free oleic acid raises the solubility, ``[M]_inf = [M]_inf,0 (1 + kappa [OA])`` (Abe et al. 2013),
+  and etches QD surfaces at ``k_et [OA]`` (consuming acid);
+* Arrhenius temperature dependence of the rate constants; ``l_c = 2 gamma V_m / (R T)``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+from qdlab.twin.parameters import KineticParameters
+from qdlab.units import AVOGADRO_PER_MOL, BOLTZMANN_EV_PER_K, GAS_CONSTANT_J_PER_MOL_K
+
+# indices into the packed parameter vector (module constants are compile-time constants for numba)
+P_TREF, P_LC_REF, P_ALPHA, P_D, P_ED, P_KG, P_EG, P_MINF, P_EMINF, P_KAPPA = range(10)
+P_KFORM, P_EFORM, P_KDISS, P_EDISS, P_NC, P_DC, P_PFUSE, P_KCC, P_MCC, P_ANUC = range(10, 20)
+P_KET, P_NUOA, P_ETA, P_SHELL, P_RMIN, P_WINDOW, P_VU, P_VM, P_RC = range(20, 29)
+N_PARAMS = 29
+
+_R = GAS_CONSTANT_J_PER_MOL_K
+_NA = AVOGADRO_PER_MOL
+_KB_J = BOLTZMANN_EV_PER_K * 1.602176634e-19  # J/K (e is exact in the SI)
+
+
+def pack_parameters(p: KineticParameters) -> np.ndarray:
+    """Pack a parameter set into the float vector the compiled kernels read."""
+    tref = p.reference_temperature_c + 273.15
+    v = np.zeros(N_PARAMS)
+    v[P_TREF] = tref
+    v[P_LC_REF] = p.capillary_length_nm(tref)
+    v[P_ALPHA] = p.transfer_coefficient
+    v[P_D] = p.diffusion_m2_per_s
+    v[P_ED] = p.diffusion_activation_kj_per_mol * 1e3
+    v[P_KG] = p.growth_rate_m_per_s
+    v[P_EG] = p.growth_activation_kj_per_mol * 1e3
+    v[P_MINF] = p.solubility_mol_per_l
+    v[P_EMINF] = p.solubility_enthalpy_kj_per_mol * 1e3
+    v[P_KAPPA] = p.acid_solubility_l_per_mol
+    v[P_KFORM] = p.precursor_conversion_per_s
+    v[P_EFORM] = p.precursor_activation_kj_per_mol * 1e3
+    v[P_KDISS] = p.cluster_dissolution_per_s
+    v[P_EDISS] = p.cluster_dissolution_activation_kj_per_mol * 1e3
+    v[P_NC] = p.cluster_units
+    v[P_DC] = p.cluster_diffusion_m2_per_s
+    v[P_PFUSE] = p.fusion_probability
+    v[P_KCC] = p.coalescence_l_per_mol_s
+    v[P_MCC] = p.coalescence_nucleus_clusters
+    v[P_ANUC] = p.nucleation_prefactor_per_l_s
+    v[P_KET] = p.etch_rate_nm_per_s_per_m
+    v[P_NUOA] = p.etch_acid_per_unit
+    v[P_ETA] = p.qd_viscosity_pa_s
+    v[P_SHELL] = p.ligand_shell_nm
+    v[P_RMIN] = p.min_radius_nm
+    v[P_WINDOW] = p.nucleation_window_s
+    v[P_VU] = p.unit_volume_nm3
+    v[P_VM] = p.molar_volume_l_per_mol
+    v[P_RC] = p.cluster_radius_nm()
+    return v
+
+
+@njit(cache=True)
+def arrhenius(k_ref: float, ea_j_per_mol: float, temperature_k: float, tref_k: float) -> float:
+    """``k_ref exp(-Ea/R (1/T - 1/T_ref))``."""
+    return k_ref * math.exp(-ea_j_per_mol / _R * (1.0 / temperature_k - 1.0 / tref_k))
+
+
+@njit(cache=True)
+def units_of_radius(r_nm: float, vu_nm3: float) -> float:
+    """Cd3P2 formula units in a sphere of radius ``r_nm``."""
+    return 4.1887902047863905 * r_nm * r_nm * r_nm / vu_nm3
+
+
+@njit(cache=True)
+def radius_of_units(units: float, vu_nm3: float) -> float:
+    """Radius (nm) of a sphere holding ``units`` formula units."""
+    if units <= 0.0:
+        return 0.0
+    return (units * vu_nm3 / 4.1887902047863905) ** (1.0 / 3.0)
+
+
+@njit(cache=True)
+def conditions(p: np.ndarray, temperature_k: float, oa_mol_per_l: float) -> tuple:
+    """Temperature/acid-dependent quantities: (l_c nm, D nm^2/s, k_g nm/s, M_inf mol/L, k_form, k_diss)."""
+    tref = p[P_TREF]
+    lc = p[P_LC_REF] * tref / temperature_k
+    d_nm2 = arrhenius(p[P_D], p[P_ED], temperature_k, tref) * 1e18
+    kg_nm = arrhenius(p[P_KG], p[P_EG], temperature_k, tref) * 1e9
+    minf = arrhenius(p[P_MINF], p[P_EMINF], temperature_k, tref) * (1.0 + p[P_KAPPA] * oa_mol_per_l)
+    kform = arrhenius(p[P_KFORM], p[P_EFORM], temperature_k, tref)
+    kdiss = arrhenius(p[P_KDISS], p[P_EDISS], temperature_k, tref)
+    return lc, d_nm2, kg_nm, minf, kform, kdiss
+
+
+@njit(cache=True)
+def growth_coefficients(r_nm: float, lc_nm: float, alpha: float, d_nm2: float, kg_nm: float, phi_inf: float,
+                        etch_nm_per_s: float) -> tuple:
+    """Talapin law as ``dr/dt = a S - b`` for a particle of radius ``r_nm``; returns ``(a, b)`` in nm/s."""
+    lk = d_nm2 / kg_nm
+    a = d_nm2 * phi_inf / (r_nm + lk * math.exp(alpha * lc_nm / r_nm))
+    b = a * math.exp(lc_nm / r_nm) + etch_nm_per_s
+    return a, b
+
+
+@njit(cache=True)
+def fusion_kernel_l_per_mol_s(r_nm: float, rc_nm: float, dc_m2: float, temperature_k: float, eta: float,
+                              shell_nm: float, p_fuse: float) -> float:
+    """Smoluchowski MSC-QD collision kernel times the sticking probability, in L/(mol s)."""
+    d_qd = _KB_J * temperature_k / (6.0 * math.pi * eta * (r_nm + shell_nm) * 1e-9)
+    return 4.0 * math.pi * (dc_m2 + d_qd) * (rc_nm + r_nm) * 1e-9 * p_fuse * _NA * 1e3
+
+
+@njit(cache=True)
+def cnt_nucleation(s: float, lc_nm: float, vu_nm3: float, prefactor: float) -> tuple:
+    """CNT rate (1/(L s)) and critical radius (nm) at supersaturation ``s``; ``(0, 0)`` if ``s <= 1``."""
+    if s <= 1.0 or prefactor <= 0.0:
+        return 0.0, 0.0
+    ln_s = math.log(s)
+    n_lc = 4.1887902047863905 * lc_nm ** 3 / vu_nm3
+    barrier = n_lc / (2.0 * ln_s * ln_s)
+    if barrier > 700.0:
+        return 0.0, lc_nm / ln_s
+    return prefactor * math.exp(-barrier), lc_nm / ln_s
+
+
+__all__ = ["pack_parameters", "arrhenius", "conditions", "growth_coefficients", "fusion_kernel_l_per_mol_s",
+           "cnt_nucleation", "units_of_radius", "radius_of_units", "N_PARAMS"]

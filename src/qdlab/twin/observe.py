@@ -1,0 +1,207 @@
+"""Observation model: size classes -> PL and absorption spectra and a per-aliquot summary.
+
+PL (energy space, notes-kinetics section 4)::
+
+    I(E) = sum_i N_i d_i^p QY L(E - E_PL(d_i); Gamma_hom)  +  MSC line at 455 nm
+
+with ``d^p`` the excitation cross-section far above the gap (``p = 3``: per-volume absorption), a
+Gaussian homogeneous line ``L`` and ``E_PL(d)`` from :func:`qdlab.materials.curve_for`. The spectrum is
+built on an energy grid and handed over as a canonical :class:`~qdlab.data.types.Spectrum` on a
+wavelength axis through :meth:`Spectrum.to_wavelength`, which applies the Jacobian ``hc/lambda^2``.
+Absorbance: a first-exciton Gaussian at the band-edge energy plus a smoothed continuum above it,
+both proportional to the QD volume, plus the MSC band at 447 nm.
+
+Peak wavelength and FWHM are read on the wavelength-axis spectrum (as a chemist reads them) and the
+FWHM in meV on the energy axis; ``bimodal`` flags two resolved QD maxima (the minor one at least
+15 % of the major with a dip below 85 % of the minor between them).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from qdlab.data.types import Result, Spectrum
+from qdlab.materials import curve_for
+from qdlab.twin.parameters import OpticalParameters
+from qdlab.units import FWHM_PER_SIGMA, HC_EV_NM
+
+ENERGY_GRID_EV: NDArray[np.float64] = np.linspace(0.70, 3.10, 1201)
+
+
+@dataclass(frozen=True)
+class Aliquot(Result):
+    """Per-aliquot summary (what the CLI's ``--json`` prints for each aliquot)."""
+
+    aliquot_id: str
+    time_min: float
+    temperature_c: float
+    volume_ml: float
+    pl_peak_nm: float
+    fwhm_mev: float
+    fwhm_nm: float
+    mean_diameter_nm: float
+    diameter_std_nm: float
+    secondary_fraction: float
+    bimodal: bool
+    cluster_fraction: float
+    supersaturation: float
+    n_classes: int
+
+
+def _fwhm(x: NDArray[np.float64], y: NDArray[np.float64], k: int) -> float:
+    half = 0.5 * y[k]
+    lo = k
+    while lo > 0 and y[lo] > half:
+        lo -= 1
+    hi = k
+    while hi < y.size - 1 and y[hi] > half:
+        hi += 1
+    if y[lo] > half or y[hi] > half:
+        return float("nan")
+    xl = x[lo] + (half - y[lo]) * (x[lo + 1] - x[lo]) / (y[lo + 1] - y[lo])
+    xh = x[hi - 1] + (half - y[hi - 1]) * (x[hi] - x[hi - 1]) / (y[hi] - y[hi - 1])
+    return float(abs(xh - xl))
+
+
+def _peak(x: NDArray[np.float64], y: NDArray[np.float64]) -> tuple[float, int]:
+    k = int(np.argmax(y))
+    if 0 < k < y.size - 1:
+        y0, y1, y2 = y[k - 1], y[k], y[k + 1]
+        den = y0 - 2 * y1 + y2
+        off = 0.5 * (y0 - y2) / den if den != 0 else 0.0
+        return float(x[k] + off * (x[k + 1] - x[k - 1]) / 2), k
+    return float(x[k]), k
+
+
+def wavelength_peak_nm(qd_pl_e: NDArray[np.float64], energy_ev: NDArray[np.float64] = ENERGY_GRID_EV) -> float:
+    """Peak wavelength (nm) of an energy-grid PL after the Jacobian to the wavelength axis."""
+    lam = HC_EV_NM / energy_ev[::-1]
+    y_lam = (qd_pl_e * energy_ev * energy_ev / HC_EV_NM)[::-1]
+    return _peak(lam, y_lam)[0]
+
+
+def is_bimodal(y: NDArray[np.float64], minor: float = 0.15, dip: float = 0.85) -> bool:
+    """Two resolved maxima: the smaller at least ``minor`` of the larger, the valley below ``dip`` x smaller."""
+    if y.size < 3 or not np.any(y > 0):
+        return False
+    ymax = float(y.max())
+    inner = (y[1:-1] > y[:-2]) & (y[1:-1] >= y[2:]) & (y[1:-1] > minor * ymax)
+    idx = np.flatnonzero(inner) + 1
+    if idx.size < 2:
+        return False
+    for i in range(idx.size - 1):
+        for j in range(i + 1, idx.size):
+            lo = min(y[idx[i]], y[idx[j]])
+            if y[idx[i]:idx[j] + 1].min() < dip * lo:
+                return True
+    return False
+
+
+def _broaden(energy_ev: NDArray[np.float64], centers_ev: NDArray[np.float64], weights: NDArray[np.float64],
+             fwhm_ev: float) -> NDArray[np.float64]:
+    """Sum of unit-area Gaussians (FWHM ``fwhm_ev``) at ``centers_ev`` with ``weights`` on a uniform grid.
+
+    Weights are deposited on the grid by linear interpolation (conserving area and centroid) and then
+    convolved with the sampled Gaussian: O(grid x kernel) instead of O(grid x classes).
+    """
+    de = float(energy_ev[1] - energy_ev[0])
+    pos = (centers_ev - energy_ev[0]) / de
+    ok = (pos >= 0) & (pos < energy_ev.size - 1)
+    i0 = np.floor(pos[ok]).astype(np.int64)
+    fr = pos[ok] - i0
+    w = weights[ok]
+    hist = np.bincount(i0, w * (1 - fr), minlength=energy_ev.size) + np.bincount(i0 + 1, w * fr, minlength=energy_ev.size)
+    sig = fwhm_ev / FWHM_PER_SIGMA
+    half = math.ceil(5 * sig / de)
+    k = np.arange(-half, half + 1) * de
+    kern = np.exp(-0.5 * (k / sig) ** 2) / (sig * math.sqrt(2 * math.pi))
+    return np.convolve(hist[: energy_ev.size], kern, mode="same")
+
+
+def qd_pl_energy(diameter_nm: NDArray[np.float64], number: NDArray[np.float64], optics: OpticalParameters,
+                 energy_ev: NDArray[np.float64] = ENERGY_GRID_EV, material: str = "Cd3P2") -> NDArray[np.float64]:
+    """QD PL intensity per unit energy on the uniform grid ``energy_ev`` (arbitrary units)."""
+    keep = (number > 0) & (diameter_nm > 0.5)
+    if not np.any(keep):
+        return np.zeros_like(energy_ev)
+    d = diameter_nm[keep]
+    w = number[keep] * d**optics.excitation_exponent
+    e0 = curve_for(material).emission_energy_ev(d)
+    return _broaden(energy_ev, e0, w, optics.homogeneous_fwhm_mev / 1000)
+
+
+def spectra_for(diameter_nm: NDArray[np.float64], number: NDArray[np.float64], cluster_units: float,
+                optics: OpticalParameters, meta: dict[str, object], unit_volume_nm3: float,
+                material: str = "Cd3P2") -> tuple[Spectrum, Spectrum, NDArray[np.float64]]:
+    """PL and absorbance spectra (wavelength axis) and the QD-only PL on the energy grid."""
+    e = ENERGY_GRID_EV
+    curve = curve_for(material)
+    qd = qd_pl_energy(diameter_nm, number, optics, e, material)
+    # MSC line: per-volume excitation like a QD (units x unit volume), relative QY
+    sig_c = optics.cluster_fwhm_mev / 1000 / FWHM_PER_SIGMA
+    e_c = HC_EV_NM / optics.cluster_pl_nm
+    w_c = cluster_units * 6.0 * unit_volume_nm3 / math.pi * optics.cluster_relative_qy  # d^3 equivalent
+    pl = qd + w_c * np.exp(-0.5 * ((e - e_c) / sig_c) ** 2) / (sig_c * math.sqrt(2 * math.pi))
+    # absorbance
+    keep = (number > 0) & (diameter_nm > 0.5)
+    ab = np.zeros_like(e)
+    if np.any(keep):
+        d = diameter_nm[keep]
+        vol = number[keep] * d**3
+        e1 = curve.energy_ev(d)
+        fw = optics.homogeneous_fwhm_mev / 1000
+        sig = fw / FWHM_PER_SIGMA
+        peak = _broaden(e, e1, vol * sig * math.sqrt(2 * math.pi), fw)
+        # continuum: a smoothed step above each band edge (cumulative sum of the deposited weights)
+        steps = np.cumsum(_broaden(e, e1 + 2 * sig, vol, fw)) * float(e[1] - e[0])
+        ab = peak + optics.absorption_continuum_ratio * steps * (e / e[0]) ** 0
+    e_ca = HC_EV_NM / optics.cluster_abs_nm
+    ab = ab + w_c / max(optics.cluster_relative_qy, 1e-12) * np.exp(-0.5 * ((e - e_ca) / sig_c) ** 2)
+    norm = float(pl.max()) or 1.0
+    norm_ab = float(ab.max()) or 1.0
+    pl_s = Spectrum(e, pl / norm, x_unit="ev", kind="pl", meta={**meta, "source": "qdlab.twin"}).to_wavelength()
+    ab_s = Spectrum(e, ab / norm_ab, x_unit="ev", kind="absorbance", meta={**meta, "source": "qdlab.twin"}).to_wavelength()
+    return pl_s, ab_s, qd
+
+
+def summarize(aliquot_id: str, time_min: float, temperature_c: float, volume_ml: float,
+              diameter_nm: NDArray[np.float64], number: NDArray[np.float64], secondary: NDArray[np.bool_],
+              qd_pl_e: NDArray[np.float64], cluster_units: float, monomer_units: float, qd_units: float,
+              supersaturation: float) -> Aliquot:
+    """The per-aliquot summary from the classes and the QD-only PL on the energy grid."""
+    live = number > 0
+    ntot = float(number[live].sum())
+    if ntot > 0:
+        d = diameter_nm[live]
+        w = number[live] / ntot
+        mean = float((w * d).sum())
+        std = float(math.sqrt(max((w * (d - mean) ** 2).sum(), 0.0)))
+        sec = float(number[live & secondary].sum() / ntot)
+    else:
+        mean = std = sec = float("nan")
+    if np.any(qd_pl_e > 0):
+        e = ENERGY_GRID_EV
+        fwhm_ev = _fwhm(e, qd_pl_e, int(np.argmax(qd_pl_e)))
+        lam = HC_EV_NM / e[::-1]
+        y_lam = (qd_pl_e * e * e / HC_EV_NM)[::-1]  # Jacobian
+        peak_nm, k = _peak(lam, y_lam)
+        fwhm_nm = _fwhm(lam, y_lam, k)
+        bimodal = is_bimodal(qd_pl_e)
+    else:
+        peak_nm = fwhm_ev = fwhm_nm = float("nan")
+        bimodal = False
+    total = cluster_units + monomer_units + qd_units
+    return Aliquot(
+        aliquot_id=aliquot_id, time_min=time_min, temperature_c=temperature_c, volume_ml=volume_ml,
+        pl_peak_nm=peak_nm, fwhm_mev=1000 * fwhm_ev, fwhm_nm=fwhm_nm, mean_diameter_nm=mean,
+        diameter_std_nm=std, secondary_fraction=sec, bimodal=bool(bimodal),
+        cluster_fraction=cluster_units / total if total > 0 else float("nan"),
+        supersaturation=supersaturation, n_classes=int(live.sum()),
+    )
+
+
+__all__ = ["Aliquot", "ENERGY_GRID_EV", "is_bimodal", "qd_pl_energy", "spectra_for", "summarize"]

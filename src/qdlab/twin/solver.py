@@ -1,0 +1,275 @@
+"""``simulate(scenario) -> TwinResult``: the primary (Lagrangian size-class) solver of the twin.
+
+Seeds are sampled from a Gaussian size distribution (from their PL peak through the sizing curve,
+and their PL linewidth after removing the homogeneous width) onto ``n_classes`` equally spaced
+characteristic classes; the compiled stepper (:mod:`qdlab.twin.kernel`) then moves every class along
+its characteristic, adds classes for new nuclei and removes dissolved ones, returning their mass.
+
+Examples
+--------
+>>> res = simulate("overgrowth-1010nm")
+>>> res.aliquots[0].aliquot_id, round(res.aliquots[0].pl_peak_nm)
+('A0', 1010)
+>>> res.mass_balance_error < 1e-8
+True
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from qdlab.data.errors import InputError, ModelError
+from qdlab.data.types import SpectrumSeries
+from qdlab.materials import curve_for, get_material
+from qdlab.twin.kernel import (
+    N_REC,
+    N_X,
+    R_FED,
+    R_NC,
+    R_NM,
+    R_NP,
+    R_QD,
+    R_S,
+    R_T,
+    R_TEMP,
+    R_V,
+    R_WD,
+    X_FED,
+    X_FEEDLEFT,
+    X_NC,
+    X_NM,
+    X_NOA,
+    X_NP,
+    X_V,
+    X_WD,
+    run_kernel,
+)
+from qdlab.twin.model import pack_parameters
+from qdlab.twin.observe import ENERGY_GRID_EV, Aliquot, _fwhm, qd_pl_energy, spectra_for, summarize, wavelength_peak_nm
+from qdlab.twin.protocol import Scenario, load_scenario
+from qdlab.units import FWHM_PER_SIGMA, HC_EV_NM
+
+#: numerical defaults of the Lagrangian solver
+DT_MAX_S = 5.0
+DR_MAX_NM = 0.01
+MAX_NEW_CLASSES = 300
+
+
+@dataclass(frozen=True)
+class SizeDistribution:
+    """QD classes of one aliquot: diameters (nm), particle amounts (mol), secondary flags."""
+
+    diameter_nm: NDArray[np.float64]
+    number_mol: NDArray[np.float64]
+    secondary: NDArray[np.bool_]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"diameter_nm": self.diameter_nm.tolist(), "number_mol": self.number_mol.tolist(),
+                "secondary": self.secondary.tolist()}
+
+
+@dataclass(frozen=True, eq=False)
+class TwinResult:
+    """Outcome of one simulation: per-aliquot summaries, size distributions and spectra."""
+
+    scenario: Scenario
+    aliquots: tuple[Aliquot, ...]
+    size_distributions: tuple[SizeDistribution, ...]
+    records: NDArray[np.float64]
+    mass_balance_error: float
+    steps: int
+    _cache: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    def _spectra(self) -> tuple[SpectrumSeries, SpectrumSeries]:
+        if "pl" not in self._cache:
+            optics = self.scenario.optical_parameters()
+            vu = self.scenario.kinetic_parameters().unit_volume_nm3
+            pls, abss = [], []
+            for a, sd, rec in zip(self.aliquots, self.size_distributions, self.records, strict=True):
+                meta = {"aliquot_id": a.aliquot_id, "time_min": a.time_min, "scenario": self.scenario.name}
+                pl, ab, _ = spectra_for(sd.diameter_nm, sd.number_mol, rec[R_NC] / max(rec[R_V], 1e-30) * 1.0,
+                                        optics, meta, vu)
+                pls.append(pl)
+                abss.append(ab)
+            times = [a.time_min for a in self.aliquots]
+            ids = [a.aliquot_id for a in self.aliquots]
+            meta = {"scenario": self.scenario.name, "source": "qdlab.twin"}
+            self._cache["pl"] = SpectrumSeries.from_spectra(pls, times, ids, meta)
+            self._cache["absorbance"] = SpectrumSeries.from_spectra(abss, times, ids, meta)
+        return self._cache["pl"], self._cache["absorbance"]
+
+    @property
+    def pl(self) -> SpectrumSeries:
+        """PL spectra (wavelength axis, Jacobian applied), one per aliquot."""
+        return self._spectra()[0]
+
+    @property
+    def absorbance(self) -> SpectrumSeries:
+        """Absorbance spectra (wavelength axis), one per aliquot."""
+        return self._spectra()[1]
+
+    def to_dict(self) -> dict[str, Any]:
+        """What ``qdlab twin run --json`` prints."""
+        return {
+            "scenario": self.scenario.name,
+            "aliquots": [a.to_dict() for a in self.aliquots],
+            "mass_balance_error": self.mass_balance_error,
+            "steps": self.steps,
+            "budget_mmol": self.budget_mmol(),
+        }
+
+    def budget_mmol(self) -> dict[str, float]:
+        """Where the Cd3P2 units are at the end (mmol): precursor, MSC, monomer, QDs, withdrawn, fed."""
+        rec = self.records[-1] if len(self.records) else np.zeros(N_REC)
+        return {"precursor": 1e3 * rec[R_NP], "clusters": 1e3 * rec[R_NC], "monomer": 1e3 * rec[R_NM],
+                "qds": 1e3 * rec[R_QD], "withdrawn_before": 1e3 * rec[R_WD], "fed": 1e3 * rec[R_FED]}
+
+
+def seed_classes(scenario: Scenario, n_classes: int | None = None) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Seed radii (nm) and particle amounts (mol) of a scenario's seeds (empty if none)."""
+    seeds = scenario.seeds
+    if seeds is None:
+        return np.zeros(0), np.zeros(0)
+    optics = scenario.optical_parameters()
+    kp = scenario.kinetic_parameters()
+    curve = curve_for("Cd3P2")
+    d0 = float(seeds.diameter_nm) if seeds.diameter_nm is not None else float(curve.diameter_from_emission_nm(seeds.emission_nm))
+    if seeds.diameter_rsd is not None:
+        sd = seeds.diameter_rsd * d0
+    else:
+        inh = seeds.fwhm_mev**2 - optics.homogeneous_fwhm_mev**2
+        if inh <= 0:
+            raise InputError(f"seed PL FWHM {seeds.fwhm_mev} meV is below the homogeneous linewidth "
+                             f"{optics.homogeneous_fwhm_mev} meV", field="seeds.fwhm_mev")
+        sd = math.sqrt(inh) / 1000 / FWHM_PER_SIGMA / abs(float(curve.slope_ev_per_nm(d0)))
+    n = n_classes or seeds.n_classes
+    total_units_mol = seeds.mass_mg * seeds.inorganic_fraction / 1000.0 / get_material("Cd3P2").formula_mass_da
+
+    def classes(dm: float, sdev: float) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+        if n == 1 or sdev <= 0:
+            d, w = np.array([dm]), np.array([1.0])
+        else:
+            d = np.linspace(max(dm - 4 * sdev, 0.6), dm + 4 * sdev, n)
+            w = np.exp(-0.5 * ((d - dm) / sdev) ** 2)
+        units_per = (math.pi / 6) * d**3 / kp.unit_volume_nm3
+        return d, w * total_units_mol / float((w * units_per).sum())
+
+    d, number = classes(d0, sd)
+    if seeds.emission_nm is not None:
+        # the volume-weighted PL of a distribution peaks red of its mean size's emission: adjust the
+        # mean (and the width, when given as a linewidth) so that the seeds' PL shows what was measured
+        dm, sdev = d0, sd
+        for _ in range(4):
+            qd = qd_pl_energy(d, number, optics)
+            e_shift = HC_EV_NM / seeds.emission_nm - HC_EV_NM / wavelength_peak_nm(qd)
+            dm = float(curve.diameter_nm(float(curve.energy_ev(dm)) + e_shift))
+            if seeds.fwhm_mev is not None and seeds.diameter_rsd is None:
+                fw = 1000 * _fwhm(ENERGY_GRID_EV, qd, int(np.argmax(qd)))
+                if np.isfinite(fw) and fw > optics.homogeneous_fwhm_mev:
+                    sdev *= math.sqrt(max(seeds.fwhm_mev**2 - optics.homogeneous_fwhm_mev**2, 1.0)) / math.sqrt(
+                        fw**2 - optics.homogeneous_fwhm_mev**2)
+            d, number = classes(dm, sdev)
+    return d / 2, number
+
+
+def _initial_state(scenario: Scenario, capacity: int) -> dict[str, Any]:
+    kp = scenario.kinetic_parameters()
+    r_seed, n_seed = seed_classes(scenario)
+    cap = len(r_seed) + capacity
+    r = np.zeros(cap)
+    nn = np.zeros(cap)
+    origin = np.zeros(cap, dtype=np.int8)
+    gmul = np.ones(cap)
+    emul = np.ones(cap)
+    birth = np.zeros(cap)
+    r[: len(r_seed)] = r_seed
+    nn[: len(r_seed)] = n_seed
+    if scenario.seeds is not None:
+        gmul[: len(r_seed)] = scenario.seeds.surface.reactivity_factor
+        emul[: len(r_seed)] = scenario.seeds.surface.etch_factor
+    x = np.zeros(N_X)
+    rc = scenario.reactor
+    x[X_V] = rc.volume_ml / 1000
+    x[X_NP] = rc.precursor_mmol / 1000
+    x[X_NC] = rc.cluster_mmol / 1000
+    x[X_NOA] = rc.oleic_acid_mmol / 1000
+    feed = scenario.feed
+    feed_c = np.zeros(3)
+    if feed is not None and feed.volume_ml > 0:
+        v_l = feed.volume_ml / 1000
+        units = feed.units_mmol / 1000
+        feed_c[:] = (units * (1 - feed.cluster_fraction) / v_l, units * feed.cluster_fraction / v_l,
+                     feed.oleic_acid_mmol / 1000 / v_l)
+        x[X_FEEDLEFT] = v_l
+    initial_units = x[X_NP] + x[X_NC] + float((nn * (4 / 3) * np.pi * r**3).sum()) / kp.unit_volume_nm3
+    return {"r": r, "nn": nn, "origin": origin, "gmul": gmul, "emul": emul, "birth": birth, "x": x,
+            "feed_c": feed_c, "n_init": len(r_seed), "initial_units": initial_units}
+
+
+def simulate(scenario: Scenario | str | Path, *, dt_max_s: float = DT_MAX_S, dr_max_nm: float = DR_MAX_NM,
+             heun: bool = True, max_new_classes: int = MAX_NEW_CLASSES, spectra: bool = True) -> TwinResult:
+    """Run the twin on a scenario (object, built-in name or file).
+
+    Parameters
+    ----------
+    scenario
+        A :class:`~qdlab.twin.protocol.Scenario`, a built-in name (see :func:`list_scenarios`) or a file.
+    dt_max_s, dr_max_nm
+        Largest time step and largest radius change of any surviving class per step.
+    heun
+        Second-order (Heun) correction of the characteristics (default) instead of implicit Euler.
+    max_new_classes
+        Room for classes of new nuclei (when full, nuclei merge into the nearest class).
+    spectra
+        Compute the QD PL used by the summary (peak, FWHM, bimodality); ``False`` leaves them NaN.
+    """
+    sc = load_scenario(scenario)
+    kp = sc.kinetic_parameters()
+    p = pack_parameters(kp)
+    st = _initial_state(sc, max_new_classes)
+    prot = sc.protocol
+    rate_t, rate_q_ml = prot.rate_table()
+    temp_t, temp_k = prot.temperature_table()
+    ali_t = np.asarray(prot.aliquot_times_min, float) * 60.0
+    n_ali = ali_t.size
+    cap = st["r"].size
+    out_r = np.zeros((n_ali, cap))
+    out_n = np.zeros((n_ali, cap))
+    out_o = np.zeros((n_ali, cap), dtype=np.int8)
+    out_rec = np.zeros((n_ali, N_REC))
+    x = st["x"]
+    steps = run_kernel(p, st["r"], st["nn"], st["origin"], st["gmul"], st["emul"], st["birth"], st["n_init"], x,
+                       rate_t, rate_q_ml / 1000.0, temp_t, temp_k, st["feed_c"], prot.duration_min * 60.0, ali_t,
+                       prot.aliquot_volume_ml / 1000.0, dt_max_s, dr_max_nm, heun, -1.0, out_r, out_n, out_o, out_rec)
+    vu = kp.unit_volume_nm3
+    qd_end = float((st["nn"] * (4 / 3) * np.pi * st["r"] ** 3).sum()) / vu
+    total_in = st["initial_units"] + x[X_FED]
+    total_now = x[X_NP] + x[X_NC] + x[X_NM] + qd_end + x[X_WD]
+    err = abs(total_now - total_in) / total_in if total_in > 0 else 0.0
+    if not np.isfinite(err):
+        raise ModelError(f"the simulation of {sc.name!r} diverged (non-finite state)")
+    if np.any(st["nn"] < 0) or x[X_NM] < 0 or x[X_NC] < 0 or x[X_NP] < 0:
+        raise ModelError(f"negative amounts in {sc.name!r}: please report this scenario")
+    optics = sc.optical_parameters()
+    aliquots = []
+    sds = []
+    for k, aid in enumerate(prot.ids()):
+        live = out_n[k] > 0
+        d = 2 * out_r[k][live]
+        num = out_n[k][live]
+        sec = out_o[k][live] == 1
+        rec = out_rec[k]
+        qd_e = qd_pl_energy(d, num, optics) if spectra else np.zeros(1)
+        aliquots.append(summarize(aid, rec[R_T] / 60, rec[R_TEMP] - 273.15, rec[R_V] * 1000, d, num, sec, qd_e,
+                                  rec[R_NC], rec[R_NM], rec[R_QD], rec[R_S]))
+        sds.append(SizeDistribution(d, num, sec))
+    return TwinResult(sc, tuple(aliquots), tuple(sds), out_rec, float(err), int(steps))
+
+
+__all__ = ["SizeDistribution", "TwinResult", "seed_classes", "simulate"]
