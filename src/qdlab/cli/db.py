@@ -1,9 +1,102 @@
-"""CLI commands for `qdlab db` (not implemented yet: nothing is registered)."""
+"""``qdlab db``: list, show and export experiments in the record (SQLite by default, PostgreSQL via --db)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Annotated, Any
+
 import typer
+
+from qdlab.cli.common import DbOpt, JsonOpt, emit
+from qdlab.data.errors import InputError
+
+db_app = typer.Typer(help="The experiment record: list, show, export.", no_args_is_help=True)
+
+
+@db_app.command("list")
+def list_cmd(db: DbOpt = None, json_out: JsonOpt = False) -> None:
+    """List the experiments in the record."""
+    from qdlab.store import Store
+
+    with Store(db) as store:
+        data = {"database": store.display_url, "experiments": store.list_experiments()}
+
+    def render(d: dict[str, Any]) -> None:
+        from rich.table import Table
+
+        from qdlab.console import out_console
+
+        t = Table(title=f"experiments in {d['database']}", title_justify="left")
+        for col in ("id", "key", "material", "aliquots", "files", "updated (UTC)", "title"):
+            t.add_column(col)
+        for e in d["experiments"]:
+            t.add_row(str(e["id"]), e["key"], e["material"], str(e["n_aliquots"]), str(e["n_measurements"]),
+                      e["updated_at"], e["title"] + (" [synthetic]" if e["synthetic"] else ""))
+        out_console().print(t)
+
+    emit(data, json_out, render)
+
+
+@db_app.command("show")
+def show_cmd(
+    ident: Annotated[str, typer.Argument(metavar="ID", help="Experiment id (number) or key.")],
+    db: DbOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Show everything stored about one experiment."""
+    from qdlab.store import Store
+
+    with Store(db) as store:
+        data = store.experiment_dict(ident)
+
+    def render(d: dict[str, Any]) -> None:
+        from rich.table import Table
+
+        from qdlab.cli.common import key_value_table
+        from qdlab.console import out_console
+
+        key_value_table(f"experiment {d['id']}: {d['key']}", d,
+                        [("title", "title"), ("material", "material"), ("seed_batch", "seed batch"),
+                         ("folder", "folder"), ("qdlab_version", "qdlab"), ("updated_at", "updated (UTC)")])
+        t = Table(title="measurements", title_justify="left")
+        for col in ("kind", "file", "aliquot", "role", "bytes", "sha256"):
+            t.add_column(col)
+        for m in d["measurements"]:
+            t.add_row(m["kind"], m["source_name"], m["aliquot"] or "", m["role"] or "", str(m["size_bytes"]),
+                      m["sha256"][:12])
+        out_console().print(t)
+        t = Table(title="analyses", title_justify="left")
+        for col in ("analysis", "file", "status"):
+            t.add_column(col)
+        for r in d["results"]:
+            t.add_row(r["analysis"], r["source_name"] or "(series)", r["status"])
+        out_console().print(t)
+
+    emit(data, json_out, render)
+
+
+@db_app.command("export")
+def export_cmd(
+    ident: Annotated[str, typer.Argument(metavar="ID", help="Experiment id (number) or key.")],
+    fmt: Annotated[str, typer.Option("--format", help="eln (RO-Crate zip for eLabFTW & co.) or json.")] = "eln",
+    out: Annotated[Path | None, typer.Option("--out", help="Output file (default: <key>.eln / <key>.json).")] = None,
+    db: DbOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Export one experiment as an .eln archive or a JSON document."""
+    from qdlab.store import Store
+    from qdlab.store.export import export_eln, export_json
+
+    if fmt not in ("eln", "json"):
+        raise InputError(f"expected eln or json, got {fmt!r}", field="--format")
+    with Store(db) as store:
+        key = store.experiment_dict(ident)["key"]
+        target = out or Path(f"{key}.{fmt}")
+        path = export_eln(store, ident, target) if fmt == "eln" else export_json(store, ident, target)
+    data = {"experiment": key, "format": fmt, "path": str(path), "size_bytes": path.stat().st_size}
+    emit(data, json_out, lambda d: print(f"wrote {d['path']} ({d['size_bytes']} bytes)"))
 
 
 def register(app: typer.Typer) -> None:
-    """Attach this module's commands to the root app (none yet)."""
+    """Attach the ``db`` sub-app to the root app."""
+    app.add_typer(db_app, name="db")

@@ -1,9 +1,63 @@
-"""CLI commands for `qdlab run` (not implemented yet: nothing is registered)."""
+"""``qdlab run DIR`` (the main job: raw files -> record -> report) and ``qdlab init DIR`` (manifest template)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Annotated, Any
+
 import typer
+
+from qdlab.cli.common import DbOpt, JsonOpt, SchedulerOpt, emit
+
+
+def run_cmd(
+    folder: Annotated[Path, typer.Argument(help="Experiment folder with experiment.toml.")],
+    db: DbOpt = None,
+    scheduler: SchedulerOpt = None,
+    out: Annotated[Path | None, typer.Option("--out", help="Where report/ goes (default: the experiment folder).")] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Ingest an experiment folder, analyse every file, calibrate the twin, store the record, write the report."""
+    from qdlab.workflow import run_experiment
+
+    result = run_experiment(folder, db=db, scheduler=scheduler, out=out)
+
+    def render(d: dict[str, Any]) -> None:
+        from rich.table import Table
+
+        from qdlab.cli.common import key_value_table
+        from qdlab.console import out_console
+
+        con = out_console()
+        t = Table(title=f"{d['experiment']['id']}: aliquot series", title_justify="left")
+        for col in ("aliquot", "time (min)", "PL peak (nm)", "FWHM (meV)", "PLQY (%)"):
+            t.add_column(col, justify="right")
+        for r in d["aliquots"]:
+            t.add_row(str(r["aliquot"]), *(("—" if r.get(k) is None else f"{r[k]:.4g}")
+                                           for k in ("time_min", "pl_peak_nm", "fwhm_mev", "qy_percent")))
+        con.print(t)
+        for msg in d.get("unavailable", []):
+            con.print(f"[yellow]note:[/] {msg}")
+        key_value_table("record", {**d["record"], **d["counts"]})
+        con.print(f"report: [bold]{d['report']['html']}[/]")
+
+    emit(result.to_dict(), json_out, render)
+
+
+def init_cmd(
+    folder: Annotated[Path, typer.Argument(help="Folder to create the manifest in (created if needed).")],
+    experiment_id: Annotated[str | None, typer.Option("--id", help="Experiment id (default: the folder name).")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing experiment.toml.")] = False,
+    json_out: JsonOpt = False,
+) -> None:
+    """Write a commented experiment.toml template into FOLDER."""
+    from qdlab.workflow.manifest import write_template
+
+    path = write_template(folder, experiment_id, overwrite=force)
+    emit({"manifest": str(path)}, json_out, lambda d: print(f"wrote {d['manifest']}; edit it, then: qdlab run {folder}"))
 
 
 def register(app: typer.Typer) -> None:
-    """Attach this module's commands to the root app (none yet)."""
+    """Attach ``run`` and ``init`` to the root app."""
+    app.command("run")(run_cmd)
+    app.command("init")(init_cmd)

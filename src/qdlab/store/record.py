@@ -1,0 +1,453 @@
+"""The experiment record: write one experiment atomically, list, show.
+
+:class:`Store` wraps an engine (migrated on open), the Parquet array store and the raw-file blob store.
+:meth:`Store.save_experiment` writes an :class:`ExperimentRecord` in ONE transaction:
+
+1. raw files and arrays are copied into the content-addressed stores first (idempotent, atomic
+   renames), so a crash before the commit leaves only reusable blobs, never a half experiment;
+2. the transaction takes a per-experiment lock (``BEGIN IMMEDIATE`` on SQLite, an advisory
+   transaction lock on PostgreSQL), looks the experiment up by its key, and
+3. leaves it alone if its fingerprint is unchanged (idempotent re-run), or replaces all its children
+   (same experiment id), or creates it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from qdlab.data.errors import InputError
+from qdlab.store.arrays import ArrayStore
+
+
+@dataclass(frozen=True)
+class AliquotRecord:
+    """An aliquot to store: ``label`` (A0, A1...), order, time since injection start."""
+
+    label: str
+    position: int
+    time_min: float | None = None
+    volume_ml: float | None = None
+
+
+@dataclass(frozen=True)
+class MeasurementRecord:
+    """A raw file to store. ``path`` is where to copy the bytes from (file or folder)."""
+
+    kind: str
+    source_name: str
+    size_bytes: int
+    sha256: str
+    role: str | None = None
+    aliquot_label: str | None = None
+    path: Path | None = None
+    arrays: Mapping[str, Any] | None = None
+    meta: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ResultRecord:
+    """An analysis result; ``source_name``/``kind`` link it to a measurement (``None``: series-level)."""
+
+    analysis: str
+    status: str
+    result: Mapping[str, Any] = field(default_factory=dict)
+    parameters: Mapping[str, Any] = field(default_factory=dict)
+    error: str | None = None
+    source_name: str | None = None
+    kind: str | None = None
+    arrays: Mapping[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class CalibrationRecord:
+    """A twin calibration: ``parameters`` maps names to ``{"value", "stderr", "unit"}``."""
+
+    scenario: str
+    status: str
+    parameters: Mapping[str, Any] = field(default_factory=dict)
+    result: Mapping[str, Any] = field(default_factory=dict)
+    cost: float | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class RecipeRecord:
+    """The recipe file, verbatim."""
+
+    source_name: str
+    size_bytes: int
+    sha256: str
+    content: str
+    data: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ExperimentRecord:
+    """Everything one run stores about one experiment."""
+
+    key: str
+    material: str
+    manifest_sha256: str
+    fingerprint: str
+    title: str = ""
+    seed_batch: str | None = None
+    folder: str = ""
+    synthetic: bool = False
+    meta: Mapping[str, Any] = field(default_factory=dict)
+    summary: Mapping[str, Any] = field(default_factory=dict)
+    recipe: RecipeRecord | None = None
+    aliquots: Sequence[AliquotRecord] = ()
+    measurements: Sequence[MeasurementRecord] = ()
+    results: Sequence[ResultRecord] = ()
+    calibrations: Sequence[CalibrationRecord] = ()
+
+
+@dataclass(frozen=True)
+class SaveOutcome:
+    """What :meth:`Store.save_experiment` did: ``created``, ``replaced`` or ``unchanged``."""
+
+    experiment_id: int
+    action: str
+
+
+def kill_point(name: str) -> None:
+    """Fault injection for the interruption tests: SIGKILL this process if ``QDLAB_KILL_AT == name``."""
+    if os.environ.get("QDLAB_KILL_AT") == name:
+        import signal
+
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+def tree_digest(path: Path) -> tuple[str, int, dict[str, str]]:
+    """sha256, total size and per-file hashes of a folder (sorted relative paths and contents)."""
+    from qdlab.data.hashing import file_sha256
+
+    files = sorted(p for p in path.rglob("*") if p.is_file())
+    h = hashlib.sha256()
+    per_file: dict[str, str] = {}
+    size = 0
+    for p in files:
+        rel = p.relative_to(path).as_posix()
+        digest = file_sha256(p)
+        per_file[rel] = digest
+        size += p.stat().st_size
+        h.update(rel.encode() + b"\0" + digest.encode() + b"\n")
+    return h.hexdigest(), size, per_file
+
+
+class BlobStore:
+    """Raw files by content hash: ``<root>/<h[:2]>/<h>`` (copied, fsynced, renamed into place)."""
+
+    def __init__(self, root: str | os.PathLike[str]) -> None:
+        self.root = Path(root)
+
+    def path(self, sha256: str) -> Path:
+        """Where the blob with hash ``sha256`` lives."""
+        return self.root / sha256[:2] / sha256
+
+    def put_file(self, src: Path, sha256: str) -> Path:
+        """Copy ``src`` in unless a blob with that hash is already there."""
+        target = self.path(sha256)
+        if target.exists():
+            return target
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=target.parent)
+        try:
+            with os.fdopen(fd, "wb") as out, src.open("rb") as inp:
+                shutil.copyfileobj(inp, out, 1 << 20)
+                out.flush()
+                os.fsync(out.fileno())
+            os.replace(tmp, target)
+        except BaseException:
+            with suppress(OSError):
+                os.unlink(tmp)
+            raise
+        return target
+
+
+class Store:
+    """The experiment record at ``url`` (migrated to the newest schema on open).
+
+    Parameters
+    ----------
+    url
+        SQLAlchemy URL, a path to an SQLite file, or ``None`` for the default
+        (``QDLAB_DATABASE_URL`` or the user data directory).
+    array_dir
+        Where Parquet arrays and raw-file blobs go (default: see :func:`qdlab.store.engine.array_dir_for`).
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> d = pathlib.Path(tempfile.mkdtemp())
+    >>> with Store(d / "lab.sqlite") as store:
+    ...     store.list_experiments()
+    []
+    """
+
+    def __init__(
+        self, url: str | os.PathLike[str] | None = None, array_dir: str | os.PathLike[str] | None = None
+    ) -> None:
+        from sqlalchemy.orm import sessionmaker
+
+        from qdlab.store import engine as _engine
+
+        self.url = _engine.normalize_url(url)
+        self.engine = _engine.create_engine_for(self.url)
+        self.revision = _engine.upgrade(self.engine, self.url)
+        root = Path(array_dir) if array_dir is not None else _engine.array_dir_for(self.url)
+        self.arrays = ArrayStore(root / "parquet")
+        self.blobs = BlobStore(root / "raw")
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Release the engine's connections."""
+        self.engine.dispose()
+
+    @property
+    def display_url(self) -> str:
+        """The URL with any password hidden."""
+        from sqlalchemy.engine import make_url
+
+        return make_url(self.url).render_as_string(hide_password=True)
+
+    @contextmanager
+    def session(self) -> Iterator[Any]:
+        """A session in one transaction: committed on success, rolled back on any error."""
+        with self._sessions() as s, s.begin():
+            yield s
+
+    # ---- writing ---------------------------------------------------------------------------
+    def _put_blobs(self, rec: ExperimentRecord) -> dict[tuple[str, str], str | None]:
+        """Copy raw files and arrays into the content-addressed stores; returns measurement array hashes."""
+        array_of: dict[tuple[str, str], str | None] = {}
+        for m in rec.measurements:
+            if m.path is not None:
+                p = Path(m.path)
+                if p.is_dir():
+                    for rel, digest in dict(m.meta.get("files", {})).items():
+                        self.blobs.put_file(p / rel, digest)
+                elif p.is_file():
+                    self.blobs.put_file(p, m.sha256)
+            array_of[(m.kind, m.source_name)] = self.arrays.put(m.arrays) if m.arrays else None
+        return array_of
+
+    def save_experiment(self, rec: ExperimentRecord) -> SaveOutcome:
+        """Write ``rec`` atomically (see module docstring); returns what was done."""
+        from sqlalchemy import delete, select, text
+
+        from qdlab import __version__
+        from qdlab.store import models as M
+
+        # Cheap check first: nothing to copy when the stored record is already current.
+        with self.session() as s:
+            existing = s.scalars(select(M.Experiment).where(M.Experiment.key == rec.key)).first()
+            if existing is not None and existing.fingerprint == rec.fingerprint:
+                return SaveOutcome(existing.id, "unchanged")
+        array_of = self._put_blobs(rec)
+        result_arrays = [self.arrays.put(r.arrays) if r.arrays else None for r in rec.results]
+        kill_point("after_blobs")
+        with self.session() as s:
+            if self.engine.dialect.name == "postgresql":
+                lock = int.from_bytes(hashlib.sha256(rec.key.encode()).digest()[:8], "big", signed=True)
+                s.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": lock})
+            exp = s.scalars(select(M.Experiment).where(M.Experiment.key == rec.key)).first()
+            if exp is not None and exp.fingerprint == rec.fingerprint:
+                return SaveOutcome(exp.id, "unchanged")
+            action = "created"
+            if exp is None:
+                exp = M.Experiment(key=rec.key, created_at=M.utcnow())
+                s.add(exp)
+            else:
+                action = "replaced"
+                for table in (M.AnalysisResult, M.TwinCalibration, M.Measurement, M.Aliquot, M.Recipe):
+                    s.execute(delete(table).where(table.experiment_id == exp.id))
+            exp.title = rec.title
+            exp.material = rec.material
+            exp.seed_batch = rec.seed_batch
+            exp.folder = rec.folder
+            exp.manifest_sha256 = rec.manifest_sha256
+            exp.fingerprint = rec.fingerprint
+            exp.qdlab_version = __version__
+            exp.synthetic = rec.synthetic
+            exp.meta = dict(rec.meta)
+            exp.summary = dict(rec.summary)
+            exp.updated_at = M.utcnow()
+            s.flush()
+            if rec.recipe is not None:
+                r = rec.recipe
+                s.add(M.Recipe(experiment_id=exp.id, source_name=r.source_name, size_bytes=r.size_bytes,
+                               sha256=r.sha256, content=r.content, data=dict(r.data)))
+            aliquots: dict[str, M.Aliquot] = {}
+            for a in rec.aliquots:
+                row = M.Aliquot(experiment_id=exp.id, label=a.label, position=a.position, time_min=a.time_min,
+                                volume_ml=a.volume_ml)
+                s.add(row)
+                aliquots[a.label] = row
+            s.flush()
+            meas: dict[tuple[str, str], M.Measurement] = {}
+            for m in rec.measurements:
+                if m.aliquot_label is not None and m.aliquot_label not in aliquots:
+                    raise InputError(f"measurement {m.source_name} names unknown aliquot {m.aliquot_label!r}")
+                row = M.Measurement(
+                    experiment_id=exp.id,
+                    aliquot_id=aliquots[m.aliquot_label].id if m.aliquot_label is not None else None,
+                    kind=m.kind, role=m.role, source_name=m.source_name, size_bytes=m.size_bytes, sha256=m.sha256,
+                    array_sha256=array_of.get((m.kind, m.source_name)), meta=_plain(m.meta),
+                )
+                s.add(row)
+                meas[(m.kind, m.source_name)] = row
+            s.flush()
+            for r, arr in zip(rec.results, result_arrays, strict=True):
+                mrow = meas.get((r.kind or "", r.source_name or "")) if r.source_name else None
+                s.add(M.AnalysisResult(
+                    experiment_id=exp.id, measurement_id=mrow.id if mrow is not None else None,
+                    analysis=r.analysis, status=r.status, qdlab_version=__version__,
+                    parameters=_plain(r.parameters), result=_plain(r.result), error=r.error, array_sha256=arr,
+                ))
+            for c in rec.calibrations:
+                s.add(M.TwinCalibration(
+                    experiment_id=exp.id, scenario=c.scenario, status=c.status, qdlab_version=__version__,
+                    parameters=_plain(c.parameters), result=_plain(c.result), cost=c.cost, error=c.error,
+                ))
+            s.flush()
+            kill_point("before_commit")
+            return SaveOutcome(exp.id, action)
+
+    # ---- reading ---------------------------------------------------------------------------
+    def list_experiments(self) -> list[dict[str, Any]]:
+        """One summary dict per experiment, newest first."""
+        from sqlalchemy import func, select
+
+        from qdlab.store import models as M
+
+        with self.session() as s:
+            n_meas = (
+                select(M.Measurement.experiment_id, func.count().label("n"))
+                .group_by(M.Measurement.experiment_id).subquery()
+            )
+            n_aliq = (
+                select(M.Aliquot.experiment_id, func.count().label("n")).group_by(M.Aliquot.experiment_id).subquery()
+            )
+            rows = s.execute(
+                select(M.Experiment, n_meas.c.n, n_aliq.c.n)
+                .outerjoin(n_meas, n_meas.c.experiment_id == M.Experiment.id)
+                .outerjoin(n_aliq, n_aliq.c.experiment_id == M.Experiment.id)
+                .order_by(M.Experiment.updated_at.desc(), M.Experiment.id.desc())
+            ).all()
+            return [
+                {
+                    "id": e.id, "key": e.key, "title": e.title, "material": e.material, "seed_batch": e.seed_batch,
+                    "n_aliquots": int(na or 0), "n_measurements": int(nm or 0), "synthetic": e.synthetic,
+                    "qdlab_version": e.qdlab_version, "updated_at": e.updated_at.isoformat(timespec="seconds"),
+                }
+                for e, nm, na in rows
+            ]
+
+    def _find(self, s: Any, ident: int | str) -> Any:
+        from sqlalchemy import select
+
+        from qdlab.store import models as M
+
+        exp = None
+        if isinstance(ident, int) or (isinstance(ident, str) and ident.isdigit()):
+            exp = s.get(M.Experiment, int(ident))
+        if exp is None:
+            exp = s.scalars(select(M.Experiment).where(M.Experiment.key == str(ident))).first()
+        if exp is None:
+            raise InputError(f"no experiment {ident!r} in the record {self.display_url}", field="ID")
+        return exp
+
+    def experiment_dict(self, ident: int | str) -> dict[str, Any]:
+        """Everything stored about one experiment (by id or key) as plain JSON-able data."""
+        with self.session() as s:
+            e = self._find(s, ident)
+            aliquot_label = {a.id: a.label for a in e.aliquots}
+            meas_name = {m.id: m.source_name for m in e.measurements}
+            return {
+                "id": e.id, "key": e.key, "title": e.title, "material": e.material, "seed_batch": e.seed_batch,
+                "folder": e.folder, "synthetic": e.synthetic, "manifest_sha256": e.manifest_sha256,
+                "fingerprint": e.fingerprint, "qdlab_version": e.qdlab_version, "meta": e.meta,
+                "created_at": e.created_at.isoformat(timespec="seconds"),
+                "updated_at": e.updated_at.isoformat(timespec="seconds"),
+                "summary": e.summary,
+                "recipe": None if e.recipe is None else {
+                    "source_name": e.recipe.source_name, "size_bytes": e.recipe.size_bytes,
+                    "sha256": e.recipe.sha256, "data": e.recipe.data,
+                },
+                "aliquots": [
+                    {"label": a.label, "position": a.position, "time_min": a.time_min, "volume_ml": a.volume_ml}
+                    for a in e.aliquots
+                ],
+                "measurements": [
+                    {
+                        "id": m.id, "kind": m.kind, "role": m.role, "source_name": m.source_name,
+                        "size_bytes": m.size_bytes, "sha256": m.sha256, "array_sha256": m.array_sha256,
+                        "aliquot": aliquot_label.get(m.aliquot_id) if m.aliquot_id else None, "meta": m.meta,
+                    }
+                    for m in e.measurements
+                ],
+                "results": [
+                    {
+                        "id": r.id, "analysis": r.analysis, "status": r.status, "qdlab_version": r.qdlab_version,
+                        "source_name": meas_name.get(r.measurement_id) if r.measurement_id else None,
+                        "parameters": r.parameters, "result": r.result, "error": r.error,
+                        "array_sha256": r.array_sha256,
+                    }
+                    for r in e.results
+                ],
+                "calibrations": [
+                    {
+                        "id": c.id, "scenario": c.scenario, "status": c.status, "qdlab_version": c.qdlab_version,
+                        "parameters": c.parameters, "result": c.result, "cost": c.cost, "error": c.error,
+                    }
+                    for c in e.calibrations
+                ],
+            }
+
+    def counts(self) -> dict[str, int]:
+        """Row counts per table (used by tests and ``qdlab db list``)."""
+        from sqlalchemy import func, select
+
+        from qdlab.store import models as M
+
+        with self.session() as s:
+            return {
+                t.__tablename__: int(s.scalar(select(func.count()).select_from(t)) or 0)
+                for t in (M.Experiment, M.Recipe, M.Aliquot, M.Measurement, M.AnalysisResult, M.TwinCalibration)
+            }
+
+
+def _plain(obj: Any) -> Any:
+    from qdlab.data.types import to_jsonable
+
+    return to_jsonable(obj)
+
+
+__all__ = [
+    "AliquotRecord",
+    "MeasurementRecord",
+    "ResultRecord",
+    "CalibrationRecord",
+    "RecipeRecord",
+    "ExperimentRecord",
+    "SaveOutcome",
+    "Store",
+    "BlobStore",
+    "tree_digest",
+    "kill_point",
+]
