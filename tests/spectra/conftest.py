@@ -1,0 +1,7 @@
+"""Shared fixtures for the optical-spectroscopy tests."""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")

@@ -1,0 +1,125 @@
+"""PL band analysis on synthetic spectra with exact ground truth (issue 4 acceptance)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from qdlab.spectra import analyze_pl
+from qdlab.spectra.absorption import analyze_absorbance, stokes_shift
+from qdlab.spectra.synth import synth_absorbance, synth_pl
+
+CASES = {
+    "single": ([(1100.0, 120.0, 1.0)], {}),
+    "single-noisy": ([(1100.0, 120.0, 1.0)], {"noise": 0.005}),
+    "sloping-baseline": ([(1250.0, 100.0, 1.0)], {"noise": 0.003, "baseline_slope_per_ev": 1.5, "baseline_offset": 0.4}),
+    "bimodal": ([(1000.0, 110.0, 1.0), (1150.0, 90.0, 0.6)], {"noise": 0.003}),
+    "bimodal-unequal": ([(965.0, 100.0, 0.3), (1113.0, 120.0, 1.0)], {"noise": 0.003}),
+    "cluster": ([(455.0, 60.0, 1.0)], {"noise": 0.002}),
+}
+
+
+@pytest.mark.parametrize("axis", ["nm", "ev"])
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_peaks_within_1_mev_and_fwhm_within_2_percent(case: str, axis: str) -> None:
+    comps, kw = CASES[case]
+    spec, truth = synth_pl(comps, axis=axis, **kw)  # type: ignore[arg-type]
+    r = analyze_pl(spec)
+    assert r.n_components == len(comps)
+    assert r.bimodal == (len(comps) > 1)
+    want = sorted(truth.components, key=lambda c: c.wavelength_nm)
+    for got, t in zip(r.peaks, want, strict=True):
+        assert abs(got.energy_ev - t.energy_ev) * 1000 < 1.0
+        assert got.fwhm_mev == pytest.approx(1000 * t.fwhm_ev, rel=0.02)
+        assert got.area_fraction == pytest.approx(t.fraction, abs=0.02)
+        assert got.energy_ev_err < 1e-3
+    assert sum(p.area_fraction for p in r.peaks) == pytest.approx(1.0)
+
+
+def test_noise_free_exact() -> None:
+    spec, truth = synth_pl([(1338.0, 95.0, 2.5)])
+    r = analyze_pl(spec)
+    p = r.peaks[0]
+    assert p.energy_ev == pytest.approx(truth.components[0].energy_ev, abs=1e-9)
+    assert p.fwhm_mev == pytest.approx(95.0, rel=1e-6)
+    assert p.area == pytest.approx(2.5, rel=1e-6)
+    assert p.wavelength_nm == pytest.approx(1338.0, rel=1e-9)
+    # whole-band maximum of a single Gaussian in energy is its centre
+    assert r.peak_energy_ev == pytest.approx(p.energy_ev, abs=1e-6)
+    assert r.fwhm_mev == pytest.approx(95.0, rel=1e-4)
+
+
+def test_fwhm_nm_is_exact_edge_mapping() -> None:
+    spec, _ = synth_pl([(1100.0, 120.0, 1.0)])
+    p = analyze_pl(spec).peaks[0]
+    e, f = p.energy_ev, p.fwhm_mev / 1000
+    assert p.fwhm_nm == pytest.approx(1239.841984 / (e - f / 2) - 1239.841984 / (e + f / 2), rel=1e-9)
+
+
+def test_asymmetric_single_band_is_not_bimodal() -> None:
+    # two heavily overlapping components (10 meV apart, 120 meV wide) = one skewed band
+    spec, _ = synth_pl([(1100.0, 120.0, 1.0), (1110.0, 150.0, 0.5)], noise=0.002)
+    assert not analyze_pl(spec).bimodal
+
+
+def test_voigt_shape_recovers_lorentzian_width() -> None:
+    spec, truth = synth_pl([(1100.0, 100.0, 1.0)], lorentz_hwhm_mev=15.0, noise=0.001)
+    r = analyze_pl(spec, shape="voigt")
+    assert r.n_components == 1
+    p = r.peaks[0]
+    assert abs(p.energy_ev - truth.components[0].energy_ev) * 1000 < 1.0
+    assert p.lorentz_hwhm_mev == pytest.approx(15.0, rel=0.1)
+    assert p.gaussian_fwhm_mev == pytest.approx(100.0, rel=0.05)
+
+
+def test_forced_component_count_and_window() -> None:
+    spec, _ = synth_pl([(1000.0, 110.0, 1.0), (1150.0, 90.0, 0.6)], noise=0.003)
+    assert analyze_pl(spec, n_components=1).n_components == 1
+    r = analyze_pl(spec, window_nm=(900.0, 1070.0))
+    assert abs(r.peaks[r.main].wavelength_nm - 1000.0) < 3
+
+
+def test_response_correction_and_baseline_option() -> None:
+    spec, truth = synth_pl([(1200.0, 100.0, 1.0)], noise=0.001)
+    from qdlab.spectra.synth import detector_response
+
+    measured = type(spec)(spec.x, spec.y * detector_response(spec.x), spec.x_unit, spec.kind, {}, "m")
+    r = analyze_pl(measured, response=lambda lam: detector_response(lam))
+    assert abs(r.peaks[0].energy_ev - truth.components[0].energy_ev) * 1000 < 1.0
+    r2 = analyze_pl(spec, baseline="modpoly")
+    assert abs(r2.peaks[0].energy_ev - truth.components[0].energy_ev) * 1000 < 1.0
+
+
+@pytest.mark.parametrize("axis", ["nm", "ev"])
+def test_cluster_stokes_shift_from_synthetic_spectra(axis: str) -> None:
+    """Paper: MSC absorption 447 nm, PL 455 nm -> 48 meV (exactly 48.8 meV)."""
+    a, _ = synth_absorbance(447.0, fwhm_mev=60.0, axis=axis, noise=0.003)  # type: ignore[arg-type]
+    p, _ = synth_pl([(455.0, 60.0, 1.0)], axis=axis, noise=0.003)  # type: ignore[arg-type]
+    st = stokes_shift(analyze_absorbance(a), analyze_pl(p))
+    assert st.shift_mev == pytest.approx(48.77, abs=1.0)
+    assert st.absorption_nm == pytest.approx(447.0, abs=0.2)
+    assert st.emission_nm == pytest.approx(455.0, abs=0.2)
+
+
+@pytest.mark.parametrize(("lam", "fwhm"), [(447.0, 40.0), (1000.0, 120.0), (1200.0, 150.0)])
+def test_first_exciton_with_continuum_and_scatter(lam: float, fwhm: float) -> None:
+    a, truth = synth_absorbance(lam, fwhm_mev=fwhm, scatter_od_at_400nm=0.05, noise=0.002)
+    r = analyze_absorbance(a)
+    assert abs(r.exciton_energy_ev - truth.components[0].energy_ev) * 1000 < 3.0
+    assert r.onset_ev < r.exciton_energy_ev == r.band_edge_ev
+
+
+def test_absorbance_diameter_from_sizing_curve() -> None:
+    a, _ = synth_absorbance(1000.0, fwhm_mev=120.0)
+    r = analyze_absorbance(a, material="Cd3P2")
+    assert r.diameter_nm is not None and 1.0 < r.diameter_nm < 10.0
+
+
+def test_result_to_dict_is_json() -> None:
+    import json
+
+    spec, _ = synth_pl([(1100.0, 120.0, 1.0)])
+    d = analyze_pl(spec).to_dict()
+    json.dumps(d, allow_nan=False)
+    assert {"wavelength_nm", "energy_ev", "fwhm_mev", "fwhm_nm", "area_fraction"} <= set(d["peaks"][0])
+    assert np.isfinite(d["peak_wavelength_nm"])

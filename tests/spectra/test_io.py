@@ -1,0 +1,230 @@
+"""Readers and writers: round trips through every format, unit detection, clear errors, fuzzing."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from qdlab.data.errors import FormatError, InputError
+from qdlab.data.types import Spectrum
+from qdlab.spectra.io import (
+    detect_x_unit,
+    parse_cary_csv,
+    parse_delimited,
+    parse_jcamp,
+    parse_ocean_optics,
+    read_series,
+    read_spectra,
+    sniff_format,
+    write_cary_csv,
+    write_delimited,
+    write_jcamp,
+    write_ocean_optics,
+)
+from qdlab.spectra.synth import synth_absorbance, synth_pl, synth_series
+
+
+def _pl() -> Spectrum:
+    return synth_pl([(1100.0, 120.0, 1.0)], n_points=300, noise=0.01)[0]
+
+
+def test_delimited_round_trip_series(tmp_path: Path) -> None:
+    series, _ = synth_series([1000.0, 1050.0, (980.0, 1120.0)], n_points=200)
+    p = write_delimited(tmp_path / "s.csv", series)
+    back = read_spectra(p)
+    assert len(back) == 3
+    assert back.aliquot_ids == ("A0", "A1", "A2")
+    np.testing.assert_allclose(back.time_min, [0.0, 5.0, 10.0])
+    for a, b in zip(series, back, strict=True):
+        assert b.x_unit == "nm" and b.kind == "pl"
+        np.testing.assert_array_equal(a.x, b.x)
+        np.testing.assert_array_equal(a.y, b.y)  # repr() keeps every bit
+    assert back[0].meta["sha256"]
+
+
+@pytest.mark.parametrize(("delimiter", "decimal"), [("\t", "."), (";", ","), (" ", "."), ("\t", ","), (" ", ",")])
+def test_delimited_delimiters_and_decimal_comma(tmp_path: Path, delimiter: str, decimal: str) -> None:
+    s = _pl()
+    p = write_delimited(tmp_path / "s.txt", s, delimiter=delimiter, decimal=decimal)
+    back = read_spectra(p)
+    assert back.meta["decimal"] == decimal
+    np.testing.assert_allclose(back[0].y, s.y, rtol=1e-15)
+
+
+def test_energy_axis_and_wavenumber_detected(tmp_path: Path) -> None:
+    s = synth_pl([(1100.0, 120.0, 1.0)], axis="ev", n_points=100)[0]
+    back = read_spectra(write_delimited(tmp_path / "e.csv", s))
+    assert back[0].x_unit == "ev"
+    txt = "Raman shift (cm-1)\tcounts\n" + "\n".join(f"{8000 + i}\t{i}" for i in range(10))
+    assert parse_delimited(txt)[0].x_unit == "cm-1"
+
+
+def test_headerless_file_needs_x_unit(tmp_path: Path) -> None:
+    s = _pl()
+    p = write_delimited(tmp_path / "raw.dat", s, delimiter="\t", header=False)
+    with pytest.raises(FormatError, match="--x-unit"):
+        read_spectra(p)
+    back = read_spectra(p, x_unit="nm")
+    np.testing.assert_allclose(back[0].x, s.x)
+
+
+def test_ambiguous_header_is_refused() -> None:
+    with pytest.raises(InputError):
+        detect_x_unit("wavelength (nm) / energy (eV)")
+    with pytest.raises(FormatError, match="x-unit"):
+        parse_delimited("wavelength nm energy ev,I\n1,2\n2,3\n3,4\n")
+
+
+def test_damaged_row_named_with_its_line(tmp_path: Path) -> None:
+    lines = ["wavelength_nm,PL"] + [f"{900 + i},{i}" for i in range(20)]
+    lines[8] = "907,abc"
+    p = tmp_path / "d.csv"
+    p.write_text("\n".join(lines))
+    with pytest.raises(FormatError) as err:
+        read_spectra(p)
+    assert err.value.line == 9 and "d.csv:9" in str(err.value)
+
+
+def test_footer_after_data_is_ignored() -> None:
+    txt = "wavelength_nm,PL\n900,1\n901,2\n902,3\n\nOperator: someone\n"
+    assert len(parse_delimited(txt)[0]) == 3
+
+
+def test_ocean_optics_round_trip(tmp_path: Path) -> None:
+    s = _pl()
+    for dec in (".", ","):
+        p = write_ocean_optics(tmp_path / f"A3_12.5min_{dec == ','}.txt", s, decimal=dec)
+        back = read_spectra(p)
+        assert sniff_format(p.read_text()) == "ocean"
+        assert back[0].x_unit == "nm"
+        assert back.time_min[0] == 12.5
+        np.testing.assert_allclose(back[0].y, s.y, rtol=1e-15)
+        assert back[0].meta["integration_time_s"] == pytest.approx(0.1)
+
+
+def test_ocean_without_end_marker_and_garbage() -> None:
+    txt = "Spectrometer: X\n>>>>>Begin Spectral Data<<<<<\n900\t1\n901\t2\n902\t3\n"
+    assert len(parse_ocean_optics(txt)[0]) == 3
+    with pytest.raises(FormatError) as err:
+        parse_ocean_optics(txt + "903\tfoo\n")
+    assert err.value.line == 6
+
+
+def test_cary_round_trip_absorbance(tmp_path: Path) -> None:
+    a = synth_absorbance(447.0, n_points=200)[0]
+    b = synth_absorbance(455.0, n_points=150)[0]  # unequal lengths leave empty cells
+    from qdlab.data.types import SpectrumSeries
+
+    series = SpectrumSeries.from_spectra([a, b], time_min=[0, 5], aliquot_ids=["A0", "A1"])
+    p = write_cary_csv(tmp_path / "cary.csv", series)
+    assert sniff_format(p.read_text()) == "cary"
+    back = read_spectra(p)
+    assert [s.kind for s in back] == ["absorbance", "absorbance"]
+    assert [len(s) for s in back] == [200, 150]
+    np.testing.assert_allclose(back[1].y, b.y)
+    np.testing.assert_allclose(back.time_min, [0, 5])
+    assert "Collection Time" in back.meta["footer"]
+
+
+def test_jcamp_round_trip(tmp_path: Path) -> None:
+    for s in (_pl(), synth_absorbance(447.0, n_points=100)[0]):
+        p = write_jcamp(tmp_path / "s.jdx", s)
+        back = read_spectra(p)
+        assert back[0].kind == s.kind and back[0].x_unit == "nm"
+        np.testing.assert_allclose(back[0].y, s.y, rtol=1e-12)
+
+
+def test_jcamp_compressed_affn_x_plus_plus() -> None:
+    txt = (
+        "##TITLE=test\n##JCAMP-DX=4.24\n##DATA TYPE=UV/VIS SPECTRUM\n##XUNITS=NANOMETERS\n##YUNITS=ABSORBANCE\n"
+        "##FIRSTX=400\n##LASTX=409\n##NPOINTS=10\n##XFACTOR=1\n##YFACTOR=0.001\n##XYDATA=(X++(Y..Y))\n"
+        "400 100 200 300 400 500\n405 600 700 800 900 1000\n##END=\n"
+    )
+    s = parse_jcamp(txt)[0]
+    assert s.kind == "absorbance"
+    np.testing.assert_allclose(s.y, np.arange(1, 11) * 0.1)
+    np.testing.assert_allclose(s.x, np.arange(400, 410))
+
+
+def test_read_series_folder_natural_order(tmp_path: Path) -> None:
+    series, _ = synth_series([1000.0 + 10 * i for i in range(11)], n_points=50)
+    for i, s in enumerate(series):
+        write_ocean_optics(tmp_path / f"A{i}_{5 * i}min.txt", s)
+    back = read_series(tmp_path)
+    assert back.aliquot_ids[:3] == ("A0", "A1", "A2") and back.aliquot_ids[-1] == "A10"
+    np.testing.assert_allclose(back.time_min, 5 * np.arange(11))
+
+
+def test_read_errors(tmp_path: Path) -> None:
+    with pytest.raises(InputError):
+        read_spectra(tmp_path / "missing.csv")
+    (tmp_path / "empty.csv").write_text("")
+    with pytest.raises(FormatError, match="empty"):
+        read_spectra(tmp_path / "empty.csv")
+    (tmp_path / "bin.csv").write_bytes(b"\x00\x01\x02abc")
+    with pytest.raises(FormatError, match="binary"):
+        read_spectra(tmp_path / "bin.csv")
+    (tmp_path / "neg.csv").write_text("wavelength_nm,PL\n-1,2\n0,3\n1,4\n")
+    with pytest.raises(FormatError, match="positive"):
+        read_spectra(tmp_path / "neg.csv")
+    with pytest.raises(InputError):
+        read_spectra(tmp_path / "neg.csv", x_unit="furlong")
+
+
+# ---------------------------------------------------------------------------- fuzzing
+_FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+
+
+def _read_or_format_error(path: Path, **kw: object) -> None:
+    try:
+        series = read_spectra(path, **kw)  # type: ignore[arg-type]
+    except FormatError as exc:
+        assert str(exc)
+        return
+    for s in series:
+        assert len(s) >= 3 and np.all(np.isfinite(s.x)) and np.all(s.x > 0)
+
+
+@_FUZZ
+@given(st.binary(max_size=2000))
+def test_fuzz_random_bytes(tmp_path: Path, data: bytes) -> None:
+    p = tmp_path / "fuzz.csv"
+    p.write_bytes(data or b" ")
+    _read_or_format_error(p, x_unit="nm")
+
+
+@_FUZZ
+@given(st.text(alphabet="0123456789.,;\t -eE#:\nabnmV>", max_size=800))
+def test_fuzz_numberish_text(tmp_path: Path, text: str) -> None:
+    p = tmp_path / "fuzz.txt"
+    p.write_text(text or " ")
+    _read_or_format_error(p, x_unit="nm")
+
+
+def _damage(text: str, data: st.DataObject) -> str:
+    n = len(text)
+    i = data.draw(st.integers(0, n))
+    j = data.draw(st.integers(i, min(n, i + 200)))
+    junk = data.draw(st.text(max_size=30))
+    return text[:i] + junk + text[j:]
+
+
+@pytest.mark.parametrize("fmt", ["delimited", "ocean", "cary", "jcamp"])
+@_FUZZ
+@given(data=st.data())
+def test_fuzz_damaged_files(tmp_path: Path, fmt: str, data: st.DataObject) -> None:
+    s = synth_pl([(1100.0, 120.0, 1.0)], n_points=40)[0]
+    p = tmp_path / f"good.{fmt}"
+    {"delimited": lambda: write_delimited(p, s), "ocean": lambda: write_ocean_optics(p, s),
+     "cary": lambda: write_cary_csv(p, s), "jcamp": lambda: write_jcamp(p, s)}[fmt]()
+    p.write_text(_damage(p.read_text(), data))
+    _read_or_format_error(p)
+
+
+def test_parse_functions_accept_no_path() -> None:
+    assert math.isnan(parse_cary_csv("A,,\nWavelength (nm),Abs,\n400,0.1,\n401,0.2,\n402,0.3,\n").time_min[0])
