@@ -48,6 +48,9 @@ class MassBalanceModel:
     def parameter_samples(self, n: int, rng: np.random.Generator) -> list[dict[str, float]]:
         return [{"efficiency": self.efficiency * math.exp(0.2 * z)} for z in rng.standard_normal(n)]
 
+    def nominal_parameters(self) -> dict[str, float]:
+        return {"efficiency": self.efficiency}
+
     def with_parameters(self, values: Mapping[str, float]) -> MassBalanceModel:
         return dataclasses.replace(self, **values)
 

@@ -310,18 +310,24 @@ class Campaign:
                 line["injection_rate_ml_per_h"] = var.clip(line["injection_rate_ml_per_h"] * value("design", "rate_search_factor"))
                 self.study.set_user_attr(_LINE_KEY, {"params": line, "ramp_factor": ramp})
                 break
-        g = self._grid(line, ramp, scheduler)
         ln_a, b, w = self._posterior(scheduler)
         var = self.space["cluster_volume_ml"]
         log_v = np.linspace(math.log(var.low), math.log(var.high), 2001)
         target = self.spec.target_nm
+        i_map = int(np.argmax(w))
 
         def best_volume(la: float, bb: float) -> float:
             x = np.clip(log_v + la, g["log_volume"][0], g["log_volume"][-1])
             pred = np.interp(x, g["log_volume"], g["pl_peak_nm"]) + bb
             return float(math.exp(log_v[int(np.argmin(np.abs(pred - target)))]))
 
-        i_map = int(np.argmax(w))
+        g = self._grid(line, ramp, scheduler)
+        conc = self.space["p_conc_mol_per_l"]
+        if best_volume(float(ln_a[i_map]), float(b[i_map])) >= 0.98 * var.high and line["p_conc_mol_per_l"] < conc.high:
+            # the corrected twin wants more feed than the syringe holds: concentrate the feed (new line)
+            line["p_conc_mol_per_l"] = conc.high
+            self.study.set_user_attr(_LINE_KEY, {"params": line, "ramp_factor": ramp})
+            g = self._grid(line, ramp, scheduler)
         picks = [(float(ln_a[i_map]), float(b[i_map]), "twin + residual (MAP)")]
         rng = np.random.default_rng(self._seed if self._seed is not None else len(self.study.trials))
         for i in rng.choice(len(ln_a), size=max(0, 4 * (n - 1)), p=w):

@@ -62,7 +62,13 @@ class _Counter:
 def _solve_volume(
     run: _Counter, base: dict[str, float], ramp: float, target_nm: float, guess_ml: float, space: SearchSpace
 ) -> tuple[float, Outcome, tuple[float, float]]:
-    """Brent on ln(V) for final peak = target; returns (V, outcome, reachable range at this rate)."""
+    """Hit ``target_nm`` by the feed volume; returns (V, outcome, reachable peak range at this rate).
+
+    A coarse log-spaced scan (package data ``[design] scan_points``) gives the reachable range and the
+    brackets where the final peak crosses the target (the response need not be monotonic: secondary
+    nucleation can take feed away from the seeds). Brent's method then solves inside the bracket
+    nearest the mass-balance guess.
+    """
     from scipy.optimize import brentq
 
     var = space["cluster_volume_ml"]
@@ -73,21 +79,26 @@ def _solve_volume(
             cache[log_v] = run({**base, "cluster_volume_ml": var.clip(math.exp(log_v))}, ramp)
         return cache[log_v]
 
-    lo, hi = math.log(var.low), math.log(var.high)
-    p_lo, p_hi = out(lo).pl_peak_nm, out(hi).pl_peak_nm
-    reach = (min(p_lo, p_hi), max(p_lo, p_hi))
-    if not (reach[0] <= target_nm <= reach[1]):
-        best = lo if abs(p_lo - target_nm) < abs(p_hi - target_nm) else hi
-        return math.exp(best), out(best), reach
-    # narrow the bracket around the mass-balance guess when it helps
-    g = min(max(math.log(max(guess_ml, var.low)), lo), hi)
-    a, b = lo, hi
-    if lo < g < hi:
-        if (out(g).pl_peak_nm - target_nm) * (p_lo - target_nm) <= 0:
-            b = g
-        else:
-            a = g
-    log_v = brentq(lambda x: out(x).pl_peak_nm - target_nm, a, b, xtol=2e-3, rtol=1e-6, maxiter=40)
+    n_scan = int(value("design", "scan_points"))
+    # scan up to a few times the mass-balance volume first (long, slow injections cost the most twin time)
+    top = min(math.log(var.high), math.log(max(guess_ml * value("design", "scan_span_factor"), var.low * 4)))
+    grid = np.linspace(math.log(var.low), top, n_scan)
+    peaks = np.array([out(float(x)).pl_peak_nm for x in grid])
+    if peaks.max() < target_nm and top < math.log(var.high):
+        extra = np.linspace(top, math.log(var.high), 4)[1:]
+        grid = np.concatenate([grid, extra])
+        peaks = np.concatenate([peaks, [out(float(x)).pl_peak_nm for x in extra]])
+    reach = (float(peaks.min()), float(peaks.max()))
+    diff = peaks - target_nm
+    brackets = [i for i in range(len(grid) - 1) if diff[i] == 0 or diff[i] * diff[i + 1] < 0]
+    if not brackets:
+        i = int(np.argmin(np.abs(diff)))
+        return math.exp(grid[i]), out(float(grid[i])), reach
+    g = math.log(min(max(guess_ml, var.low), var.high))
+    i = min(brackets, key=lambda k: abs(0.5 * (grid[k] + grid[k + 1]) - g))
+    if diff[i] == 0:
+        return math.exp(grid[i]), out(float(grid[i])), reach
+    log_v = brentq(lambda x: out(x).pl_peak_nm - target_nm, float(grid[i]), float(grid[i + 1]), xtol=5e-3, rtol=1e-6, maxiter=30)
     return math.exp(log_v), out(log_v), reach
 
 
@@ -151,7 +162,8 @@ def plan_recipe(
     max_sec = value("design", "max_secondary_fraction")
     candidates: list[tuple[float, dict[str, float], Outcome]] = []
     reach: tuple[float, float] = (float("nan"), float("nan"))
-    for attempt in range(4):
+    prev_sec = float("inf")
+    for attempt in range(int(value("design", "rate_attempts"))):
         vol, out, reach = _solve_volume(run, base, ramp, target_nm, guess, space)
         point = {**base, "cluster_volume_ml": vol}
         candidates.append((vol, point, out))
@@ -173,9 +185,15 @@ def plan_recipe(
         ok = (not out.bimodal) and sec <= max_sec and objective.feasible(out)
         if ok or "injection_rate_ml_per_h" in user_fixed:
             break
-        new_rate = base["injection_rate_ml_per_h"] * value("design", "rate_search_factor")
-        if new_rate < max(rate_var.low, value("design", "min_rate_ml_per_h")):
+        if time.perf_counter() - t0 > 0.5 * value("twin", "time_budget_s"):
+            notes.append("rate search stopped at half the time budget")
             break
+        new_rate = base["injection_rate_ml_per_h"] * value("design", "rate_search_factor")
+        if new_rate < max(rate_var.low, value("design", "min_rate_ml_per_h")) or sec >= prev_sec:
+            if sec >= prev_sec:
+                notes.append("a slower rate did not reduce secondary nucleation in the twin: search stopped")
+            break
+        prev_sec = sec
         notes.append(
             f"at {base['injection_rate_ml_per_h']:.3g} mL/h the twin predicts secondary fraction {sec:.2f}"
             f"{', bimodal PL' if out.bimodal else ''}, FWHM {out.fwhm_mev or float('nan'):.0f} meV: rate halved"
@@ -193,6 +211,13 @@ def plan_recipe(
         notes.append("no safe rate found within the search: secondary nucleation predicted; see 'predicted'")
     if objective.wavelength_error_nm(out) > objective.wavelength_scale_nm:
         notes.append(f"closest reachable peak {out.pl_peak_nm:.0f} nm is more than {objective.wavelength_scale_nm:g} nm from the target")
+    if n_samples is None:
+        # fit the uncertainty samples into the time budget (each costs about one twin run)
+        per_run = (time.perf_counter() - t0) / max(run.runs, 1)
+        left = value("twin", "time_budget_s") - (time.perf_counter() - t0)
+        n_samples = int(min(value("design", "uncertainty_samples"), max(left / (1.5 * per_run), 0)))
+        if n_samples < value("design", "uncertainty_samples"):
+            notes.append(f"uncertainty from {n_samples} parameter samples (time budget)")
     predicted = _predict_with_uncertainty(model, point, ramp, out, objective, n_samples, scheduler, rng_seed)
     run.runs += int(predicted.get("samples", 0))
     recipe = build_recipe(point, seed_nm=seed_nm, seed_mg=model.seed_mg, material=model.material, ramp_factor=ramp)

@@ -130,10 +130,10 @@ class TwinModel:
             ov["protocol.injection_profile"] = None
             ov["protocol.injection_rate_ml_per_h"] = rate
             inj_min = vol / rate * 60.0
-        duration = inj_min + hold
+        duration = round(inj_min + hold, 6)
         n = int(value("design", "aliquots"))
         ov["protocol.duration_min"] = duration
-        ov["protocol.aliquot_times_min"] = [duration * i / (n - 1) for i in range(n)]
+        ov["protocol.aliquot_times_min"] = [min(round(duration * i / (n - 1), 6), duration) for i in range(n)]
         ov["protocol.aliquot_ids"] = None
         return self._base.with_overrides(ov)
 

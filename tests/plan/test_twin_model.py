@@ -1,0 +1,48 @@
+"""The twin adapter: recipe -> scenario mapping, one real twin run (skipped where the twin is absent)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from qdlab.plan.space import SearchSpace
+
+twin = pytest.importorskip("qdlab.twin")
+if not hasattr(twin, "simulate") or "overgrowth-1010nm" not in twin.list_scenarios():
+    pytest.skip("the digital twin is not available", allow_module_level=True)
+
+from qdlab.plan.twin_model import TwinModel  # noqa: E402
+
+
+def test_scenario_mapping_reproduces_paper_feed():
+    m = TwinModel(seed_nm=1010.0, seed_mg=20.0)
+    p = SearchSpace.default().defaults()
+    sc = m.scenario(p)
+    assert sc.feed.volume_ml == pytest.approx(12.29)
+    assert sc.feed.p_mmol == pytest.approx(0.999, abs=2e-3)  # 290 uL TMSP
+    assert sc.feed.cd_mmol == pytest.approx(3.0, abs=5e-3)  # 6 mL of 0.50 M Cd(oleate)2
+    assert sc.protocol.duration_min == pytest.approx(12.29 / 6.0 * 60.0)
+    assert sc.protocol.aliquot_times_min[0] == 0.0 and sc.protocol.aliquot_times_min[-1] == sc.protocol.duration_min
+    ramped = m.scenario(p, ramp_factor=1.5)
+    rates = [r for _, r in ramped.protocol.injection_profile]
+    assert rates[0] < rates[-1] and np.all(np.diff(rates) > 0)
+
+
+def test_predict_and_parameters():
+    m = TwinModel(seed_nm=1010.0)
+    p = SearchSpace.default().defaults()
+    out = m.predict({**p, "cluster_volume_ml": 2.0})
+    assert out.pl_peak_nm > 900.0 and 0.0 <= out.secondary_fraction <= 1.0
+    nom = m.nominal_parameters()
+    assert set(nom) >= {"fusion_probability", "cluster_dissolution_per_s"}
+    draws = m.parameter_samples(3, np.random.default_rng(0))
+    assert len(draws) == 3 and all(d.keys() == nom.keys() for d in draws)
+    m2 = m.with_parameters({"fusion_probability": 2 * nom["fusion_probability"]})
+    assert m2.nominal_parameters()["fusion_probability"] == pytest.approx(2 * nom["fusion_probability"])
+
+
+def test_unknown_material_refused():
+    from qdlab.data.errors import InputError
+
+    with pytest.raises(InputError, match="Cd3P2"):
+        TwinModel(seed_nm=1010.0, material="InP")
