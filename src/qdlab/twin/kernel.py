@@ -55,11 +55,11 @@ from qdlab.twin.model import (
 )
 
 # scalar state (amounts in mol Cd3P2 units unless stated)
-X_V, X_NP, X_NC, X_NM, X_NOA, X_FED, X_WD, X_FEEDLEFT, X_S = range(9)
-N_X = 9
+X_V, X_NP, X_NC, X_NM, X_NOA, X_FED, X_WD, X_FEEDLEFT, X_S, X_LOST = range(10)
+N_X = 10
 # per-aliquot record
-R_T, R_TEMP, R_V, R_NP, R_NC, R_NM, R_NOA, R_S, R_FED, R_WD, R_QD, R_NLIVE, R_STEPS = range(13)
-N_REC = 13
+R_T, R_TEMP, R_V, R_NP, R_NC, R_NM, R_NOA, R_S, R_FED, R_WD, R_QD, R_NLIVE, R_STEPS, R_LOST = range(14)
+N_REC = 14
 
 _NA = 6.02214076e23
 
@@ -181,6 +181,7 @@ def run_kernel(p: np.ndarray, r: np.ndarray, nn: np.ndarray, origin: np.ndarray,
             out_rec[ia, R_QD] = qd
             out_rec[ia, R_NLIVE] = nlive
             out_rec[ia, R_STEPS] = steps
+            out_rec[ia, R_LOST] = x[X_LOST]
             if ali_vol > 0.0 and x[X_V] > 0.0:
                 f = min(ali_vol / x[X_V], 1.0)
                 x[X_WD] += f * (x[X_NP] + x[X_NC] + x[X_NM] + qd)
@@ -235,7 +236,12 @@ def run_kernel(p: np.ndarray, r: np.ndarray, nn: np.ndarray, origin: np.ndarray,
             if t + 1.5 * dt > t_next:
                 dt = t_next - t
         # ---- 1. growth / dissolution / etching with implicit supersaturation ----
-        nm_av = x[X_NM]
+        # acid etching removes units as Cd oleate + PH3 (the phosphine leaves the flask): booked to a sink
+        etched = 0.0
+        for i in range(n):
+            if u0[i] > 0.0 and etch * emul[i] > 0.0:
+                etched += nn[i] * min(12.566370614359172 * r[i] * r[i] * etch * emul[i] * dt / vu, u0[i])
+        nm_av = x[X_NM] - etched  # the shrinkage by etching (in dunits) must not feed the monomer
         if fixed_s >= 0.0:
             s = fixed_s
         else:
@@ -265,7 +271,6 @@ def run_kernel(p: np.ndarray, r: np.ndarray, nn: np.ndarray, origin: np.ndarray,
                     break
                 s = s_new
         dunits = 0.0
-        etched = 0.0
         for i in range(n):
             if u0[i] > 0.0:
                 ri = r[i] + dt * (a[i] * s - b[i])
@@ -279,7 +284,6 @@ def run_kernel(p: np.ndarray, r: np.ndarray, nn: np.ndarray, origin: np.ndarray,
         for i in range(n):
             if u0[i] > 0.0:
                 dunits += nn[i] * (units_of_radius(rn[i], vu) - u0[i])
-                etched += nn[i] * 12.566370614359172 * r[i] * r[i] * etch * emul[i] * dt / vu
         if fixed_s < 0.0 and nm_av - dunits < 0.0:
             # the corrector over-drew the monomer: fall back to the implicit Euler update
             dunits = 0.0
@@ -295,6 +299,7 @@ def run_kernel(p: np.ndarray, r: np.ndarray, nn: np.ndarray, origin: np.ndarray,
                     nn[i] = 0.0
         if fixed_s < 0.0:
             x[X_NM] = max(nm_av - dunits, 0.0)
+            x[X_LOST] += etched
         x[X_NOA] = max(x[X_NOA] - p[P_NUOA] * etched, 0.0)
         # ---- 2. feed, precursor -> MSC, MSC -> monomer / fusion / coalescence ----
         q = _step_value(t, rate_t, rate_q)

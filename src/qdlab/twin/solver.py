@@ -31,6 +31,7 @@ from qdlab.twin.kernel import (
     N_REC,
     N_X,
     R_FED,
+    R_LOST,
     R_NC,
     R_NM,
     R_NP,
@@ -42,6 +43,7 @@ from qdlab.twin.kernel import (
     R_WD,
     X_FED,
     X_FEEDLEFT,
+    X_LOST,
     X_NC,
     X_NM,
     X_NOA,
@@ -125,10 +127,10 @@ class TwinResult:
         }
 
     def budget_mmol(self) -> dict[str, float]:
-        """Where the Cd3P2 units are at the end (mmol): precursor, MSC, monomer, QDs, withdrawn, fed."""
+        """Cd3P2 units in the last aliquot (mmol): precursor, MSC, monomer, QDs; withdrawn before it, etched (PH3), fed."""
         rec = self.records[-1] if len(self.records) else np.zeros(N_REC)
         return {"precursor": 1e3 * rec[R_NP], "clusters": 1e3 * rec[R_NC], "monomer": 1e3 * rec[R_NM],
-                "qds": 1e3 * rec[R_QD], "withdrawn_before": 1e3 * rec[R_WD], "fed": 1e3 * rec[R_FED]}
+                "qds": 1e3 * rec[R_QD], "withdrawn_before": 1e3 * rec[R_WD], "etched_lost": 1e3 * rec[R_LOST], "fed": 1e3 * rec[R_FED]}
 
 
 def seed_classes(scenario: Scenario, n_classes: int | None = None) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
@@ -250,7 +252,7 @@ def simulate(scenario: Scenario | str | Path, *, dt_max_s: float = DT_MAX_S, dr_
     vu = kp.unit_volume_nm3
     qd_end = float((st["nn"] * (4 / 3) * np.pi * st["r"] ** 3).sum()) / vu
     total_in = st["initial_units"] + x[X_FED]
-    total_now = x[X_NP] + x[X_NC] + x[X_NM] + qd_end + x[X_WD]
+    total_now = x[X_NP] + x[X_NC] + x[X_NM] + qd_end + x[X_WD] + x[X_LOST]
     err = abs(total_now - total_in) / total_in if total_in > 0 else 0.0
     if not np.isfinite(err):
         raise ModelError(f"the simulation of {sc.name!r} diverged (non-finite state)")
