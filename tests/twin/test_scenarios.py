@@ -36,12 +36,12 @@ def test_one_shared_parameter_set_across_overgrowths():
 
 def test_with_overrides_returns_modified_copy():
     s = load_scenario("overgrowth-1010nm")
-    s2 = s.with_overrides({"protocol.injection_rate_ml_per_h": 3.0, "params.k_diss_per_s": 0.01,
+    s2 = s.with_overrides({"protocol.injection_rate_ml_per_h": 7.5, "params.k_diss_per_s": 0.01,
                            "seeds.emission_nm": 1100.0})
-    assert s2.protocol.injection_rate_ml_per_h == 3.0
+    assert s2.protocol.injection_rate_ml_per_h == 7.5
     assert s2.kinetic_parameters().cluster_dissolution_per_s == 0.01
     assert s2.seeds.emission_nm == 1100.0
-    assert s.protocol.injection_rate_ml_per_h == 12.0  # original untouched
+    assert s.protocol.injection_rate_ml_per_h == 3.0  # original untouched
 
 
 @pytest.mark.parametrize(
