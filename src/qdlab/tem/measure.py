@@ -1,0 +1,431 @@
+"""Per-particle measurements: fitted edge diameter, Feret diameters, circularity, solidity, filters.
+
+For every candidate from :func:`qdlab.tem.segment.segment_particles`:
+
+* the centre is the contrast-weighted centroid of its region;
+* the azimuthally averaged contrast profile around it (pixels of other particles, dilated by a small guard, are
+  left out so that touching neighbours do not bias it) is fitted with the blurred projected-sphere (or disk)
+  model of :mod:`qdlab.tem.profile`; ``diameter_nm = 2 R`` is the particle's equivalent-circle diameter at its
+  physical edge, free of the threshold bias;
+* the point-spread width is fitted once per image on the cleanest isolated particles unless given;
+* shape descriptors come from the region above half the fitted peak contrast: area, equivalent-circle diameter
+  of that region, maximum and minimum Feret diameters (rotating calipers on the convex hull of pixel corners),
+  circularity ``4 pi A / P^2`` with the Crofton perimeter (unbiased on pixel grids, unlike a boundary-pixel
+  count), and solidity;
+* filters (ImageJ "Analyze Particles" style): touching the image border, diameter range, circularity and
+  solidity minimums (unsplit aggregates), failed fits.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+from scipy import ndimage as ndi
+
+from qdlab.data.errors import InputError
+from qdlab.data.types import Micrograph, Result
+from qdlab.tem.profile import EdgeModel, fit_radius, model_table, radial_profile
+from qdlab.tem.segment import Segmentation, segment_defaults, segment_particles
+
+COLUMNS = (
+    "label", "x_px", "y_px", "x_nm", "y_nm", "diameter_nm", "area_nm2", "ecd_half_max_nm", "feret_max_nm",
+    "feret_min_nm", "circularity", "solidity", "contrast", "fit_rms", "touches_border", "accepted",
+)
+
+
+@dataclass(frozen=True, eq=False)
+class ParticleTable(Result):
+    """One row per particle candidate; ``accepted`` marks the ones that pass every filter.
+
+    Attributes
+    ----------
+    columns
+        Mapping column name -> array (see :data:`COLUMNS`). ``diameter_nm`` is the fitted edge diameter,
+        ``ecd_half_max_nm`` the equivalent-circle diameter of the half-maximum region.
+    reject_reason
+        Empty string for accepted particles, else ``border``, ``fit``, ``size``, ``circularity``, ``solidity``.
+    nm_per_px
+        Pixel size ``(y, x)``.
+    psf_sigma_nm
+        Point-spread width used by the fit (fitted or given).
+    edge_model
+        ``sphere`` or ``disk``.
+    params
+        Filters and options used.
+    timings_s
+        Seconds per step.
+    """
+
+    columns: dict[str, NDArray[Any]]
+    reject_reason: list[str]
+    nm_per_px: tuple[float, float]
+    psf_sigma_nm: float
+    edge_model: str
+    params: dict[str, Any] = field(default_factory=dict)
+    timings_s: dict[str, float] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.reject_reason)
+
+    def __getitem__(self, name: str) -> NDArray[Any]:
+        return self.columns[name]
+
+    @property
+    def accepted(self) -> NDArray[np.bool_]:
+        """Mask of particles that passed all filters."""
+        return self.columns["accepted"]
+
+    @property
+    def diameters_nm(self) -> NDArray[np.float64]:
+        """Fitted diameters of the accepted particles."""
+        return self.columns["diameter_nm"][self.accepted]
+
+    def rows(self, accepted_only: bool = False) -> list[dict[str, Any]]:
+        """The table as a list of plain dicts (JSON-ready)."""
+        out = []
+        for i in range(len(self)):
+            if accepted_only and not self.accepted[i]:
+                continue
+            row = {k: v[i].item() if hasattr(v[i], "item") else v[i] for k, v in self.columns.items()}
+            row["reject_reason"] = self.reject_reason[i]
+            out.append(row)
+        return out
+
+    def to_pandas(self):
+        """The table as a :class:`pandas.DataFrame`."""
+        import pandas as pd
+
+        df = pd.DataFrame({k: np.asarray(v) for k, v in self.columns.items()})
+        df["reject_reason"] = self.reject_reason
+        return df
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "particles": self.rows(), "nm_per_px": list(self.nm_per_px), "psf_sigma_nm": self.psf_sigma_nm,
+            "edge_model": self.edge_model, "params": self.params, "timings_s": self.timings_s,
+        }
+
+
+def measure_defaults() -> dict[str, Any]:
+    """Filter defaults (values only) from ``resources/tem/defaults.toml``."""
+    return segment_defaults()
+
+
+def shape_descriptors(mask: NDArray[np.bool_], spacing: tuple[float, float] = (1.0, 1.0)) -> dict[str, float]:
+    """Area, Crofton perimeter, circularity, solidity and Feret diameters of one binary region.
+
+    Parameters
+    ----------
+    mask
+        The region (one connected object).
+    spacing
+        Pixel size ``(y, x)``; outputs are in its unit.
+
+    Examples
+    --------
+    >>> yy, xx = np.mgrid[-30:31, -30:31]
+    >>> d = shape_descriptors(xx**2 + yy**2 <= 25**2)
+    >>> round(d["feret_max"]), round(d["circularity"], 1)
+    (51, 1.0)
+    """
+    from scipy.spatial import ConvexHull, QhullError
+    from skimage.measure import perimeter_crofton
+
+    sy, sx = spacing
+    area_px = float(mask.sum())
+    nan = float("nan")
+    if area_px == 0:
+        return {"area": 0.0, "perimeter": nan, "circularity": nan, "solidity": nan, "feret_max": nan, "feret_min": nan}
+    per_px = float(perimeter_crofton(mask, directions=4))
+    _ys, _xs = np.nonzero(mask)
+    # pixel corners of the boundary pixels are enough for the hull
+    er = ndi.binary_erosion(mask)
+    by, bx = np.nonzero(mask & ~er)
+    corners = np.concatenate([
+        np.stack([by - 0.5, bx - 0.5], 1), np.stack([by - 0.5, bx + 0.5], 1),
+        np.stack([by + 0.5, bx - 0.5], 1), np.stack([by + 0.5, bx + 0.5], 1),
+    ]) * np.array([sy, sx])
+    try:
+        hull = ConvexHull(corners)
+    except (QhullError, ValueError):
+        return {"area": area_px * sy * sx, "perimeter": per_px * math.sqrt(sy * sx), "circularity": nan,
+                "solidity": nan, "feret_max": nan, "feret_min": nan}
+    v = corners[hull.vertices]
+    diff = v[:, None, :] - v[None, :, :]
+    feret_max = float(np.sqrt((diff**2).sum(-1)).max())
+    # minimum caliper width: for each hull edge, the farthest vertex from its line
+    e = np.roll(v, -1, axis=0) - v
+    norm = np.hypot(e[:, 0], e[:, 1])
+    ok = norm > 0
+    nrm = np.stack([-e[ok, 1], e[ok, 0]], 1) / norm[ok, None]
+    widths = np.abs(((v[None, :, :] - v[ok][:, None, :]) * nrm[:, None, :]).sum(-1)).max(1)
+    feret_min = float(widths.min()) if widths.size else nan
+    area = area_px * sy * sx
+    perimeter = per_px * math.sqrt(sy * sx)
+    circ = min(1.0, 4 * math.pi * area / perimeter**2) if perimeter > 0 else nan
+    hull_area = float(hull.volume)  # 2-D "volume" is the area, in spacing units
+    solidity = min(1.0, area / hull_area) if hull_area > 0 else nan
+    return {"area": area, "perimeter": perimeter, "circularity": circ, "solidity": solidity,
+            "feret_max": feret_max, "feret_min": feret_min}
+
+
+def _window(shape: tuple[int, int], cy: float, cx: float, half: float) -> tuple[slice, slice]:
+    y0 = max(math.floor(cy - half), 0)
+    y1 = min(math.ceil(cy + half) + 1, shape[0])
+    x0 = max(math.floor(cx - half), 0)
+    x1 = min(math.ceil(cx + half) + 1, shape[1])
+    return slice(y0, y1), slice(x0, x1)
+
+
+@dataclass
+class _Cand:
+    label: int
+    cy: float
+    cx: float
+    r0: float
+    isolated: bool
+    half: float = 0.0
+    ring: tuple[NDArray, NDArray, NDArray] | None = None
+    sl: tuple[slice, slice] | None = None
+
+
+def _candidates(seg: Segmentation, px_mean: float) -> list[_Cand]:
+    """Centre (contrast-weighted centroid) and mask radius of every labelled region."""
+    labels = seg.labels
+    sig = seg.signal
+    py, px = seg.nm_per_px
+    out: list[_Cand] = []
+    for lab, sl in enumerate(ndi.find_objects(labels), start=1):
+        if sl is None:
+            continue
+        reg = labels[sl] == lab
+        yy, xx = np.nonzero(reg)
+        w = np.clip(sig[sl][yy, xx], 0, None)
+        tot = float(w.sum())
+        if tot > 0:
+            cy = float((w * yy).sum() / tot) + sl[0].start
+            cx = float((w * xx).sum() / tot) + sl[1].start
+        else:
+            cy, cx = float(yy.mean()) + sl[0].start, float(xx.mean()) + sl[1].start
+        r0 = math.sqrt(float(yy.size) * py * px / math.pi) / px_mean
+        # isolated: no other label within twice the mask radius
+        win = _window(labels.shape, cy, cx, 2.0 * r0 * px_mean / min(py, px))
+        lc = labels[win]
+        isolated = not ((lc != 0) & (lc != lab)).any()
+        out.append(_Cand(lab, cy, cx, r0, isolated))
+    return out
+
+
+def _ring(seg: Segmentation, c: _Cand, half: float, px_mean: float) -> None:
+    """Radial profile of candidate ``c`` out to ``half`` px, without (guarded) pixels of other particles."""
+    labels = seg.labels
+    py, px = seg.nm_per_px
+    win = _window(labels.shape, c.cy, c.cx, half * px_mean / min(py, px))
+    lc = labels[win]
+    own = lc == c.label
+    other = (lc != 0) & ~own
+    if other.any():
+        guard = max(1, round(0.1 * c.r0))
+        other = ndi.binary_dilation(other, iterations=guard) & ~own
+    gy = (np.arange(win[0].start, win[0].stop) - c.cy) * (py / px_mean)
+    gx = (np.arange(win[1].start, win[1].stop) - c.cx) * (px / px_mean)
+    rho = np.hypot(gy[:, None], gx[None, :])
+    valid = ~other
+    c.ring = radial_profile(seg.signal[win][valid], rho[valid], 0.5, half)
+    c.half = half
+    c.sl = win
+
+
+def _fit_psf(cands: list[_Cand], r_max: float, model: EdgeModel, n_max: int = 40) -> float:
+    """PSF width (px) minimising the summed normalised residual of the cleanest isolated particles."""
+    iso = [c for c in cands if c.isolated and c.ring is not None]
+    if len(iso) < 10:  # too few clean particles: the PSF would follow the carbon texture
+        return float("nan")
+    iso.sort(key=lambda c: -c.r0)
+    iso = iso[: max(n_max, 3)]
+    grid = np.arange(0.25, 3.01, 0.25)
+    cost = np.zeros(grid.size)
+    for j, s in enumerate(grid):
+        tab = model_table(float(s), r_max, model)
+        for c in iso:
+            _, _, _, sse = fit_radius(*c.ring, tab, 0.5 * c.r0, min(1.6 * c.r0 + 2, c.half - 2 * s - 1))
+            var = float(np.var(c.ring[1])) or 1.0
+            cost[j] += sse / var if np.isfinite(sse) else 1.0
+    j = int(np.argmin(cost))
+    best = float(grid[j])
+    if 0 < j < grid.size - 1:
+        den = cost[j - 1] - 2 * cost[j] + cost[j + 1]
+        if den > 0:
+            best += float(np.clip(0.5 * (cost[j - 1] - cost[j + 1]) / den, -0.5, 0.5)) * (grid[1] - grid[0])
+    return best
+
+
+def measure_particles(
+    segmentation: Segmentation | Micrograph,
+    *,
+    edge_model: EdgeModel = "sphere",
+    psf_sigma_nm: float | None = None,
+    min_diameter_nm: float | None = None,
+    max_diameter_nm: float | None = None,
+    min_circularity: float | None = None,
+    min_solidity: float | None = None,
+    exclude_border: bool = True,
+    **segment_kwargs: Any,
+) -> ParticleTable:
+    """Measure every candidate of a segmentation and apply the size/shape/border filters.
+
+    Parameters
+    ----------
+    segmentation
+        From :func:`~qdlab.tem.segment.segment_particles`; a :class:`Micrograph` is segmented first with
+        ``segment_kwargs``.
+    edge_model
+        ``"sphere"`` (projected thickness of a sphere; QDs) or ``"disk"`` (flat plates, step edge).
+    psf_sigma_nm
+        Gaussian blur of the image; ``None`` fits it on isolated particles.
+    min_diameter_nm, max_diameter_nm, min_circularity, min_solidity
+        Filters (defaults in ``resources/tem/defaults.toml``).
+    exclude_border
+        Reject particles whose region touches the image border.
+
+    Returns
+    -------
+    ParticleTable
+
+    Examples
+    --------
+    >>> from qdlab.tem.synth import synth_micrograph
+    >>> res = synth_micrograph(count=15, size_px=256, mean_diameter_nm=3.0, std_diameter_nm=0.2,
+    ...                        touching_fraction=0.0, carbon_texture_rel=0.0, seed=4)
+    >>> table = measure_particles(res.micrograph, expected_diameter_nm=3.0)
+    >>> bool(table.accepted.sum() >= 5 and abs(table.diameters_nm.mean() - 3.0) < 0.2)
+    True
+    """
+    if isinstance(segmentation, Micrograph):
+        segmentation = segment_particles(segmentation, **segment_kwargs)
+    elif segment_kwargs:
+        raise InputError(f"segmentation options {sorted(segment_kwargs)} need a Micrograph, not a Segmentation")
+    if edge_model not in ("sphere", "disk"):
+        raise InputError(f"expected 'sphere' or 'disk', got {edge_model!r}", field="edge_model")
+    d = measure_defaults()
+    dmin = float(d["min_diameter_nm"] if min_diameter_nm is None else min_diameter_nm)
+    dmax = float(d["max_diameter_nm"] if max_diameter_nm is None else max_diameter_nm)
+    cmin = float(d["min_circularity"] if min_circularity is None else min_circularity)
+    smin = float(d["min_solidity"] if min_solidity is None else min_solidity)
+    seg = segmentation
+    py, px = seg.nm_per_px
+    px_mean = math.sqrt(py * px)
+    ny, nx = seg.labels.shape
+    r_exp = 0.5 * float(seg.params.get("expected_diameter_nm", 4.0)) / px_mean
+    t0 = time.perf_counter()
+    cands = _candidates(seg, px_mean)
+    for c in cands:
+        _ring(seg, c, max(1.9 * c.r0, c.r0 + 8.0, 1.5 * r_exp), px_mean)
+    timings = {"profiles_s": time.perf_counter() - t0}
+    r_max = max([c.half for c in cands], default=10.0)
+    t1 = time.perf_counter()
+    if psf_sigma_nm is None:
+        sigma_px = _fit_psf(cands, r_max, edge_model)
+        if not math.isfinite(sigma_px):
+            sigma_px = float(load_psf_default()) / px_mean
+    else:
+        if not (math.isfinite(psf_sigma_nm) and psf_sigma_nm >= 0):
+            raise InputError(f"must be >= 0, got {psf_sigma_nm}", field="psf_sigma_nm")
+        sigma_px = psf_sigma_nm / px_mean
+    sigma_px = round(sigma_px * 20) / 20  # cache-friendly: 0.05 px steps
+    timings["psf_s"] = time.perf_counter() - t1
+    t2 = time.perf_counter()
+    tab = model_table(sigma_px, 2 * r_max, edge_model)
+    n = len(cands)
+    cols: dict[str, NDArray[Any]] = {k: np.full(n, np.nan) for k in COLUMNS}
+    reasons: list[str] = []
+    for i, c in enumerate(cands):
+        r = a = b = sse = float("nan")
+        for _attempt in range(3):  # widen the window while the edge sits at its upper bound
+            r_lo, r_hi = 0.5 * c.r0, c.half - 2 * sigma_px - 1
+            r, a, b, sse = fit_radius(*c.ring, tab, r_lo, r_hi)
+            if not np.isfinite(r) or r < r_hi - 0.3 or 1.5 * c.half > 2 * r_max:
+                break
+            _ring(seg, c, 1.5 * c.half, px_mean)
+        if np.isfinite(r) and not (r_lo + 0.3 < r < r_hi - 0.3):  # at a bound: no edge found
+            r = float("nan")
+        cols["label"][i] = c.label
+        cols["y_px"][i], cols["x_px"][i] = c.cy, c.cx
+        cols["y_nm"][i], cols["x_nm"][i] = c.cy * py, c.cx * px
+        cols["diameter_nm"][i] = 2 * r * px_mean
+        cols["contrast"][i] = a
+        cols["fit_rms"][i] = math.sqrt(sse) if np.isfinite(sse) and sse >= 0 else np.nan
+        # cut by the border: the fitted disk (or, without a fit, the mask) leaves the field
+        rad = r if np.isfinite(r) else c.r0
+        ry, rx = rad * px_mean / py, rad * px_mean / px
+        border = c.cy - ry < -0.5 or c.cx - rx < -0.5 or c.cy + ry > ny - 0.5 or c.cx + rx > nx - 0.5
+        cols["touches_border"][i] = border
+        shape = {"area": np.nan, "circularity": np.nan, "solidity": np.nan, "feret_max": np.nan, "feret_min": np.nan}
+        if np.isfinite(r):
+            shape = _half_max_shape(seg, c, tab, r, a, b)
+        cols["area_nm2"][i] = shape["area"]
+        cols["ecd_half_max_nm"][i] = 2 * math.sqrt(shape["area"] / math.pi) if np.isfinite(shape["area"]) else np.nan
+        cols["feret_max_nm"][i] = shape["feret_max"]
+        cols["feret_min_nm"][i] = shape["feret_min"]
+        cols["circularity"][i] = shape["circularity"]
+        cols["solidity"][i] = shape["solidity"]
+        dia = cols["diameter_nm"][i]
+        if exclude_border and border:
+            reasons.append("border")
+        elif not np.isfinite(dia):
+            reasons.append("fit")
+        elif not (dmin <= dia <= dmax):
+            reasons.append("size")
+        elif not (shape["circularity"] >= cmin):
+            reasons.append("circularity")
+        elif not (shape["solidity"] >= smin):
+            reasons.append("solidity")
+        else:
+            reasons.append("")
+    cols["label"] = cols["label"].astype(np.int64)
+    cols["touches_border"] = cols["touches_border"].astype(bool)
+    cols["accepted"] = np.array([r == "" for r in reasons], dtype=bool)
+    timings["fit_s"] = time.perf_counter() - t2
+    params = {"min_diameter_nm": dmin, "max_diameter_nm": dmax, "min_circularity": cmin, "min_solidity": smin,
+              "exclude_border": exclude_border, "psf_fitted": psf_sigma_nm is None, **seg.params}
+    return ParticleTable(
+        columns=cols, reject_reason=reasons, nm_per_px=(py, px), psf_sigma_nm=sigma_px * px_mean,
+        edge_model=edge_model, params=params, timings_s={**seg.timings_s, **timings},
+    )
+
+
+def _half_max_shape(seg: Segmentation, c: _Cand, tab: tuple, r: float, a: float, b: float) -> dict[str, float]:
+    """Shape descriptors of the connected region above half the fitted peak contrast around the centre."""
+    radii, _, table = tab
+    peak = float(table[min(np.searchsorted(radii, r), radii.size - 1), 0]) * a
+    sl = c.sl
+    lc = seg.labels[sl]
+    crop = seg.signal[sl]
+    sm = ndi.gaussian_filter(crop, max(1.0, 0.25 * r)) - b
+    region = (sm >= 0.5 * peak) & ~((lc != 0) & (lc != c.label))
+    lab, nlab = ndi.label(region)
+    yc = round(c.cy) - sl[0].start
+    xc = round(c.cx) - sl[1].start
+    k = int(lab[yc, xc]) if 0 <= yc < lab.shape[0] and 0 <= xc < lab.shape[1] else 0
+    if k == 0 and nlab > 0:
+        own = lc == c.label
+        k = int(np.bincount(lab[own].ravel(), minlength=nlab + 1)[1:].argmax()) + 1
+    if k == 0:
+        nan = float("nan")
+        return {"area": nan, "circularity": nan, "solidity": nan, "feret_max": nan, "feret_min": nan}
+    return shape_descriptors(lab == k, seg.nm_per_px)
+
+
+def load_psf_default() -> float:
+    """Default PSF width (nm) used when too few isolated particles exist to fit it."""
+    from qdlab.resources import load_toml
+
+    return float(load_toml("tem/defaults.toml")["synth"]["psf_sigma_nm"]["value"])
+
+
+__all__ = ["ParticleTable", "COLUMNS", "measure_particles", "shape_descriptors", "measure_defaults"]

@@ -1,0 +1,175 @@
+"""Radial edge models: projected particles blurred by a Gaussian point-spread function.
+
+Thresholding a bright-field image of a sphere under-sizes it: the projected thickness
+``t(rho) = 2 sqrt(R^2 - rho^2)`` falls to zero with an infinitely steep but very thin rim, so an iso-contour at
+half the peak contrast lies at ``rho = 0.87 R`` and even a 20 % contour at ``0.98 R`` (plus or minus blur).
+Instead qdlab fits each particle's azimuthally averaged contrast profile with the exact blurred model
+
+``g(rho) = A * integral f_R(r) K_sigma(rho, r) dr + b``,
+
+where ``f_R`` is the projected thickness of a sphere (``"sphere"``) or of a flat disk (``"disk"``, a step edge),
+and ``K_sigma`` the radial kernel of an isotropic 2-D Gaussian,
+``K(rho, r) = r / sigma^2 * exp(-(rho - r)^2 / (2 sigma^2)) * I0e(rho r / sigma^2)``.
+The radius ``R`` is found by a dense grid search (amplitude ``A`` and offset ``b`` solved in closed form at each
+``R``) followed by a parabolic refinement; ``sigma`` is fitted once per image on the cleanest isolated particles.
+Tables are cached per ``(sigma, model, grid)``.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Literal
+
+import numpy as np
+from numpy.typing import NDArray
+from scipy.special import i0e
+
+EdgeModel = Literal["sphere", "disk"]
+
+RHO_STEP_PX = 0.25
+"""Radial sampling of the model tables (px)."""
+R_STEP_PX = 0.25
+"""Radius step of the grid search (px); refined parabolically to ~0.02 px."""
+_QUAD_STEP_PX = 0.05
+
+
+@functools.lru_cache(maxsize=64)
+def model_table(sigma_px: float, r_max_px: float, model: EdgeModel = "sphere") -> tuple[NDArray, NDArray, NDArray]:
+    """Blurred radial profiles for a grid of radii.
+
+    Parameters
+    ----------
+    sigma_px
+        Gaussian PSF standard deviation (px); 0 gives the unblurred profiles.
+    r_max_px
+        Largest radius of the grid (px); profiles are tabulated out to ``r_max_px + 5 sigma + 4``.
+    model
+        ``"sphere"`` (projected thickness, peak 1 at the centre for every R: ``sqrt(1 - rho^2/R^2)``) or
+        ``"disk"`` (a unit step).
+
+    Returns
+    -------
+    radii_px, rho_px, table
+        ``table[k, i]`` is the profile of radius ``radii_px[k]`` at ``rho_px[i]``.
+
+    Examples
+    --------
+    >>> radii, rho, tab = model_table(0.0, 10.0, "disk")
+    >>> float(np.interp(4.9, rho, tab[np.searchsorted(radii, 5.0)])) > 0.5
+    True
+    """
+    radii = np.arange(1.0, r_max_px + R_STEP_PX / 2, R_STEP_PX)
+    rho_end = r_max_px + 5 * sigma_px + 4
+    rho = np.arange(0.0, rho_end + RHO_STEP_PX, RHO_STEP_PX)
+    r = np.arange(_QUAD_STEP_PX / 2, r_max_px + _QUAD_STEP_PX, _QUAD_STEP_PX)
+    # cell-averaged source profiles f_R(r) on the quadrature grid
+    if model == "sphere":
+        lo = np.clip(r - _QUAD_STEP_PX / 2, 0, None)
+        hi = r + _QUAD_STEP_PX / 2
+        rr = radii[:, None]
+        # exact cell average of sqrt(1 - x^2/R^2): antiderivative F(x) = (x sqrt(R^2-x^2) + R^2 asin(x/R)) / (2R)
+
+        def anti(x: NDArray) -> NDArray:
+            xc = np.minimum(x, rr)
+            return (xc * np.sqrt(np.clip(rr**2 - xc**2, 0, None)) + rr**2 * np.arcsin(xc / rr)) / (2 * rr)
+
+        src = (anti(hi[None, :]) - anti(lo[None, :])) / _QUAD_STEP_PX
+    elif model == "disk":
+        lo = r - _QUAD_STEP_PX / 2
+        src = np.clip((radii[:, None] - lo[None, :]) / _QUAD_STEP_PX, 0.0, 1.0)
+    else:  # pragma: no cover - guarded by callers
+        raise ValueError(f"unknown edge model {model!r}")
+    if sigma_px <= 1e-6:
+        table = np.stack([np.interp(rho, r, s, right=0.0) for s in src])
+    else:
+        s2 = sigma_px * sigma_px
+        kern = (r[None, :] / s2) * np.exp(-((rho[:, None] - r[None, :]) ** 2) / (2 * s2)) * i0e(
+            rho[:, None] * r[None, :] / s2
+        ) * _QUAD_STEP_PX
+        table = src @ kern.T
+    return radii, rho, np.ascontiguousarray(table)
+
+
+def radial_profile(
+    values: NDArray, rho_px: NDArray, bin_px: float = 0.5, rho_max_px: float | None = None
+) -> tuple[NDArray, NDArray, NDArray]:
+    """Azimuthal average of ``values`` in rings of width ``bin_px``.
+
+    Returns
+    -------
+    rho_mean, mean, count
+        Mean radius, mean value and pixel count of each non-empty ring.
+    """
+    rho = np.asarray(rho_px, dtype=np.float64).ravel()
+    v = np.asarray(values, dtype=np.float64).ravel()
+    if rho_max_px is not None:
+        keep = rho <= rho_max_px
+        rho, v = rho[keep], v[keep]
+    idx = (rho / bin_px).astype(np.intp)
+    n = np.bincount(idx)
+    ok = n > 0
+    s_rho = np.bincount(idx, weights=rho)[ok]
+    s_v = np.bincount(idx, weights=v)[ok]
+    cnt = n[ok].astype(np.float64)
+    return s_rho / cnt, s_v / cnt, cnt
+
+
+def fit_radius(
+    rho_px: NDArray,
+    mean: NDArray,
+    count: NDArray,
+    table: tuple[NDArray, NDArray, NDArray],
+    r_min_px: float = 1.0,
+    r_max_px: float | None = None,
+    offset: float | None = None,
+) -> tuple[float, float, float, float]:
+    """Least-squares radius of one radial profile against a model table.
+
+    For every tabulated radius the amplitude and offset are solved in closed form (weights = ring pixel
+    counts); the radius with the smallest residual is refined by a parabola through its neighbours. With
+    ``offset`` given, only the amplitude is fitted.
+
+    Returns
+    -------
+    radius_px, amplitude, offset, sse
+        ``sse`` is the weighted residual sum of squares per pixel (``nan`` if no fit).
+    """
+    radii, rho_tab, tab = table
+    sel = (radii >= r_min_px) & (radii <= (r_max_px if r_max_px is not None else radii[-1]))
+    if sel.sum() < 3 or rho_px.size < 4:
+        return float("nan"), float("nan"), float("nan"), float("nan")
+    k_idx = np.flatnonzero(sel)
+    pos = np.clip(rho_px / RHO_STEP_PX, 0, rho_tab.size - 1.000001)
+    i0 = pos.astype(np.intp)
+    fr = pos - i0
+    sub = tab[k_idx]
+    m = sub[:, i0] * (1 - fr) + sub[:, i0 + 1] * fr  # (K, n)
+    w = count
+    sw = w.sum()
+    sy = (w * mean).sum()
+    syy = (w * mean * mean).sum()
+    sm = m @ w
+    smm = (m * m) @ w
+    smy = m @ (w * mean)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if offset is None:
+            det = sw * smm - sm * sm
+            a = (sw * smy - sm * sy) / det
+            b = (sy - a * sm) / sw
+        else:
+            b = np.full(sm.shape, float(offset))
+            a = (smy - b * sm) / smm
+        sse = syy - 2 * a * smy - 2 * b * sy + a * a * smm + 2 * a * b * sm + b * b * sw
+    sse = np.where(np.isfinite(sse) & (a > 0), sse, np.inf)
+    j = int(np.argmin(sse))
+    if not np.isfinite(sse[j]):
+        return float("nan"), float("nan"), float("nan"), float("nan")
+    r_best = float(radii[k_idx[j]])
+    if 0 < j < sse.size - 1 and np.isfinite(sse[j - 1]) and np.isfinite(sse[j + 1]):
+        denom = sse[j - 1] - 2 * sse[j] + sse[j + 1]
+        if denom > 0:
+            r_best += float(np.clip(0.5 * (sse[j - 1] - sse[j + 1]) / denom, -0.5, 0.5)) * R_STEP_PX
+    return r_best, float(a[j]), float(b[j]), float(sse[j] / sw)
+
+
+__all__ = ["EdgeModel", "model_table", "radial_profile", "fit_radius", "RHO_STEP_PX", "R_STEP_PX"]
