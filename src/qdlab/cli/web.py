@@ -1,9 +1,28 @@
-"""CLI commands for `qdlab web` (not implemented yet: nothing is registered)."""
+"""``qdlab web``: serve the dashboard."""
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import typer
+
+from qdlab.cli.common import DbOpt
+
+
+def web(
+    db: DbOpt = None,
+    host: Annotated[str, typer.Option(help="Interface to listen on (127.0.0.1: this machine only).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="TCP port.")] = 8000,
+) -> None:
+    """Serve the web dashboard: experiments in the record, sizing calculator, digital twin, JSON API at /api."""
+    import uvicorn
+
+    from qdlab.web import create_app
+
+    print(f"qdlab dashboard on http://{host}:{port}/  (API docs at /docs; Ctrl-C to stop)")
+    uvicorn.run(create_app(db), host=host, port=port, log_level="warning")
 
 
 def register(app: typer.Typer) -> None:
-    """Attach this module's commands to the root app (none yet)."""
+    """Attach ``qdlab web`` to the root app."""
+    app.command("web")(web)
