@@ -274,4 +274,43 @@ def simulate(scenario: Scenario | str | Path, *, dt_max_s: float = DT_MAX_S, dr_
     return TwinResult(sc, tuple(aliquots), tuple(sds), out_rec, float(err), int(steps))
 
 
-__all__ = ["SizeDistribution", "TwinResult", "seed_classes", "simulate"]
+
+
+
+def evolve_closed(radius_nm: NDArray[np.float64], number_mol: NDArray[np.float64], params: Any, *,
+                  temperature_c: float, times_s: NDArray[np.float64], volume_l: float = 1.0,
+                  monomer_mol: float = 0.0, oleic_acid_mol: float = 0.0, fixed_supersaturation: float | None = None,
+                  dt_max_s: float = DT_MAX_S, dr_max_nm: float = DR_MAX_NM, heun: bool = True,
+                  max_new_classes: int = 0) -> dict[str, NDArray[np.float64]]:
+    """Evolve bare size classes in a closed flask (no feed): the limiting cases of the tests and benchmarks.
+
+    Returns ``{"time_s", "radius_nm" (n_t, n), "number_mol" (n_t, n), "monomer_mol", "supersaturation",
+    "steps"}``; with ``fixed_supersaturation`` the monomer is an infinite reservoir at that ``S``.
+    """
+    from qdlab.twin.kernel import R_NM, R_S, R_STEPS
+    from qdlab.twin.parameters import KineticParameters
+
+    kp = params if isinstance(params, KineticParameters) else KineticParameters(**params)
+    p = pack_parameters(kp)
+    r0 = np.asarray(radius_nm, float)
+    cap = r0.size + max_new_classes
+    r = np.zeros(cap)
+    nn = np.zeros(cap)
+    r[: r0.size] = r0
+    nn[: r0.size] = np.asarray(number_mol, float)
+    x = np.zeros(N_X)
+    x[X_V] = volume_l
+    x[X_NM] = monomer_mol
+    x[X_NOA] = oleic_acid_mol
+    ts = np.asarray(times_s, float)
+    out_r = np.zeros((ts.size, cap))
+    out_n = np.zeros((ts.size, cap))
+    out_o = np.zeros((ts.size, cap), dtype=np.int8)
+    out_rec = np.zeros((ts.size, N_REC))
+    fs = -1.0 if fixed_supersaturation is None else float(fixed_supersaturation)
+    run_kernel(p, r, nn, np.zeros(cap, dtype=np.int8), np.ones(cap), np.ones(cap), np.zeros(cap), r0.size, x,
+               np.array([0.0]), np.array([0.0]), np.array([0.0]), np.array([temperature_c + 273.15]), np.zeros(3),
+               float(ts[-1]), ts, 0.0, dt_max_s, dr_max_nm, heun, fs, out_r, out_n, out_o, out_rec)
+    return {"time_s": ts, "radius_nm": out_r, "number_mol": out_n, "monomer_mol": out_rec[:, R_NM],
+            "supersaturation": out_rec[:, R_S], "steps": out_rec[:, R_STEPS]}
+__all__ = ["SizeDistribution", "TwinResult", "evolve_closed", "seed_classes", "simulate"]
