@@ -133,7 +133,7 @@ class Suggestion(Result):
 def _sampler(spec: CampaignSpec, n_done: int, seed: int | None) -> Any:
     import optuna
 
-    s = seed if seed is not None else int(hashlib.sha256(f"{spec.name}:{n_done}".encode()).hexdigest()[:8], 16)
+    s = int(hashlib.sha256(f"{spec.name}:{seed}:{n_done}".encode()).hexdigest()[:8], 16)
     if spec.strategy == "random":
         return optuna.samplers.RandomSampler(seed=s)
     return optuna.samplers.TPESampler(seed=s, n_startup_trials=3, multivariate=True)
@@ -301,6 +301,15 @@ class Campaign:
             raise InputError("this campaign has no twin line (created without the twin strategy)")
         return dict(raw["params"]), float(raw["ramp_factor"])
 
+    def _anchor_log_volume(self, line: Mapping[str, float]) -> float:
+        """ln V of the best measured experiment (lowest loss), else of the line's warm start."""
+        obj = self.spec.objective()
+        obs = self.observations()
+        if obs:
+            t, _ = min(obs, key=lambda to: obj.loss(to[1]) + (10.0 if to[1].bimodal else 0.0))
+            return math.log(t.params["cluster_volume_ml"])
+        return math.log(line["cluster_volume_ml"])
+
     def _propose_twin(self, n: int, scheduler: Any) -> list[tuple[dict[str, float], float, str, dict[str, Any]]]:
         line, ramp = self._line()
         # measured bimodal PL on the current line: halve its rate (no-renucleation rule)
@@ -316,10 +325,20 @@ class Campaign:
         target = self.spec.target_nm
         i_map = int(np.argmax(w))
 
+        anchor = self._anchor_log_volume(line)
+
         def best_volume(la: float, bb: float) -> float:
+            # among volumes where the corrected twin hits the target (it need not be monotonic), prefer
+            # single-peaked predictions, then the one nearest the best experiment so far (trust region)
             x = np.clip(log_v + la, g["log_volume"][0], g["log_volume"][-1])
-            pred = np.interp(x, g["log_volume"], g["pl_peak_nm"]) + bb
-            return float(math.exp(log_v[int(np.argmin(np.abs(pred - target)))]))
+            err = np.abs(np.interp(x, g["log_volume"], g["pl_peak_nm"]) + bb - target)
+            bim = np.interp(x, g["log_volume"], np.asarray(g["bimodal"], dtype=float)) > 0.5
+            ok = err <= err.min() + 2.0
+            if np.any(ok & ~bim) and np.any(~bim & (err <= max(err.min(), 1.0) + 5.0)):
+                ok = ~bim & (err <= err[~bim].min() + 2.0)
+            idx = np.flatnonzero(ok)
+            j = idx[np.argmin(np.abs(log_v[idx] - anchor))]
+            return float(math.exp(log_v[j]))
 
         g = self._grid(line, ramp, scheduler)
         conc = self.space["p_conc_mol_per_l"]
