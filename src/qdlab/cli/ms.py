@@ -143,9 +143,10 @@ def analyze(
 
         from qdlab.console import out_console
 
-        t = Table(title=f"{d['source']}: {len(d['peaks'])} peaks (noise {d['noise']:.3g})", title_justify="left")
+        t = Table(title=f"{Path(d['source']).name or 'spectrum'}: {len(d['peaks'])} peaks (noise {d['noise']:.3g})",
+                  title_justify="left")
         for col in ("m/z (Da)", "S/N", "best formula", "theor. (Da)", "error (Da)", "score", "candidates"):
-            t.add_column(col)
+            t.add_column(col, no_wrap=col == "best formula")
         for pk, asg in zip(d["peaks"], d["assignment"]["peaks"], strict=False):
             best = asg["candidates"][0] if asg["candidates"] else None
             t.add_row(f"{pk['mz_da']:.2f}", f"{pk['snr']:.1f}", best["formula"] if best else "-",

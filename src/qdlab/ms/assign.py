@@ -134,7 +134,8 @@ def composition_text(blocks: Sequence[Block], counts: Sequence[int]) -> str:
 def ion_text(core: str, adduct: str, copies: int, charge: int) -> str:
     """Ion notation: ``Cd32P20(OA)5+`` or ``[Cd32P20(OA)5+Na]+``."""
     if adduct == "none":
-        return core + charge_suffix(charge)
+        # "Cd31P17(OA)5^2+": the caret keeps a count and a charge apart
+        return core + ("^" if abs(charge) > 1 else "") + charge_suffix(charge)
     add = (str(copies) if copies > 1 else "") + adduct
     return f"[{core}+{add}]{charge_suffix(charge)}"
 

@@ -343,7 +343,7 @@ def write_flex(
 
     The intensities (from ``spectrum`` or ``mz``/``intensity``) are interpolated onto the time grid
     ``t_i = DELAY + i*DW`` mapped to mass by the quadratic calibration, rounded to int32 and written in the
-    chosen byte order. ``DELAY`` defaults to the flight time of the lowest mass (rounded down to ``DW``);
+    chosen byte order. ``DELAY`` defaults to the flight time of the lowest mass (rounded up to a multiple of ``DW``);
     ``TD`` defaults to cover the highest mass.
 
     Parameters
@@ -370,7 +370,7 @@ def write_flex(
         raise InputError("ML1 and DW must be > 0")
     t_lo = float(mass_to_quadratic_tof(x[0], ml1, ml2, ml3))
     t_hi = float(mass_to_quadratic_tof(x[-1], ml1, ml2, ml3))
-    delay = math.floor(t_lo / dw_ns) * dw_ns if delay_ns is None else float(delay_ns)
+    delay = math.ceil(t_lo / dw_ns) * dw_ns if delay_ns is None else float(delay_ns)
     n = math.floor((t_hi - delay) / dw_ns) + 1 if td is None else int(td)
     if n < 2:
         raise InputError("the time grid has fewer than 2 samples; check DW and the mass range")

@@ -1,0 +1,88 @@
+"""One call from a raw spectrum to assigned cluster compositions: preprocess -> pick peaks -> assign.
+
+The profile of each picked peak (the baseline-corrected signal on its original intensity scale, within
+1.5 FWHM of the centroid) is passed to :func:`qdlab.ms.assign.assign_masses`, so candidates are also
+ranked by isotope-envelope similarity.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from qdlab.data.types import MassSpectrum, Result
+from qdlab.ms.assign import AssignmentResult, assign_masses
+from qdlab.ms.peaks import PeakList, pick_peaks
+from qdlab.ms.preprocess import Preprocessed, preprocess
+
+
+@dataclass(frozen=True, eq=False)
+class AnalysisResult(Result):
+    """Preprocessed spectrum, picked peaks and their composition assignments."""
+
+    source: str
+    preprocessed: Preprocessed = field(repr=False)
+    peak_list: PeakList
+    assignment: AssignmentResult
+    spectrum: MassSpectrum = field(repr=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "source": self.source,
+            "mode": self.spectrum.mode,
+            "calibration": self.spectrum.calibration,
+            "preprocessing": self.preprocessed.to_dict(),
+            "noise": self.peak_list.noise,
+            "peaks": self.peak_list.rows(),
+            "assignment": self.assignment.to_dict(),
+        }
+
+
+def analyze(
+    spectrum: MassSpectrum,
+    *,
+    preprocess_options: dict[str, Any] | None = None,
+    snr: float | None = None,
+    half_window: int | None = None,
+    mz_range_da: tuple[float | None, float | None] = (None, None),
+    min_separation_da: float | None = None,
+    max_peaks: int | None = 50,
+    use_profiles: bool = True,
+    **assign_options: Any,
+) -> AnalysisResult:
+    """Preprocess, pick peaks (most intense ``max_peaks``) and assign compositions.
+
+    ``assign_options`` go to :func:`qdlab.ms.assign.assign_masses` (``blocks``, ``adducts``, ``charges``,
+    ``tolerance_da``, ``weights``, ``target_ratio``, ``max_candidates``...).
+
+    Examples
+    --------
+    >>> from qdlab.ms.synth import fragment_spectrum
+    >>> syn = fragment_spectrum(["Cd32P20(OA)5+"], noise=0.005)
+    >>> res = analyze(syn.spectrum, weights="iupac2007", max_candidates=5, max_peaks=1)
+    >>> res.assignment.peaks[0].best.formula
+    'Cd32P20(OA)5+'
+    """
+    pre = preprocess(spectrum, **(preprocess_options or {}))
+    pk = pick_peaks(pre, snr=snr, half_window=half_window, mz_range_da=mz_range_da, min_separation_da=min_separation_da)
+    if max_peaks is not None and len(pk) > max_peaks:
+        keep = np.sort(np.argsort(-pk.intensity)[:max_peaks])
+        pk = PeakList(pk.mz_da[keep], pk.apex_mz_da[keep], pk.intensity[keep], pk.snr[keep], pk.fwhm_da[keep],
+                      pk.area[keep], pk.index[keep], pk.noise, {**pk.settings, "max_peaks": max_peaks})
+    profiles = None
+    if use_profiles and len(pk):
+        profiles = []
+        for c, w in zip(pk.mz_da, pk.fwhm_da, strict=True):
+            half = 1.5 * (w if np.isfinite(w) and w > 0 else 10.0)
+            sel = (pre.mz >= c - half) & (pre.mz <= c + half)
+            profiles.append((pre.mz[sel], pre.linear[sel]) if np.count_nonzero(sel) >= 3 else None)
+    asg = assign_masses(pk.mz_da, profiles=profiles, **assign_options) if len(pk) else assign_masses(
+        np.zeros(0) + 1.0, **assign_options)
+    if not len(pk):
+        asg = AssignmentResult((), asg.blocks, asg.adducts, asg.charges, asg.weights, asg.target_ratio, asg.settings)
+    return AnalysisResult(str(spectrum.meta.get("source", "")), pre, pk, asg, spectrum)
+
+
+__all__ = ["AnalysisResult", "analyze"]

@@ -1,0 +1,78 @@
+"""`qdlab ms assign|analyze|size`: JSON contract, rich output, and clean errors for bad input."""
+
+import json
+
+import pytest
+
+from qdlab.cli.main import main
+from qdlab.ms.synth import molecular_ion_band, table1_spectrum
+
+
+def run(capsys, *args):
+    rc = main(list(args))
+    out, err = capsys.readouterr()
+    return rc, out, err
+
+
+def test_assign_json_contract(capsys):
+    rc, out, _ = run(capsys, "ms", "assign", "--mass", "5623.4", "--mass", "5093.9", "--blocks", "Cd,P,OA",
+                     "--tolerance-da", "3", "--weights", "iupac2007", "--json")
+    assert rc == 0
+    d = json.loads(out)
+    assert [p["mass_da"] for p in d["peaks"]] == [5623.4, 5093.9]
+    c = d["peaks"][0]["candidates"][0]
+    assert {"formula", "counts", "mass_da", "error_da", "score"} <= set(c)
+    assert c["formula"] == "Cd32P20(OA)5+" and c["counts"] == {"Cd": 32, "P": 20, "OA": 5}
+    assert "Cd22P12(OA)8+" in [x["formula"] for x in d["peaks"][1]["candidates"]]
+
+
+def test_assign_adducts_charge_and_table(capsys):
+    rc, out, _ = run(capsys, "ms", "assign", "--mass", "2834.9", "--adducts", "Na,K", "--charge", "2", "--top", "3")
+    assert rc == 0 and "candidates" in out
+
+
+@pytest.mark.parametrize("args, field", [
+    (["--mass", "5623", "--tolerance-da", "abc"], "--tolerance-da"),
+    (["--mass", "5623", "--adducts", "Xe"], "adduct"),
+    (["--mass", "5623", "--blocks", "Cd,Qq"], "Qq"),
+    (["--mass", "5623", "--charge", "5"], "charge"),
+    (["--mass", "5623", "--target-ratio", "Cd"], "--target-ratio"),
+])
+def test_assign_bad_input_exit_2(capsys, args, field):
+    rc, out, err = run(capsys, "ms", "assign", *args)
+    assert rc == 2 and out == ""
+    assert field in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_analyze_flex_folder_with_plot(capsys, tmp_path):
+    syn = table1_spectrum(seed=3, mz_range_da=(4950, 5850))
+    syn.write(tmp_path / "s" / "1SLin", "flex", ml1=2.0e6, ml2=12.5, ml3=1e-3, dw_ns=1.0)
+    png = tmp_path / "a.png"
+    rc, out, _ = run(capsys, "ms", "analyze", str(tmp_path / "s"), "--weights", "iupac2007", "--plot", str(png), "--json")
+    assert rc == 0 and png.stat().st_size > 1000
+    d = json.loads(out)
+    best = [p["candidates"][0]["formula"] for p in d["assignment"]["peaks"]]
+    assert best == [t["formula"] for t in sorted(syn.truth, key=lambda t: t["average_mz"])]
+    rc, out, _ = run(capsys, "ms", "analyze", str(tmp_path / "s"))
+    assert rc == 0 and "Cd32P20(OA)5+" in out
+
+
+def test_size_text_file(capsys, tmp_path):
+    syn = molecular_ion_band(seed=1)
+    p = syn.write(tmp_path / "band.txt", "text")
+    rc, out, _ = run(capsys, "ms", "size", str(p), "--json")
+    assert rc == 0
+    d = json.loads(out)
+    assert [round(m["diameter_nm"], 1) for m in d["modes"]] == [2.8, 4.2]
+    assert [m["mass_da"] for m in d["modes"]] == pytest.approx([40_000, 140_000], rel=0.02)
+    assert d["assumptions"]["density_g_per_cm3"] == pytest.approx(5.96)
+
+
+def test_bad_files_exit_2(capsys, tmp_path):
+    bad = tmp_path / "bad.txt"
+    bad.write_text("m/z intensity\n1000 5\n999 4\n")
+    for cmd in ("analyze", "size"):
+        rc, out, err = run(capsys, "ms", cmd, str(bad), "--json")
+        assert rc == 2 and out == "" and "increasing" in err and "Traceback" not in err
+    rc, _, err = run(capsys, "ms", "size", str(tmp_path / "missing.txt"))
+    assert rc == 2 and "not found" in err
