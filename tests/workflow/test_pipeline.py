@@ -1,0 +1,141 @@
+"""`qdlab run`: record + report, idempotent re-run, per-file errors, kill -9 at any stage and re-run."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from qdlab.store import Store
+from qdlab.workflow import RunError, run_experiment
+from qdlab.workflow.tasks import domain
+
+QDLAB = [sys.executable, "-m", "qdlab.cli.main"]
+SPECTRA = domain("spectra", ("read_spectra", "analyze_pl")) is not None
+
+
+def _run(folder: Path, db: str, **kw):
+    return run_experiment(folder, db=db, scheduler="serial", quiet=True, **kw)
+
+
+def test_run_stores_and_reports(folder: Path, tmp_path: Path, truth: dict) -> None:
+    peaks_nm, sigma_ev = truth["peaks_nm"], truth["sigma_ev"]
+    db = f"sqlite:///{tmp_path / 'lab.sqlite'}"
+    res = _run(folder, db)
+    s = res.summary
+    assert s["record"]["action"] == "created"
+    assert [r["aliquot"] for r in s["aliquots"]] == ["A0", "A1"]
+    assert [f["source_name"] for f in s["files"]] == ["pl/A0.csv", "pl/A1.csv"]
+    assert res.report_html.exists() and res.report_html.name == "index.html"
+    html = res.report_html.read_text()
+    assert "<script" not in html and "http://" not in html and "https://" not in html  # self-contained
+    assert json.loads(res.summary_json.read_text())["experiment"]["id"] == "small"
+    if SPECTRA:
+        for row, peak in zip(s["aliquots"], peaks_nm, strict=True):
+            assert row["pl_status"] == "ok"
+            assert row["pl_peak_nm"] == pytest.approx(peak, abs=8)  # Gaussian in energy: nm peak shifts slightly
+            assert row["fwhm_mev"] == pytest.approx(1000 * 2.3548200450309493 * sigma_ev, rel=0.03)
+        assert s["table2"]["initial"]["wavelength_nm"] == pytest.approx(peaks_nm[0], abs=8)
+        assert "data:image/png;base64," in html
+    else:
+        assert "not available in this qdlab version" in html
+    with Store(db) as st:
+        d = st.experiment_dict("small")
+        assert [a["time_min"] for a in d["aliquots"]] == [0.0, 10.0]
+        assert {m["sha256"] for m in d["measurements"]} == {f["sha256"] for f in s["files"]}
+
+
+def test_rerun_is_idempotent_and_change_replaces(folder: Path, tmp_path: Path, make_folder) -> None:
+    db = f"sqlite:///{tmp_path / 'lab.sqlite'}"
+    first = _run(folder, db).summary["record"]
+    with Store(db) as st:
+        counts = st.counts()
+    again = _run(folder, db).summary["record"]
+    assert again == {**first, "action": "unchanged"}
+    make_folder(folder, (1010.0, 1150.0))  # a file changed: same experiment, new content
+    changed = _run(folder, db).summary["record"]
+    assert (changed["experiment_id"], changed["action"]) == (first["experiment_id"], "replaced")
+    with Store(db) as st:
+        assert st.counts() == counts
+
+
+@pytest.mark.skipif(not SPECTRA, reason="needs qdlab.spectra to detect unreadable files")
+def test_per_file_errors_are_collected_and_nothing_is_stored(folder: Path, tmp_path: Path) -> None:
+    (folder / "pl" / "A0.csv").write_text("this is not a spectrum\n")
+    (folder / "pl" / "A1.csv").write_bytes(b"\x00\x01\x02")
+    db = f"sqlite:///{tmp_path / 'lab.sqlite'}"
+    with pytest.raises(RunError) as exc:
+        _run(folder, db)
+    assert [name for name, _ in exc.value.errors] == ["pl/A0.csv", "pl/A1.csv"]
+    assert "nothing was stored" in str(exc.value)
+    with Store(db) as st:
+        assert st.counts()["experiments"] == 0
+
+
+def _cli(args: list[str], env_extra: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "QDLAB_WORKERS": "1", **(env_extra or {})}
+    return subprocess.run(QDLAB + args, capture_output=True, text=True, env=env, timeout=300)
+
+
+@pytest.mark.parametrize(
+    "stage", ["before_commit", pytest.param("after_commit", marks=pytest.mark.slow),
+              pytest.param("after_blobs", marks=pytest.mark.slow)],
+)
+def test_kill_9_then_rerun_completes(folder: Path, tmp_path: Path, stage: str) -> None:
+    db = f"sqlite:///{tmp_path / 'lab.sqlite'}"
+    r = _cli(["run", str(folder), "--db", db, "--scheduler", "serial", "--json"], {"QDLAB_KILL_AT": stage})
+    assert r.returncode == -9, r.stderr[-2000:]
+    with Store(db) as st:
+        n = st.counts()["experiments"]
+    assert n == (1 if stage == "after_commit" else 0)  # never half an experiment
+    assert not (folder / "report" / "index.html").exists()
+    res = _run(folder, db)
+    assert res.summary["record"]["action"] == ("unchanged" if stage == "after_commit" else "created")
+    assert res.report_html.exists()
+    with Store(db) as st:
+        c = st.counts()
+        assert c["experiments"] == 1 and c["aliquots"] == 2 and c["measurements"] == 2
+
+
+def _main(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    from qdlab.cli.main import main
+
+    capsys.readouterr()
+    code = main(args)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_cli_run_db_commands(folder: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    db = f"sqlite:///{tmp_path / 'lab.sqlite'}"
+    out = tmp_path / "out"
+    code, stdout, err = _main(["run", str(folder), "--db", db, "--scheduler", "serial", "--out", str(out), "--json"],
+                              capsys)
+    assert code == 0, err[-2000:]
+    s = json.loads(stdout)
+    assert Path(s["report"]["html"]) == out / "report" / "index.html"
+    lst = json.loads(_main(["db", "list", "--db", db, "--json"], capsys)[1])
+    assert [e["key"] for e in lst["experiments"]] == ["small"]
+    show = json.loads(_main(["db", "show", "small", "--db", db, "--json"], capsys)[1])
+    assert show["id"] == s["record"]["experiment_id"] and len(show["measurements"]) == 2
+    eln = tmp_path / "small.eln"
+    ex = json.loads(_main(["db", "export", "small", "--format", "eln", "--out", str(eln), "--db", db, "--json"],
+                          capsys)[1])
+    assert ex["path"] == str(eln) and eln.stat().st_size > 0
+    for bad in (["run", str(tmp_path / "missing"), "--db", db], ["db", "show", "999", "--db", db],
+                ["db", "export", "small", "--format", "pdf", "--db", db]):
+        code, _, err = _main(bad, capsys)
+        assert code == 2 and "Traceback" not in err and err.startswith("qdlab: error:")
+        assert len(err.strip().splitlines()) == 1
+
+
+def test_init_then_run_reports_missing_files(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = _main(["init", str(tmp_path / "new"), "--json"], capsys)
+    assert code == 0 and json.loads(out)["manifest"].endswith("experiment.toml")
+    code, _, err = _main(["run", str(tmp_path / "new"), "--db", f"sqlite:///{tmp_path / 'x.sqlite'}"], capsys)
+    assert code == 2
+    assert "aliquots[0].pl: file not found: pl/A0.txt" in err and "aliquots[0].absorbance" in err
