@@ -89,7 +89,7 @@ def _interp_matrix(n_out: int, centers: NDArray[np.float64]) -> NDArray[np.float
     if m == 1:
         return np.ones((n_out, 1))
     j = np.clip(np.searchsorted(centers, x) - 1, 0, m - 2)
-    f = np.clip((x - centers[j]) / (centers[j + 1] - centers[j]), 0.0, 1.0)
+    f = (x - centers[j]) / (centers[j + 1] - centers[j])  # linear extrapolation beyond the outer centres
     w = np.zeros((n_out, m))
     w[np.arange(n_out), j] = 1 - f
     w[np.arange(n_out), j + 1] += f
@@ -121,7 +121,7 @@ def background_grid(
     crop = img[: nby * by, : nbx * bx].reshape(nby, by, nbx, bx)
     sig = scale_px / ((by + bx) / 2)
     if exclude is None:
-        low = np.median(crop[:, ::2, :, ::2], axis=(1, 3)).astype(np.float64)
+        low = np.median(crop, axis=(1, 3)).astype(np.float64)
         wgt = np.ones_like(low)
     else:
         keep = (~exclude[: nby * by, : nbx * bx]).reshape(nby, by, nbx, bx).astype(np.float32)
@@ -219,19 +219,29 @@ def contrast_image(
 
 
 def _split_component(
-    comp: NDArray[np.bool_], min_distance_px: int
+    comp: NDArray[np.bool_], min_distance_px: int, sampling: tuple[float, float] = (1.0, 1.0)
 ) -> tuple[NDArray[np.int32], int]:
-    """Distance-transform watershed of one connected component; returns local labels and their count."""
+    """Distance-transform watershed of one connected component; returns local labels and their count.
+
+    ``sampling`` is the pixel size ``(y, x)`` relative to the smaller one, so that distances are physical on
+    non-square pixels; ``min_distance_px`` is counted in the smaller pixel.
+    """
     from skimage.feature import peak_local_max
     from skimage.segmentation import watershed
 
-    dist = ndi.distance_transform_edt(comp)
+    dist = ndi.distance_transform_edt(comp, sampling=sampling)
     r_in = float(dist.max())
-    area = float(comp.sum())
+    area = float(comp.sum()) * sampling[0] * sampling[1]
     if area <= 1.2 * math.pi * (r_in + 0.5) ** 2:  # as compact as one disk: no split
         return comp.astype(np.int32), 1
-    peaks = peak_local_max(dist, min_distance=max(1, min_distance_px), threshold_abs=0.3 * r_in,
-                           labels=comp.astype(np.int32), exclude_border=False)
+    if sampling[0] != sampling[1]:  # peak_local_max works in pixels: use the physical distance on a resampled grid
+        footprint_r = (max(1, round(min_distance_px / sampling[0])), max(1, round(min_distance_px / sampling[1])))
+        footprint = np.ones((2 * footprint_r[0] + 1, 2 * footprint_r[1] + 1), dtype=bool)
+        peaks = peak_local_max(dist, footprint=footprint, threshold_abs=0.3 * r_in, labels=comp.astype(np.int32),
+                               exclude_border=False)
+    else:
+        peaks = peak_local_max(dist, min_distance=max(1, min_distance_px), threshold_abs=0.3 * r_in,
+                               labels=comp.astype(np.int32), exclude_border=False)
     if len(peaks) <= 1:
         return comp.astype(np.int32), 1
     markers = np.zeros(comp.shape, dtype=np.int32)
@@ -357,14 +367,16 @@ def segment_particles(
     min_area_b = math.pi * (0.25 * d_b) ** 2
     labels_b = np.zeros(fg.shape, dtype=np.int32)
     next_label = 1
-    min_dist = max(1, round(spacing * d_b / 2))
+    small_px = min(py, px)
+    sampling = (py / small_px, px / small_px)
+    min_dist = max(1, round(spacing * exp_d / (2 * small_px * bin_f)))
     slices = ndi.find_objects(comp_lab)
     areas = np.bincount(comp_lab.ravel(), minlength=ncomp + 1)
     for i, sl in enumerate(slices, start=1):
         if sl is None or areas[i] < min_area_b:
             continue
         sub = comp_lab[sl] == i
-        lab, n = _split_component(np.pad(sub, 1), min_dist)
+        lab, n = _split_component(np.pad(sub, 1), min_dist, sampling)
         lab = lab[1:-1, 1:-1]
         target = labels_b[sl]
         nz = lab > 0
