@@ -1,0 +1,382 @@
+"""Crystallite-size fit with Debye-equation patterns, and a phase check against alternatives.
+
+Model of a measured pattern y(2theta):
+
+    y = s * P(2theta) * <I_Debye(q; D, sigma)> + sum_k c_k T_k(x)    (+ optional Gaussian instrument profile)
+
+with <I_Debye> the number-weighted lognormal average of per-particle Debye intensities of spheres cut
+from the phase (:class:`qdlab.xrd.debye.SphereLibrary`), P the polarisation factor and T_k Chebyshev
+polynomials for the background. For a trial (D, sigma) the scale and background are linear and are
+solved exactly by weighted least squares (Poisson weights 1/y for counts); D (and optionally sigma)
+is found by a grid search on the library followed by Nelder-Mead. The 1-sigma uncertainty comes from
+the curvature of chi^2, scaled by the reduced chi^2 (so model misfit widens it).
+
+:func:`match_phases` fits tetragonal Cd3P2, Cd metal and CdO the same way (free size), plus an
+"amorphous" model (the Debye pattern of a 1 nm Cd3P2 cluster: short-range order only), and ranks them
+by chi^2 with Akaike-type weights exp(-delta chi^2 / 2 chi2_red,best).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from qdlab.data.errors import InputError, ModelError
+from qdlab.data.types import Diffractogram, Result
+
+MAX_DIAMETER_NM = {"Cd3P2": 7.0, "Cd": 5.0, "CdO": 5.0}
+AMORPHOUS_DIAMETER_NM = 1.0
+
+
+@dataclass(frozen=True, eq=False)
+class SizeFit(Result):
+    """Result of a Debye-pattern size fit. ``to_dict()`` leaves out the curves unless asked."""
+
+    phase: str
+    diameter_nm: float
+    diameter_std_nm: float
+    sigma_rel: float
+    sigma_rel_std: float | None
+    sigma_fitted: bool
+    scale: float
+    chi2: float
+    reduced_chi2: float
+    rwp: float
+    n_points: int
+    background_order: int
+    instrument_fwhm_deg: float
+    two_theta_range_deg: tuple[float, float]
+    at_bound: bool
+    wavelength_angstrom: float
+    method: str
+    two_theta_deg: NDArray[np.float64] = field(repr=False)
+    observed: NDArray[np.float64] = field(repr=False)
+    model: NDArray[np.float64] = field(repr=False)
+    background: NDArray[np.float64] = field(repr=False)
+
+    def to_dict(self, curves: bool = False) -> dict[str, Any]:  # type: ignore[override]
+        d = super().to_dict()
+        if not curves:
+            for k in ("two_theta_deg", "observed", "model", "background"):
+                d.pop(k)
+        return d
+
+
+@dataclass(frozen=True)
+class PhaseScore(Result):
+    """How well one phase explains the pattern."""
+
+    phase: str
+    rwp: float
+    reduced_chi2: float
+    delta_chi2_scaled: float
+    weight: float
+    diameter_nm: float | None
+    description: str
+
+
+@dataclass(frozen=True, eq=False)
+class MatchResult(Result):
+    """Phase ranking, the Cd3P2 size fit (None when there is no Cd3P2 signal) and a Scherrer cross-check."""
+
+    best_phase: str
+    scores: list[PhaseScore]
+    size_fit: SizeFit | None
+    scherrer: dict[str, Any] | None
+    wavelength_angstrom: float
+    source: str
+
+    def to_dict(self, curves: bool = False) -> dict[str, Any]:  # type: ignore[override]
+        d = super().to_dict()
+        d["size_fit"] = None if self.size_fit is None else self.size_fit.to_dict(curves=curves)
+        return d
+
+
+class _Problem:
+    """Data, weights and basis of one fit; evaluates chi^2 for trial sizes."""
+
+    def __init__(
+        self,
+        diffractogram: Diffractogram,
+        phase: str,
+        two_theta_range_deg: tuple[float, float],
+        background_order: int,
+        instrument_fwhm_deg: float,
+        max_diameter_nm: float | None,
+    ) -> None:
+        from qdlab.xrd.debye import polarization_factor, q_from_two_theta, sphere_library
+
+        lo, hi = two_theta_range_deg
+        tt_all, y_all = diffractogram.two_theta_deg, diffractogram.intensity
+        sel = (tt_all >= lo) & (tt_all <= hi)
+        if sel.sum() < 20:
+            raise InputError(f"fewer than 20 points between {lo} and {hi} deg 2-theta", field="two_theta_range_deg")
+        if not 0 <= background_order <= 12:
+            raise InputError("background order must be 0-12", field="background_order")
+        self.tt = tt_all[sel]
+        self.y = y_all[sel]
+        if np.ptp(self.y) <= 0:
+            raise InputError("the pattern is flat: nothing to fit", field="intensity")
+        self.wl = diffractogram.wavelength_angstrom
+        self.q = q_from_two_theta(self.tt, self.wl)
+        self.pol = polarization_factor(self.tt)
+        counts_like = bool(np.all(self.y >= 0))
+        floor = max(1.0, 1e-3 * float(np.max(self.y))) if counts_like else 1.0
+        self.w = 1.0 / np.maximum(self.y, floor) if counts_like else np.ones_like(self.y)
+        self.sw = np.sqrt(self.w)
+        x = (2 * self.tt - self.tt[0] - self.tt[-1]) / (self.tt[-1] - self.tt[0])
+        self.basis = np.polynomial.chebyshev.chebvander(x, background_order)  # (n, order+1)
+        self.order = background_order
+        self.fwhm = instrument_fwhm_deg
+        qmin = math.floor(10 * float(self.q.min()) * 0.98) / 10
+        qmax = math.ceil(10 * float(self.q.max()) * 1.02) / 10
+        self.max_d = float(max_diameter_nm or MAX_DIAMETER_NM.get(phase, 6.0))
+        self.lib = sphere_library(phase if phase != "amorphous" else "Cd3P2", max(qmin, 0.05), qmax, self.max_d)
+        self.phase = phase
+
+    def profile(self, diameter_nm: float, sigma_rel: float) -> NDArray[np.float64]:
+        from qdlab.xrd.synth import gaussian_broaden
+
+        m = self.pol * self.lib.pattern(diameter_nm, sigma_rel, self.q)
+        return gaussian_broaden(self.tt, m, self.fwhm) if self.fwhm > 0 else m
+
+    def solve(self, diameter_nm: float, sigma_rel: float) -> tuple[float, NDArray[np.float64], float, NDArray[np.float64]]:
+        """(chi2, linear coefficients, scale, model profile) for one trial."""
+        prof = self.profile(diameter_nm, sigma_rel)
+        a = np.column_stack([prof, self.basis]) * self.sw[:, None]
+        coef, *_ = np.linalg.lstsq(a, self.y * self.sw, rcond=None)
+        if coef[0] < 0:  # no negative diffraction: background only
+            cb, *_ = np.linalg.lstsq(self.basis * self.sw[:, None], self.y * self.sw, rcond=None)
+            coef = np.concatenate([[0.0], cb])
+        resid = self.y - prof * coef[0] - self.basis @ coef[1:]
+        return float(np.sum(self.w * resid * resid)), coef, float(coef[0]), prof
+
+    def chi2(self, diameter_nm: float, sigma_rel: float) -> float:
+        return self.solve(diameter_nm, sigma_rel)[0]
+
+
+def _hessian_std(f: Any, x0: NDArray[np.float64], steps: NDArray[np.float64], chi2_scale: float) -> NDArray[np.float64] | None:
+    """1-sigma errors from a finite-difference Hessian of chi^2 (cov = 2 H^-1 * reduced chi^2)."""
+    n = len(x0)
+    h = np.zeros((n, n))
+    f0 = f(x0)
+    for i in range(n):
+        for j in range(i, n):
+            ei, ej = np.eye(n)[i] * steps[i], np.eye(n)[j] * steps[j]
+            if i == j:
+                h[i, i] = (f(x0 + ei) - 2 * f0 + f(x0 - ei)) / steps[i] ** 2
+            else:
+                h[i, j] = h[j, i] = (f(x0 + ei + ej) - f(x0 + ei - ej) - f(x0 - ei + ej) + f(x0 - ei - ej)) / (4 * steps[i] * steps[j])
+    try:
+        cov = 2.0 * np.linalg.inv(h) * chi2_scale
+    except np.linalg.LinAlgError:
+        return None
+    diag = np.diag(cov)
+    if np.any(diag <= 0) or not np.all(np.isfinite(diag)):
+        return None
+    return np.sqrt(diag)
+
+
+def fit_crystallite_size(
+    diffractogram: Diffractogram,
+    *,
+    phase: str = "Cd3P2",
+    sigma_rel: float = 0.10,
+    fit_sigma: bool = False,
+    two_theta_range_deg: tuple[float, float] = (15.0, 80.0),
+    background_order: int = 8,
+    instrument_fwhm_deg: float = 0.0,
+    min_diameter_nm: float = 1.5,
+    max_diameter_nm: float | None = None,
+) -> SizeFit:
+    """Fit the mean crystallite diameter (Debye-equation model of spheres).
+
+    Parameters
+    ----------
+    diffractogram
+        Measured pattern (raw counts are best: Poisson weights).
+    phase
+        Crystal phase of the model (default tetragonal Cd3P2).
+    sigma_rel
+        Relative width of the number-weighted lognormal size distribution (fixed, e.g. from TEM),
+        or the start value when ``fit_sigma``.
+    fit_sigma
+        Also fit ``sigma_rel`` (strongly correlated with the diameter; needs good counting statistics).
+    two_theta_range_deg
+        Fit window.
+    background_order
+        Degree of the Chebyshev background.
+    instrument_fwhm_deg
+        Gaussian instrument profile convolved with the model (0 = ignore; < 0.1 deg matters little
+        for 2-8 nm crystals).
+    min_diameter_nm, max_diameter_nm
+        Search bounds (the library goes up to 7 nm for Cd3P2, 5 nm for Cd and CdO; larger crystallites
+        are flagged by ``at_bound``).
+    """
+    from scipy.optimize import minimize
+
+    if not 0 <= sigma_rel < 0.6:
+        raise InputError("sigma_rel must be in [0, 0.6)", field="sigma_rel")
+    if instrument_fwhm_deg < 0:
+        raise InputError("instrument FWHM must be >= 0", field="instrument_fwhm_deg")
+    prob = _Problem(diffractogram, phase, two_theta_range_deg, background_order, instrument_fwhm_deg, max_diameter_nm)
+    d_lo = max(min_diameter_nm, prob.lib.diameters_nm[1])
+    d_hi = prob.max_d
+    if d_lo >= d_hi:
+        raise InputError("min_diameter_nm must be below the library maximum", field="min_diameter_nm")
+    grid_d = prob.lib.diameters_nm[(prob.lib.diameters_nm >= d_lo) & (prob.lib.diameters_nm <= d_hi)]
+    grid_s = np.array([0.0, 0.05, 0.1, 0.15, 0.2, 0.3]) if fit_sigma else np.array([sigma_rel])
+    best = (np.inf, grid_d[0], grid_s[0])
+    for s in grid_s:
+        for d in grid_d:
+            c = prob.chi2(float(d), float(s))
+            if c < best[0]:
+                best = (c, float(d), float(s))
+
+    def objective(p: NDArray[np.float64]) -> float:
+        d = float(p[0])
+        s = float(p[1]) if fit_sigma else sigma_rel
+        if not (d_lo <= d <= d_hi) or not (0 <= s < 0.6):
+            return 1e300
+        return prob.chi2(d, s)
+
+    x0 = np.array([best[1], max(best[2], 0.02)]) if fit_sigma else np.array([best[1]])
+    simplex = np.array([x0, x0 + np.array([0.1, 0.0]), x0 + np.array([0.0, 0.03])]) if fit_sigma else np.array([x0, x0 + 0.1])
+    opt = minimize(objective, x0, method="Nelder-Mead", options={"initial_simplex": simplex, "xatol": 1e-3, "fatol": 1e-3})
+    xs = opt.x if opt.fun <= best[0] else x0
+    d_fit = float(xs[0])
+    s_fit = float(xs[1]) if fit_sigma else sigma_rel
+    chi2, coef, scale, prof = prob.solve(d_fit, s_fit)
+    dof = max(1, len(prob.y) - (prob.order + 2) - (2 if fit_sigma else 1))
+    red = chi2 / dof
+    steps = np.array([0.1, 0.02]) if fit_sigma else np.array([0.1])
+    lo_ok = xs - steps > np.array([d_lo, 0.0][: len(xs)])
+    hi_ok = xs + steps < np.array([d_hi, 0.6][: len(xs)])
+    std = _hessian_std(objective, xs, steps, red) if bool(np.all(lo_ok & hi_ok)) else None
+    if scale <= 0:
+        raise ModelError(f"no {phase} diffraction signal found in the pattern (best scale is zero)")
+    background = prob.basis @ coef[1:]
+    model = prof * scale + background
+    rwp = float(np.sqrt(np.sum(prob.w * (prob.y - model) ** 2) / np.sum(prob.w * prob.y**2)))
+    at_bound = bool(d_fit - d_lo < 0.15 or d_hi - d_fit < 0.15)
+    return SizeFit(
+        phase=phase,
+        diameter_nm=d_fit,
+        diameter_std_nm=float(std[0]) if std is not None else float("nan"),
+        sigma_rel=s_fit,
+        sigma_rel_std=(float(std[1]) if std is not None else float("nan")) if fit_sigma else None,
+        sigma_fitted=fit_sigma,
+        scale=scale,
+        chi2=chi2,
+        reduced_chi2=red,
+        rwp=rwp,
+        n_points=len(prob.y),
+        background_order=prob.order,
+        instrument_fwhm_deg=float(instrument_fwhm_deg),
+        two_theta_range_deg=(float(prob.tt[0]), float(prob.tt[-1])),
+        at_bound=at_bound,
+        wavelength_angstrom=prob.wl,
+        method="Debye equation, spheres cut from the crystal, lognormal number distribution; Chebyshev background; Poisson-weighted LSQ",
+        two_theta_deg=prob.tt,
+        observed=prob.y,
+        model=model,
+        background=background,
+    )
+
+
+def _fixed_fit(
+    diffractogram: Diffractogram, phase: str, diameter_nm: float, two_theta_range_deg: tuple[float, float], background_order: int
+) -> tuple[float, float, float]:
+    """(chi2, reduced chi2, Rwp) of one fixed-size model (the amorphous cluster, or a phase with no signal)."""
+    prob = _Problem(diffractogram, phase, two_theta_range_deg, background_order, 0.0, max(2.0, diameter_nm + 0.2))
+    chi2, coef, scale, prof = prob.solve(diameter_nm, 0.0)
+    model = prof * scale + prob.basis @ coef[1:]
+    rwp = float(np.sqrt(np.sum(prob.w * (prob.y - model) ** 2) / np.sum(prob.w * prob.y**2)))
+    dof = max(1, len(prob.y) - (prob.order + 2))
+    return chi2, chi2 / dof, rwp
+
+
+PHASE_DESCRIPTIONS = {
+    "Cd3P2": "tetragonal Cd3P2 (Zn3P2 type, P4_2/nmc)",
+    "Cd": "cadmium metal (hcp)",
+    "CdO": "cadmium oxide (rock salt)",
+    "amorphous": "amorphous: short-range Cd3P2 order only (1 nm cluster)",
+}
+
+
+def match_phases(
+    diffractogram: Diffractogram,
+    *,
+    phases: tuple[str, ...] = ("Cd3P2", "Cd", "CdO", "amorphous"),
+    sigma_rel: float = 0.10,
+    two_theta_range_deg: tuple[float, float] = (15.0, 80.0),
+    background_order: int = 8,
+    instrument_fwhm_deg: float = 0.0,
+    scherrer: bool = True,
+) -> MatchResult:
+    """Score candidate phases and fit the Cd3P2 crystallite size.
+
+    Every crystalline candidate gets the same treatment (free diameter, fixed ``sigma_rel``, same
+    background), so the comparison is by chi^2 on the same points.
+    """
+    from qdlab.xrd.scherrer import scherrer_from_pattern
+
+    unknown = [p for p in phases if p not in PHASE_DESCRIPTIONS]
+    if unknown:
+        raise InputError(f"unknown phase(s) {unknown}; choose from {sorted(PHASE_DESCRIPTIONS)}", field="phases")
+    fits: dict[str, SizeFit] = {}
+    raw: list[tuple[str, float, float, float, float | None]] = []
+    for ph in phases:
+        if ph == "amorphous":
+            chi2, red, rwp = _fixed_fit(diffractogram, ph, AMORPHOUS_DIAMETER_NM, two_theta_range_deg, background_order)
+            raw.append((ph, chi2, red, rwp, None))
+            continue
+        try:
+            fit = fit_crystallite_size(
+                diffractogram, phase=ph, sigma_rel=sigma_rel, two_theta_range_deg=two_theta_range_deg,
+                background_order=background_order, instrument_fwhm_deg=instrument_fwhm_deg,
+            )
+        except ModelError:  # no positive signal of this phase: score the background-only fit
+            chi2, red, rwp = _fixed_fit(diffractogram, ph, 2.0, two_theta_range_deg, background_order)
+            raw.append((ph, chi2, red, rwp, None))
+            continue
+        fits[ph] = fit
+        raw.append((ph, fit.chi2, fit.reduced_chi2, fit.rwp, fit.diameter_nm))
+    if not raw:
+        raise ModelError("no candidate phase could be fitted")
+    best_chi2 = min(r[1] for r in raw)
+    best_red = min(r[2] for r in raw if r[1] == best_chi2)
+    deltas = [(r[1] - best_chi2) / max(best_red, 1e-12) for r in raw]
+    w = np.exp(-0.5 * np.minimum(np.array(deltas), 1400.0))
+    w = np.where(w < 1e-300, 0.0, w / w.sum())
+    scores = sorted(
+        (PhaseScore(r[0], r[3], r[2], float(dl), float(wi), r[4], PHASE_DESCRIPTIONS[r[0]]) for r, dl, wi in zip(raw, deltas, w, strict=True)),
+        key=lambda s: -s.weight,
+    )
+    size_fit = fits.get("Cd3P2")
+    if size_fit is None and "Cd3P2" not in phases:
+        try:
+            size_fit = fit_crystallite_size(
+                diffractogram, sigma_rel=sigma_rel, two_theta_range_deg=two_theta_range_deg,
+                background_order=background_order, instrument_fwhm_deg=instrument_fwhm_deg,
+            )
+        except ModelError:
+            size_fit = None
+    sch: dict[str, Any] | None = None
+    if scherrer:
+        wl = diffractogram.wavelength_angstrom
+        window = tuple(2 * math.degrees(math.asin(min(1.0, wl / (2 * d)))) for d in (2.45, 1.98))
+        try:
+            res, peak = scherrer_from_pattern(diffractogram, window, instrument_breadth_deg=instrument_fwhm_deg)  # type: ignore[arg-type]
+            sch = res.to_dict() | {"peak_window_deg": list(window), "pseudo_voigt_eta": peak.eta}
+        except (InputError, ModelError) as exc:
+            sch = {"error": str(exc)}
+    src = str(diffractogram.meta.get("source", ""))
+    return MatchResult(scores[0].phase, scores, size_fit, sch, diffractogram.wavelength_angstrom, src)
+
+
+__all__ = ["SizeFit", "PhaseScore", "MatchResult", "fit_crystallite_size", "match_phases", "PHASE_DESCRIPTIONS"]

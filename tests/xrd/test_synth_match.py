@@ -1,0 +1,52 @@
+import json
+
+import numpy as np
+import pytest
+
+from qdlab.xrd.io import read_diffractogram
+from qdlab.xrd.match import fit_crystallite_size, match_phases
+from qdlab.xrd.synth import gaussian_broaden, simulate_measurement
+
+
+def test_noise_free_is_signal_plus_background():
+    s = simulate_measurement(3.0, noise=False)
+    assert s.diffractogram.intensity == pytest.approx(s.signal + s.background)
+    assert np.max(s.signal) == pytest.approx(2000.0)
+
+
+def test_gaussian_broadening_keeps_area():
+    tt = np.arange(10, 80, 0.02)
+    y = np.exp(-0.5 * ((tt - 40) / 0.3) ** 2)
+    b = gaussian_broaden(tt, y, 0.5)
+    assert b.sum() == pytest.approx(y.sum(), rel=1e-6)
+    assert b.max() < y.max()
+
+
+def test_write_with_truth_and_read_back(tmp_path):
+    s = simulate_measurement(4.4, seed=2)
+    for name in ("p.xy", "p.xrdml"):
+        path = s.write(tmp_path / name)
+        back = read_diffractogram(path)
+        assert back.intensity == pytest.approx(s.diffractogram.intensity)
+        truth = json.loads((tmp_path / "p.truth.json").read_text())
+        assert truth["diameter_nm"] == 4.4 and truth["phase"] == "Cd3P2"
+
+
+@pytest.mark.parametrize("d_nm", [2.7, 5.0])
+def test_size_fit_recovers_diameter_within_5_percent(d_nm):
+    s = simulate_measurement(d_nm, sigma_rel=0.08, seed=11)
+    fit = fit_crystallite_size(s.diffractogram, sigma_rel=0.08, instrument_fwhm_deg=0.05)
+    assert fit.diameter_nm == pytest.approx(d_nm, rel=0.05)
+    assert 0 < fit.diameter_std_nm < 0.1 * d_nm
+    assert fit.reduced_chi2 < 2.0 and not fit.at_bound
+
+
+def test_phase_check_tells_cd3p2_from_cdo():
+    m = match_phases(simulate_measurement(3.4, seed=4).diffractogram)
+    assert m.best_phase == "Cd3P2" and m.scores[0].weight > 0.99
+    assert m.size_fit is not None and m.size_fit.diameter_nm == pytest.approx(3.4, rel=0.05)
+    assert m.scherrer is not None and m.scherrer["diameter_nm"] == pytest.approx(3.4, rel=0.15)
+    m2 = match_phases(simulate_measurement(4.0, phase="CdO", seed=4).diffractogram, phases=("Cd3P2", "CdO"))
+    assert m2.best_phase == "CdO"
+    d = m.to_dict()
+    assert "observed" not in d["size_fit"] and json.dumps(d, allow_nan=False)
