@@ -26,15 +26,19 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 from scipy import ndimage as ndi
+from scipy.spatial import cKDTree
 
 from qdlab.data.errors import InputError
 from qdlab.data.types import Micrograph, Result
-from qdlab.tem.profile import EdgeModel, fit_radius, model_table, radial_profile
+from qdlab.tem.profile import EdgeModel, fit_radius, fit_radius_batch, model_table, sector_profiles
 from qdlab.tem.segment import Segmentation, segment_defaults, segment_particles
+
+SECTORS = 8
+"""Angular sectors of the delete-one-sector jackknife (each wider than the carbon-texture grain)."""
 
 COLUMNS = (
     "label", "x_px", "y_px", "x_nm", "y_nm", "diameter_nm", "area_nm2", "ecd_half_max_nm", "feret_max_nm",
-    "feret_min_nm", "circularity", "solidity", "contrast", "fit_rms", "touches_border", "accepted",
+    "feret_min_nm", "circularity", "solidity", "contrast", "fit_rms", "diameter_err_nm", "touches_border", "accepted",
 )
 
 
@@ -48,7 +52,8 @@ class ParticleTable(Result):
         Mapping column name -> array (see :data:`COLUMNS`). ``diameter_nm`` is the fitted edge diameter,
         ``ecd_half_max_nm`` the equivalent-circle diameter of the half-maximum region.
     reject_reason
-        Empty string for accepted particles, else ``border``, ``fit``, ``size``, ``circularity``, ``solidity``.
+        Empty string for accepted particles, else ``border``, ``fit``, ``size``, ``circularity``, ``solidity``,
+        ``uncertain``.
     nm_per_px
         Pixel size ``(y, x)``.
     psf_sigma_nm
@@ -192,6 +197,8 @@ class _Cand:
     half: float = 0.0
     ring: tuple[NDArray, NDArray, NDArray] | None = None
     sl: tuple[slice, slice] | None = None
+    valid: NDArray[np.bool_] | None = None
+    r_fit: float = float("nan")
 
 
 def _candidates(seg: Segmentation, px_mean: float) -> list[_Cand]:
@@ -221,40 +228,61 @@ def _candidates(seg: Segmentation, px_mean: float) -> list[_Cand]:
     return out
 
 
-def _ring(seg: Segmentation, c: _Cand, half: float, px_mean: float) -> None:
-    """Radial profile of candidate ``c`` out to ``half`` px, without (guarded) pixels of other particles."""
+def _ring(
+    seg: Segmentation, c: _Cand, half: float, px_mean: float,
+    neighbours: list[tuple[float, float, float]] | None = None, sectors: int = SECTORS,
+) -> None:
+    """Sector-resolved radial profile of candidate ``c`` out to ``half`` px.
+
+    Without ``neighbours`` the pixels of other labelled particles (dilated by a guard) are left out. With
+    ``neighbours`` ``[(cy, cx, R), ...]`` (fitted circles, px) each pixel belongs to the particle whose fitted
+    edge is nearest (``|p - c_i| - R_i`` smallest: an additively weighted Voronoi split, which cuts touching
+    spheres exactly at their contact point).
+    """
     labels = seg.labels
     py, px = seg.nm_per_px
     win = _window(labels.shape, c.cy, c.cx, half * px_mean / min(py, px))
-    lc = labels[win]
-    own = lc == c.label
-    other = (lc != 0) & ~own
-    if other.any():
-        guard = max(1, round(0.1 * c.r0))
-        other = ndi.binary_dilation(other, iterations=guard) & ~own
-    gy = (np.arange(win[0].start, win[0].stop) - c.cy) * (py / px_mean)
-    gx = (np.arange(win[1].start, win[1].stop) - c.cx) * (px / px_mean)
+    sy, sx = py / px_mean, px / px_mean
+    gy = (np.arange(win[0].start, win[0].stop) - c.cy) * sy
+    gx = (np.arange(win[1].start, win[1].stop) - c.cx) * sx
     rho = np.hypot(gy[:, None], gx[None, :])
-    valid = ~other
-    c.ring = radial_profile(seg.signal[win][valid], rho[valid], 0.5, half)
+    if neighbours is None:
+        lc = labels[win]
+        own = lc == c.label
+        other = (lc != 0) & ~own
+        if other.any():
+            guard = max(1, round(0.1 * c.r0))
+            other = ndi.binary_dilation(other, iterations=guard) & ~own
+        valid = ~other
+    else:
+        own_d = rho - (c.r_fit if np.isfinite(c.r_fit) else c.r0)
+        valid = np.ones(rho.shape, dtype=bool)
+        for ny_, nx_, nr in neighbours:
+            dy = (np.arange(win[0].start, win[0].stop) - ny_) * sy
+            dx = (np.arange(win[1].start, win[1].stop) - nx_) * sx
+            valid &= own_d <= np.hypot(dy[:, None], dx[None, :]) - nr
+    theta = np.arctan2(gy[:, None] * np.ones_like(gx)[None, :], np.ones_like(gy)[:, None] * gx[None, :])
+    c.ring = sector_profiles(seg.signal[win][valid], rho[valid], theta[valid], 0.5, half, sectors)
     c.half = half
     c.sl = win
+    c.valid = valid
 
 
-def _fit_psf(cands: list[_Cand], r_max: float, model: EdgeModel, n_max: int = 40) -> float:
+def _fit_psf(cands: list[_Cand], r_max: float, model: EdgeModel, n_max: int = 24) -> float:
     """PSF width (px) minimising the summed normalised residual of the cleanest isolated particles."""
     iso = [c for c in cands if c.isolated and c.ring is not None]
     if len(iso) < 10:  # too few clean particles: the PSF would follow the carbon texture
         return float("nan")
     iso.sort(key=lambda c: -c.r0)
     iso = iso[: max(n_max, 3)]
-    grid = np.arange(0.25, 3.01, 0.25)
+    grid = np.arange(0.25, 2.51, 0.25)
     cost = np.zeros(grid.size)
     for j, s in enumerate(grid):
         tab = model_table(float(s), r_max, model)
         for c in iso:
-            _, _, _, sse = fit_radius(*c.ring, tab, 0.5 * c.r0, min(1.6 * c.r0 + 2, c.half - 2 * s - 1))
-            var = float(np.var(c.ring[1])) or 1.0
+            rho, means, counts = c.ring
+            _, _, _, sse = fit_radius(rho, means[0], counts[0], tab, 0.5 * c.r0, c.half - 2 * s - 1)
+            var = float(np.var(c.ring[1][0])) or 1.0
             cost[j] += sse / var if np.isfinite(sse) else 1.0
     j = int(np.argmin(cost))
     best = float(grid[j])
@@ -274,6 +302,7 @@ def measure_particles(
     max_diameter_nm: float | None = None,
     min_circularity: float | None = None,
     min_solidity: float | None = None,
+    max_diameter_rel_err: float | None = None,
     exclude_border: bool = True,
     **segment_kwargs: Any,
 ) -> ParticleTable:
@@ -288,8 +317,9 @@ def measure_particles(
         ``"sphere"`` (projected thickness of a sphere; QDs) or ``"disk"`` (flat plates, step edge).
     psf_sigma_nm
         Gaussian blur of the image; ``None`` fits it on isolated particles.
-    min_diameter_nm, max_diameter_nm, min_circularity, min_solidity
-        Filters (defaults in ``resources/tem/defaults.toml``).
+    min_diameter_nm, max_diameter_nm, min_circularity, min_solidity, max_diameter_rel_err
+        Filters (defaults in ``resources/tem/defaults.toml``); the last one bounds the jackknife uncertainty of
+        the diameter relative to the diameter.
     exclude_border
         Reject particles whose region touches the image border.
 
@@ -316,6 +346,7 @@ def measure_particles(
     dmin = float(d["min_diameter_nm"] if min_diameter_nm is None else min_diameter_nm)
     dmax = float(d["max_diameter_nm"] if max_diameter_nm is None else max_diameter_nm)
     cmin = float(d["min_circularity"] if min_circularity is None else min_circularity)
+    emax = float(d["max_diameter_rel_err"] if max_diameter_rel_err is None else max_diameter_rel_err)
     smin = float(d["min_solidity"] if min_solidity is None else min_solidity)
     seg = segmentation
     py, px = seg.nm_per_px
@@ -340,20 +371,31 @@ def measure_particles(
     sigma_px = round(sigma_px * 20) / 20  # cache-friendly: 0.05 px steps
     timings["psf_s"] = time.perf_counter() - t1
     t2 = time.perf_counter()
-    tab = model_table(sigma_px, 2 * r_max, edge_model)
+    tab = model_table(sigma_px, r_max, edge_model)
     n = len(cands)
     cols: dict[str, NDArray[Any]] = {k: np.full(n, np.nan) for k in COLUMNS}
     reasons: list[str] = []
+    # pass 1: every candidate against the labels; pass 2: touching ones again, on the weighted-Voronoi split
+    # of the fitted circles, with a delete-one-sector jackknife for the per-particle uncertainty
+    fits = [_fit_candidate(seg, c, tab, sigma_px, r_max, px_mean) for c in cands]
+    for c, f in zip(cands, fits, strict=True):
+        c.r_fit = f[0]
+    centres = np.array([[c.cy * py / px_mean, c.cx * px / px_mean] for c in cands]).reshape(-1, 2)
+    tree = cKDTree(centres) if len(cands) else None
+    reach = max([c.r_fit for c in cands if np.isfinite(c.r_fit)], default=0.0)
     for i, c in enumerate(cands):
-        r = a = b = sse = float("nan")
-        for _attempt in range(3):  # widen the window while the edge sits at its upper bound
-            r_lo, r_hi = 0.5 * c.r0, c.half - 2 * sigma_px - 1
-            r, a, b, sse = fit_radius(*c.ring, tab, r_lo, r_hi)
-            if not np.isfinite(r) or r < r_hi - 0.3 or 1.5 * c.half > 2 * r_max:
-                break
-            _ring(seg, c, 1.5 * c.half, px_mean)
-        if np.isfinite(r) and not (r_lo + 0.3 < r < r_hi - 0.3):  # at a bound: no edge found
-            r = float("nan")
+        if not np.isfinite(c.r_fit) or tree is None:
+            continue
+        near = [j for j in tree.query_ball_point(centres[i], c.r_fit + reach + 2 * sigma_px + 4) if j != i]
+        nb = [(cands[j].cy, cands[j].cx, cands[j].r_fit) for j in near if np.isfinite(cands[j].r_fit)]
+        if nb:
+            _ring(seg, c, c.half, px_mean, neighbours=nb)
+            fits[i] = _fit_candidate(seg, c, tab, sigma_px, r_max, px_mean, widen=False)
+    timings["fit_s"] = time.perf_counter() - t2
+    t3 = time.perf_counter()
+    for i, c in enumerate(cands):
+        r, a, _b, sse, r_err = fits[i]
+        cols["diameter_err_nm"][i] = 2 * r_err * px_mean
         cols["label"][i] = c.label
         cols["y_px"][i], cols["x_px"][i] = c.cy, c.cx
         cols["y_nm"][i], cols["x_nm"][i] = c.cy * py, c.cx * px
@@ -367,7 +409,7 @@ def measure_particles(
         cols["touches_border"][i] = border
         shape = {"area": np.nan, "circularity": np.nan, "solidity": np.nan, "feret_max": np.nan, "feret_min": np.nan}
         if np.isfinite(r):
-            shape = _half_max_shape(seg, c, tab, r, a, b)
+            shape = _half_max_shape(seg, c)
         cols["area_nm2"][i] = shape["area"]
         cols["ecd_half_max_nm"][i] = 2 * math.sqrt(shape["area"] / math.pi) if np.isfinite(shape["area"]) else np.nan
         cols["feret_max_nm"][i] = shape["feret_max"]
@@ -385,36 +427,67 @@ def measure_particles(
             reasons.append("circularity")
         elif not (shape["solidity"] >= smin):
             reasons.append("solidity")
+        elif not (cols["diameter_err_nm"][i] <= emax * dia):
+            reasons.append("uncertain")
         else:
             reasons.append("")
     cols["label"] = cols["label"].astype(np.int64)
     cols["touches_border"] = cols["touches_border"].astype(bool)
     cols["accepted"] = np.array([r == "" for r in reasons], dtype=bool)
-    timings["fit_s"] = time.perf_counter() - t2
+    timings["shape_s"] = time.perf_counter() - t3
     params = {"min_diameter_nm": dmin, "max_diameter_nm": dmax, "min_circularity": cmin, "min_solidity": smin,
-              "exclude_border": exclude_border, "psf_fitted": psf_sigma_nm is None, **seg.params}
+              "max_diameter_rel_err": emax, "exclude_border": exclude_border, "psf_fitted": psf_sigma_nm is None, **seg.params}
     return ParticleTable(
         columns=cols, reject_reason=reasons, nm_per_px=(py, px), psf_sigma_nm=sigma_px * px_mean,
         edge_model=edge_model, params=params, timings_s={**seg.timings_s, **timings},
     )
 
 
-def _half_max_shape(seg: Segmentation, c: _Cand, tab: tuple, r: float, a: float, b: float) -> dict[str, float]:
-    """Shape descriptors of the connected region above half the fitted peak contrast around the centre."""
-    radii, _, table = tab
-    peak = float(table[min(np.searchsorted(radii, r), radii.size - 1), 0]) * a
+def _fit_candidate(
+    seg: Segmentation, c: _Cand, tab: tuple, sigma_px: float, r_max: float, px_mean: float, widen: bool = True
+) -> tuple[float, float, float, float, float]:
+    """Fit one candidate: radius, amplitude, offset, residual and the jackknife standard error of the radius."""
+    nan = float("nan")
+    r = a = b = sse = nan
+    r_lo = 0.5 * c.r0
+    r_hi = c.half - 2 * sigma_px - 1
+    for _attempt in range(3 if widen else 1):  # widen the window while the edge sits at its upper bound
+        r_lo, r_hi = 0.5 * c.r0, c.half - 2 * sigma_px - 1
+        rho, means, counts = c.ring
+        rr, aa, bb, ss = fit_radius_batch(rho, means, counts, tab, r_lo, r_hi)
+        r, a, b, sse = float(rr[0]), float(aa[0]), float(bb[0]), float(ss[0])
+        if not widen or not np.isfinite(r) or r < r_hi - 0.3 or 1.5 * c.half > 2 * r_max:
+            break
+        _ring(seg, c, 1.5 * c.half, px_mean)
+    if not (np.isfinite(r) and r_lo + 0.3 < r < r_hi - 0.3):  # at a bound: no edge found
+        return nan, a, b, sse, nan
+    jk = rr[1:]
+    jk = jk[np.isfinite(jk)]
+    g = jk.size
+    err = float(np.sqrt((g - 1) / g * np.sum((jk - jk.mean()) ** 2))) if g >= 3 else nan
+    return r, a, b, sse, err
+
+
+def _half_max_shape(seg: Segmentation, c: _Cand) -> dict[str, float]:
+    """Shape descriptors of the connected region above half of the particle's peak in the (smoothed) detection
+    image, restricted to the particle's own territory, around the centre."""
     sl = c.sl
-    lc = seg.labels[sl]
-    crop = seg.signal[sl]
-    sm = ndi.gaussian_filter(crop, max(1.0, 0.25 * r)) - b
-    region = (sm >= 0.5 * peak) & ~((lc != 0) & (lc != c.label))
-    lab, nlab = ndi.label(region)
+    f = seg.bin_factor
+    det = seg.detection
+    # bilinear upsampling of the binned detection image over the window (binned-pixel centres at f*j + (f-1)/2)
+    yy = (np.arange(sl[0].start, sl[0].stop) - (f - 1) / 2) / f
+    xx = (np.arange(sl[1].start, sl[1].stop) - (f - 1) / 2) / f
+    sm = ndi.map_coordinates(det, np.meshgrid(yy, xx, indexing="ij"), order=1, mode="nearest")
+    own = c.valid
     yc = round(c.cy) - sl[0].start
     xc = round(c.cx) - sl[1].start
+    inside = own & (np.hypot(*np.ogrid[-yc:sm.shape[0] - yc, -xc:sm.shape[1] - xc]) <= max(2.0, 0.5 * c.r_fit))
+    peak = float(sm[inside].max()) if inside.any() else float(sm[own].max())
+    region = (sm >= 0.5 * peak) & own
+    lab, nlab = ndi.label(region)
     k = int(lab[yc, xc]) if 0 <= yc < lab.shape[0] and 0 <= xc < lab.shape[1] else 0
     if k == 0 and nlab > 0:
-        own = lc == c.label
-        k = int(np.bincount(lab[own].ravel(), minlength=nlab + 1)[1:].argmax()) + 1
+        k = int(np.bincount(lab[inside].ravel(), minlength=nlab + 1)[1:].argmax()) + 1 if inside.any() else 0
     if k == 0:
         nan = float("nan")
         return {"area": nan, "circularity": nan, "solidity": nan, "feret_max": nan, "feret_min": nan}

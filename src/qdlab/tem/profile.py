@@ -30,7 +30,7 @@ RHO_STEP_PX = 0.25
 """Radial sampling of the model tables (px)."""
 R_STEP_PX = 0.25
 """Radius step of the grid search (px); refined parabolically to ~0.02 px."""
-_QUAD_STEP_PX = 0.05
+_QUAD_STEP_PX = 0.1
 
 
 @functools.lru_cache(maxsize=64)
@@ -114,6 +114,102 @@ def radial_profile(
     return s_rho / cnt, s_v / cnt, cnt
 
 
+def sector_profiles(
+    values: NDArray, rho_px: NDArray, theta: NDArray, bin_px: float = 0.5, rho_max_px: float | None = None,
+    sectors: int = 8,
+) -> tuple[NDArray, NDArray, NDArray]:
+    """Ring sums per angular sector, for the full profile and delete-one-sector jackknife profiles.
+
+    Returns
+    -------
+    rho_mean, means, counts
+        ``rho_mean`` (n,) mean radius of each ring over all sectors; ``means`` and ``counts`` have shape
+        ``(sectors + 1, n)``: row 0 is the full profile, row ``g + 1`` the profile without sector ``g``.
+        Empty rings have count 0.
+    """
+    rho = np.asarray(rho_px, dtype=np.float64).ravel()
+    v = np.asarray(values, dtype=np.float64).ravel()
+    th = np.asarray(theta, dtype=np.float64).ravel()
+    if rho_max_px is not None:
+        keep = rho <= rho_max_px
+        rho, v, th = rho[keep], v[keep], th[keep]
+    idx = (rho / bin_px).astype(np.intp)
+    nb = int(idx.max()) + 1 if idx.size else 1
+    sec = np.clip(((th + np.pi) / (2 * np.pi) * sectors).astype(np.intp), 0, sectors - 1)
+    flat = sec * nb + idx
+    cnt = np.bincount(flat, minlength=sectors * nb).reshape(sectors, nb).astype(np.float64)
+    sv = np.bincount(flat, weights=v, minlength=sectors * nb).reshape(sectors, nb)
+    tot_c = cnt.sum(0)
+    tot_v = sv.sum(0)
+    s_rho = np.bincount(idx, weights=rho, minlength=nb)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rho_mean = np.where(tot_c > 0, s_rho / tot_c, (np.arange(nb) + 0.5) * bin_px)
+        counts = np.vstack([tot_c[None], tot_c[None] - cnt])
+        sums = np.vstack([tot_v[None], tot_v[None] - sv])
+        means = np.where(counts > 0, sums / counts, 0.0)
+    return rho_mean, means, counts
+
+
+def fit_radius_batch(
+    rho_px: NDArray,
+    means: NDArray,
+    counts: NDArray,
+    table: tuple[NDArray, NDArray, NDArray],
+    r_min_px: float = 1.0,
+    r_max_px: float | None = None,
+    offset: float | None = None,
+) -> tuple[NDArray, NDArray, NDArray, NDArray]:
+    """:func:`fit_radius` for several profiles sharing one radial grid (rows of ``means``/``counts``)."""
+    radii, rho_tab, tab = table
+    means = np.atleast_2d(means)
+    counts = np.atleast_2d(counts)
+    p = means.shape[0]
+    nan = np.full(p, np.nan)
+    sel = (radii >= r_min_px) & (radii <= (r_max_px if r_max_px is not None else radii[-1]))
+    if sel.sum() < 3 or np.asarray(rho_px).size < 4:
+        return nan, nan.copy(), nan.copy(), nan.copy()
+    k_idx = np.flatnonzero(sel)
+    pos = np.clip(np.asarray(rho_px) / RHO_STEP_PX, 0, rho_tab.size - 1.000001)
+    i0 = pos.astype(np.intp)
+    fr = pos - i0
+    sub = tab[k_idx]
+    m = sub[:, i0] * (1 - fr) + sub[:, i0 + 1] * fr  # (K, n)
+    w = counts
+    sw = w.sum(1)[:, None]
+    sy = (w * means).sum(1)[:, None]
+    syy = (w * means * means).sum(1)[:, None]
+    sm = w @ m.T  # (P, K)
+    smm = w @ (m * m).T
+    smy = (w * means) @ m.T
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if offset is None:
+            det = sw * smm - sm * sm
+            a = (sw * smy - sm * sy) / det
+            b = (sy - a * sm) / sw
+        else:
+            b = np.full(sm.shape, float(offset))
+            a = (smy - b * sm) / smm
+        sse = syy - 2 * a * smy - 2 * b * sy + a * a * smm + 2 * a * b * sm + b * b * sw
+    sse = np.where(np.isfinite(sse) & (a > 0), sse, np.inf)
+    j = np.argmin(sse, axis=1)
+    rows = np.arange(p)
+    best = sse[rows, j]
+    ok = np.isfinite(best)
+    r_best = radii[k_idx[j]].astype(np.float64)
+    inner = (j > 0) & (j < sse.shape[1] - 1)
+    jm, jp = np.clip(j - 1, 0, None), np.clip(j + 1, None, sse.shape[1] - 1)
+    s_m, s_p = sse[rows, jm], sse[rows, jp]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        den = s_m - 2 * best + s_p
+        shift = np.where(inner & np.isfinite(s_m) & np.isfinite(s_p) & (den > 0),
+                         np.clip(0.5 * (s_m - s_p) / den, -0.5, 0.5), 0.0)
+    r_best = np.where(ok, r_best + shift * R_STEP_PX, np.nan)
+    a_b = np.where(ok, a[rows, j], np.nan)
+    b_b = np.where(ok, b[rows, j], np.nan)
+    sse_b = np.where(ok, best / sw[:, 0], np.nan)
+    return r_best, a_b, b_b, sse_b
+
+
 def fit_radius(
     rho_px: NDArray,
     mean: NDArray,
@@ -134,42 +230,10 @@ def fit_radius(
     radius_px, amplitude, offset, sse
         ``sse`` is the weighted residual sum of squares per pixel (``nan`` if no fit).
     """
-    radii, rho_tab, tab = table
-    sel = (radii >= r_min_px) & (radii <= (r_max_px if r_max_px is not None else radii[-1]))
-    if sel.sum() < 3 or rho_px.size < 4:
-        return float("nan"), float("nan"), float("nan"), float("nan")
-    k_idx = np.flatnonzero(sel)
-    pos = np.clip(rho_px / RHO_STEP_PX, 0, rho_tab.size - 1.000001)
-    i0 = pos.astype(np.intp)
-    fr = pos - i0
-    sub = tab[k_idx]
-    m = sub[:, i0] * (1 - fr) + sub[:, i0 + 1] * fr  # (K, n)
-    w = count
-    sw = w.sum()
-    sy = (w * mean).sum()
-    syy = (w * mean * mean).sum()
-    sm = m @ w
-    smm = (m * m) @ w
-    smy = m @ (w * mean)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        if offset is None:
-            det = sw * smm - sm * sm
-            a = (sw * smy - sm * sy) / det
-            b = (sy - a * sm) / sw
-        else:
-            b = np.full(sm.shape, float(offset))
-            a = (smy - b * sm) / smm
-        sse = syy - 2 * a * smy - 2 * b * sy + a * a * smm + 2 * a * b * sm + b * b * sw
-    sse = np.where(np.isfinite(sse) & (a > 0), sse, np.inf)
-    j = int(np.argmin(sse))
-    if not np.isfinite(sse[j]):
-        return float("nan"), float("nan"), float("nan"), float("nan")
-    r_best = float(radii[k_idx[j]])
-    if 0 < j < sse.size - 1 and np.isfinite(sse[j - 1]) and np.isfinite(sse[j + 1]):
-        denom = sse[j - 1] - 2 * sse[j] + sse[j + 1]
-        if denom > 0:
-            r_best += float(np.clip(0.5 * (sse[j - 1] - sse[j + 1]) / denom, -0.5, 0.5)) * R_STEP_PX
-    return r_best, float(a[j]), float(b[j]), float(sse[j] / sw)
+    r, a, b, sse = fit_radius_batch(rho_px, np.asarray(mean)[None], np.asarray(count)[None], table,
+                                    r_min_px, r_max_px, offset)
+    return float(r[0]), float(a[0]), float(b[0]), float(sse[0])
 
 
-__all__ = ["EdgeModel", "model_table", "radial_profile", "fit_radius", "RHO_STEP_PX", "R_STEP_PX"]
+__all__ = ["EdgeModel", "model_table", "radial_profile", "sector_profiles", "fit_radius", "fit_radius_batch",
+           "RHO_STEP_PX", "R_STEP_PX"]

@@ -301,7 +301,9 @@ def synth_micrograph(
     ramp = (np.cos(phi) * (xx / max(nx - 1, 1) - 0.5) + np.sin(phi) * (yy / max(ny - 1, 1) - 0.5))
     i0 = 1.0 + grad * ramp
     if tex > 0:
-        noise = ndi.gaussian_filter(rng.standard_normal(shape), p["carbon_texture_length_nm"] / px)
+        # Gaussian-filtered white noise: a filter sigma of L / (2.355 sqrt 2) gives an autocorrelation FWHM of L
+        sig_tex = p["carbon_texture_length_nm"] / (2 * math.sqrt(2 * math.log(2)) * math.sqrt(2)) / px
+        noise = ndi.gaussian_filter(rng.standard_normal(shape), sig_tex)
         noise /= noise.std() or 1.0
         i0 = i0 * (1.0 + tex * noise)
     intensity = i0 * np.exp(-thickness / mfp)
