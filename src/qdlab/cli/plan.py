@@ -151,20 +151,34 @@ def campaign_ask(
 def campaign_tell(
     name: NameArg,
     trial: Annotated[int, typer.Option(help="Trial number from 'ask'.")],
-    pl_peak_nm: Annotated[float, typer.Option(help="Measured final PL peak (nm).")],
+    pl_peak_nm: Annotated[float | None, typer.Option(help="Measured final PL peak (nm).")] = None,
     fwhm_mev: Annotated[float | None, typer.Option(help="Measured final PL FWHM (meV).")] = None,
     plqy: Annotated[float | None, typer.Option(help="Measured PLQY as a fraction 0-1.")] = None,
     bimodal: Annotated[bool, typer.Option("--bimodal", help="The PL showed two populations.")] = False,
+    from_run: Annotated[
+        str | None, typer.Option("--from-run", help="Take the outcome (last aliquot) from this 'qdlab run' experiment (id or key) in the record.")
+    ] = None,
     db: DbOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """Record what an experiment gave."""
+    """Record what an experiment gave (typed in, or --from-run an experiment in the record)."""
     from qdlab.plan.campaign import Campaign
     from qdlab.plan.objective import Outcome
 
     _quiet_optuna()
+    source: dict[str, Any] = {"source": "typed in"}
+    if from_run is not None:
+        if pl_peak_nm is not None or fwhm_mev is not None or plqy is not None or bimodal:
+            raise InputError("give either --from-run or the measured values, not both", field="--from-run")
+        from qdlab.plan.fromrun import outcome_from_run
+
+        outcome, source = outcome_from_run(from_run, db)
+    else:
+        if pl_peak_nm is None:
+            raise InputError("give the measured --pl-peak-nm (or --from-run EXPERIMENT_ID)", field="--pl-peak-nm")
+        outcome = Outcome(pl_peak_nm=pl_peak_nm, fwhm_mev=fwhm_mev, plqy=plqy, bimodal=bimodal)
     camp = Campaign.load(name, db=db)
-    res = camp.tell(trial, Outcome(pl_peak_nm=pl_peak_nm, fwhm_mev=fwhm_mev, plqy=plqy, bimodal=bimodal))
+    res = {**camp.tell(trial, outcome), "measured": outcome.to_dict(), "from": source}
     emit(res, json_out, lambda d: print(f"trial {trial}: loss {d['loss']:.3f}, |peak - target| = {d['wavelength_error_nm']:.1f} nm"))
 
 
