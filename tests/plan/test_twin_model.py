@@ -21,7 +21,7 @@ def test_scenario_mapping_reproduces_paper_feed():
     assert sc.feed.volume_ml == pytest.approx(12.29)
     assert sc.feed.p_mmol == pytest.approx(0.999, abs=2e-3)  # 290 uL TMSP
     assert sc.feed.cd_mmol == pytest.approx(3.0, abs=5e-3)  # 6 mL of 0.50 M Cd(oleate)2
-    assert sc.protocol.duration_min == pytest.approx(12.29 / 6.0 * 60.0)
+    assert sc.protocol.duration_min == pytest.approx(12.29 / p["injection_rate_ml_per_h"] * 60.0)
     assert sc.protocol.aliquot_times_min[0] == 0.0 and sc.protocol.aliquot_times_min[-1] == sc.protocol.duration_min
     ramped = m.scenario(p, ramp_factor=1.5)
     rates = [r for _, r in ramped.protocol.injection_profile]

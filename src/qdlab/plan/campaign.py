@@ -278,8 +278,18 @@ class Campaign:
         s_a = value("residual", "log_volume_scale_sigma")
         s_b = value("residual", "offset_sigma_nm")
         s_y = value("residual", "measurement_sigma_nm")
-        resid = []
-        for t, o in self.observations():
+        resid, sig = [], []
+        target = self.spec.target_nm
+        obs = self.observations()
+        single = [(t, o) for t, o in obs if not o.bimodal]
+        obs = single or obs  # the peak of a bimodal PL is not the seeds' peak: use it only if nothing else
+        # local fit: the residual model corrects scale and offset, not shape, so the experiments closest
+        # to the target count most (the nearest few, with a sigma growing with their distance)
+        k = int(value("residual", "local_points"))
+        scale = value("residual", "local_scale_nm")
+        obs = sorted(obs, key=lambda to: abs(to[1].pl_peak_nm - target))[:k]
+        for t, o in obs:
+            sig.append(s_y * math.sqrt(1.0 + ((o.pl_peak_nm - target) / scale) ** 2))
             ramp = float(t.user_attrs.get("ramp_factor", 1.0))
             g = self._grid(self.space.complete(t.params), ramp, scheduler)
             x = np.clip(ln_a + math.log(t.params["cluster_volume_ml"]), g["log_volume"][0], g["log_volume"][-1])
@@ -289,9 +299,9 @@ class Campaign:
             j = ln_a**2 / s_a**2
         else:
             r = np.array(resid)  # (n_obs, n_a)
-            n = r.shape[0]
-            b = r.sum(axis=0) / (n + s_y**2 / s_b**2)
-            j = ((r - b) ** 2).sum(axis=0) / s_y**2 + ln_a**2 / s_a**2 + b**2 / s_b**2
+            wi = 1.0 / np.array(sig)[:, None] ** 2
+            b = (wi * r).sum(axis=0) / (wi.sum(axis=0) + 1.0 / s_b**2)
+            j = (wi * (r - b) ** 2).sum(axis=0) + ln_a**2 / s_a**2 + b**2 / s_b**2
         w = np.exp(-0.5 * (j - j.min()))
         return ln_a, b, w / w.sum()
 
@@ -338,7 +348,8 @@ class Campaign:
                 ok = ~bim & (err <= err[~bim].min() + 2.0)
             idx = np.flatnonzero(ok)
             j = idx[np.argmin(np.abs(log_v[idx] - anchor))]
-            return float(math.exp(log_v[j]))
+            step = value("residual", "max_log_volume_step")
+            return float(math.exp(min(max(log_v[j], anchor - step), anchor + step)))
 
         g = self._grid(line, ramp, scheduler)
         conc = self.space["p_conc_mol_per_l"]
