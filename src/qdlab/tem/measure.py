@@ -31,7 +31,7 @@ from scipy.spatial import cKDTree
 from qdlab.data.errors import InputError
 from qdlab.data.types import Micrograph, Result
 from qdlab.tem.profile import EdgeModel, fit_radius, fit_radius_batch, model_table, sector_profiles
-from qdlab.tem.segment import Segmentation, segment_defaults, segment_particles
+from qdlab.tem.segment import Segmentation, _interp_matrix, segment_defaults, segment_particles
 
 SECTORS = 8
 """Angular sectors of the delete-one-sector jackknife (each wider than the carbon-texture grain)."""
@@ -149,8 +149,9 @@ def shape_descriptors(mask: NDArray[np.bool_], spacing: tuple[float, float] = (1
     per_px = float(perimeter_crofton(mask, directions=4))
     _ys, _xs = np.nonzero(mask)
     # pixel corners of the boundary pixels are enough for the hull
-    er = ndi.binary_erosion(mask)
-    by, bx = np.nonzero(mask & ~er)
+    pad = np.pad(mask, 1)
+    inner = pad[1:-1, 1:-1] & pad[:-2, 1:-1] & pad[2:, 1:-1] & pad[1:-1, :-2] & pad[1:-1, 2:]
+    by, bx = np.nonzero(mask & ~inner)
     corners = np.concatenate([
         np.stack([by - 0.5, bx - 0.5], 1), np.stack([by - 0.5, bx + 0.5], 1),
         np.stack([by + 0.5, bx - 0.5], 1), np.stack([by + 0.5, bx + 0.5], 1),
@@ -268,21 +269,27 @@ def _ring(
     c.valid = valid
 
 
-def _fit_psf(cands: list[_Cand], r_max: float, model: EdgeModel, n_max: int = 24) -> float:
-    """PSF width (px) minimising the summed normalised residual of the cleanest isolated particles."""
+def _fit_psf(cands: list[_Cand], model: EdgeModel, n_max: int = 12) -> float:
+    """PSF width (px) minimising the summed normalised residual of the largest isolated particles.
+
+    A grid of widths (0.25 px steps up to 2.5 px) is scored with short, coarse model tables restricted to the
+    radii of the chosen particles; the best grid value is refined by a parabola.
+    """
     iso = [c for c in cands if c.isolated and c.ring is not None]
     if len(iso) < 10:  # too few clean particles: the PSF would follow the carbon texture
         return float("nan")
     iso.sort(key=lambda c: -c.r0)
-    iso = iso[: max(n_max, 3)]
+    iso = iso[:n_max]
+    r_lo = max(1.0, min(0.5 * c.r0 for c in iso))
+    r_hi = max(c.half for c in iso)
     grid = np.arange(0.25, 2.51, 0.25)
     cost = np.zeros(grid.size)
     for j, s in enumerate(grid):
-        tab = model_table(float(s), r_max, model)
+        tab = model_table(float(s), float(math.ceil(r_hi)), model, float(math.floor(r_lo)), 0.5)
         for c in iso:
             rho, means, counts = c.ring
             _, _, _, sse = fit_radius(rho, means[0], counts[0], tab, 0.5 * c.r0, c.half - 2 * s - 1)
-            var = float(np.var(c.ring[1][0])) or 1.0
+            var = float(np.var(means[0])) or 1.0
             cost[j] += sse / var if np.isfinite(sse) else 1.0
     j = int(np.argmin(cost))
     best = float(grid[j])
@@ -356,12 +363,12 @@ def measure_particles(
     t0 = time.perf_counter()
     cands = _candidates(seg, px_mean)
     for c in cands:
-        _ring(seg, c, max(1.9 * c.r0, c.r0 + 8.0, 1.5 * r_exp), px_mean)
+        _ring(seg, c, max(1.5 * c.r0 + 4.0, c.r0 + 8.0, 1.2 * r_exp), px_mean)
     timings = {"profiles_s": time.perf_counter() - t0}
     r_max = max([c.half for c in cands], default=10.0)
     t1 = time.perf_counter()
     if psf_sigma_nm is None:
-        sigma_px = _fit_psf(cands, r_max, edge_model)
+        sigma_px = _fit_psf(cands, edge_model)
         if not math.isfinite(sigma_px):
             sigma_px = float(load_psf_default()) / px_mean
     else:
@@ -474,10 +481,15 @@ def _half_max_shape(seg: Segmentation, c: _Cand) -> dict[str, float]:
     sl = c.sl
     f = seg.bin_factor
     det = seg.detection
-    # bilinear upsampling of the binned detection image over the window (binned-pixel centres at f*j + (f-1)/2)
-    yy = (np.arange(sl[0].start, sl[0].stop) - (f - 1) / 2) / f
-    xx = (np.arange(sl[1].start, sl[1].stop) - (f - 1) / 2) / f
-    sm = ndi.map_coordinates(det, np.meshgrid(yy, xx, indexing="ij"), order=1, mode="nearest")
+    # bilinear upsampling of the binned detection image over the window (binned-pixel centres at f*j + (f-1)/2),
+    # as two small matrix products
+    y0, y1 = sl[0].start, sl[0].stop
+    x0, x1 = sl[1].start, sl[1].stop
+    by0, by1 = max(0, y0 // f - 1), min(det.shape[0], (y1 - 1) // f + 2)
+    bx0, bx1 = max(0, x0 // f - 1), min(det.shape[1], (x1 - 1) // f + 2)
+    wy = _interp_matrix(y1 - y0, np.arange(by0, by1) * f + (f - 1) / 2 - y0)
+    wx = _interp_matrix(x1 - x0, np.arange(bx0, bx1) * f + (f - 1) / 2 - x0)
+    sm = wy @ det[by0:by1, bx0:bx1] @ wx.T
     own = c.valid
     yc = round(c.cy) - sl[0].start
     xc = round(c.cx) - sl[1].start
@@ -491,7 +503,8 @@ def _half_max_shape(seg: Segmentation, c: _Cand) -> dict[str, float]:
     if k == 0:
         nan = float("nan")
         return {"area": nan, "circularity": nan, "solidity": nan, "feret_max": nan, "feret_min": nan}
-    return shape_descriptors(lab == k, seg.nm_per_px)
+    box = ndi.find_objects((lab == k).view(np.uint8))[0]
+    return shape_descriptors(lab[box] == k, seg.nm_per_px)
 
 
 def load_psf_default() -> float:

@@ -34,7 +34,9 @@ _QUAD_STEP_PX = 0.1
 
 
 @functools.lru_cache(maxsize=64)
-def model_table(sigma_px: float, r_max_px: float, model: EdgeModel = "sphere") -> tuple[NDArray, NDArray, NDArray]:
+def model_table(
+    sigma_px: float, r_max_px: float, model: EdgeModel = "sphere", r_min_px: float = 1.0, r_step_px: float = R_STEP_PX
+) -> tuple[NDArray, NDArray, NDArray]:
     """Blurred radial profiles for a grid of radii.
 
     Parameters
@@ -43,6 +45,8 @@ def model_table(sigma_px: float, r_max_px: float, model: EdgeModel = "sphere") -
         Gaussian PSF standard deviation (px); 0 gives the unblurred profiles.
     r_max_px
         Largest radius of the grid (px); profiles are tabulated out to ``r_max_px + 5 sigma + 4``.
+    r_min_px, r_step_px
+        Smallest radius and step of the grid (a short, coarse grid makes the PSF search cheap).
     model
         ``"sphere"`` (projected thickness, peak 1 at the centre for every R: ``sqrt(1 - rho^2/R^2)``) or
         ``"disk"`` (a unit step).
@@ -58,10 +62,10 @@ def model_table(sigma_px: float, r_max_px: float, model: EdgeModel = "sphere") -
     >>> float(np.interp(4.9, rho, tab[np.searchsorted(radii, 5.0)])) > 0.5
     True
     """
-    radii = np.arange(1.0, r_max_px + R_STEP_PX / 2, R_STEP_PX)
+    radii = np.arange(r_min_px, r_max_px + r_step_px / 2, r_step_px)
     rho_end = r_max_px + 5 * sigma_px + 4
     rho = np.arange(0.0, rho_end + RHO_STEP_PX, RHO_STEP_PX)
-    r = np.arange(_QUAD_STEP_PX / 2, r_max_px + _QUAD_STEP_PX, _QUAD_STEP_PX)
+    r = np.arange(_QUAD_STEP_PX / 2, radii[-1] + _QUAD_STEP_PX, _QUAD_STEP_PX)
     # cell-averaged source profiles f_R(r) on the quadrature grid
     if model == "sphere":
         lo = np.clip(r - _QUAD_STEP_PX / 2, 0, None)
@@ -168,29 +172,41 @@ def fit_radius_batch(
     sel = (radii >= r_min_px) & (radii <= (r_max_px if r_max_px is not None else radii[-1]))
     if sel.sum() < 3 or np.asarray(rho_px).size < 4:
         return nan, nan.copy(), nan.copy(), nan.copy()
-    k_idx = np.flatnonzero(sel)
+    k_all = np.flatnonzero(sel)
     pos = np.clip(np.asarray(rho_px) / RHO_STEP_PX, 0, rho_tab.size - 1.000001)
     i0 = pos.astype(np.intp)
     fr = pos - i0
-    sub = tab[k_idx]
-    m = sub[:, i0] * (1 - fr) + sub[:, i0 + 1] * fr  # (K, n)
     w = counts
     sw = w.sum(1)[:, None]
     sy = (w * means).sum(1)[:, None]
     syy = (w * means * means).sum(1)[:, None]
-    sm = w @ m.T  # (P, K)
-    smm = w @ (m * m).T
-    smy = (w * means) @ m.T
-    with np.errstate(divide="ignore", invalid="ignore"):
-        if offset is None:
-            det = sw * smm - sm * sm
-            a = (sw * smy - sm * sy) / det
-            b = (sy - a * sm) / sw
-        else:
-            b = np.full(sm.shape, float(offset))
-            a = (smy - b * sm) / smm
-        sse = syy - 2 * a * smy - 2 * b * sy + a * a * smm + 2 * a * b * sm + b * b * sw
-    sse = np.where(np.isfinite(sse) & (a > 0), sse, np.inf)
+    wy = w * means
+
+    def grid_sse(k_idx: NDArray[np.intp]) -> tuple[NDArray, NDArray, NDArray]:
+        sub = tab[k_idx]
+        m = sub[:, i0] * (1 - fr) + sub[:, i0 + 1] * fr  # (K, n)
+        sm = w @ m.T  # (P, K)
+        smm = w @ (m * m).T
+        smy = wy @ m.T
+        with np.errstate(divide="ignore", invalid="ignore"):
+            if offset is None:
+                det = sw * smm - sm * sm
+                a = (sw * smy - sm * sy) / det
+                b = (sy - a * sm) / sw
+            else:
+                b = np.full(sm.shape, float(offset))
+                a = (smy - b * sm) / smm
+            sse = syy - 2 * a * smy - 2 * b * sy + a * a * smm + 2 * a * b * sm + b * b * sw
+        return np.where(np.isfinite(sse) & (a > 0), sse, np.inf), a, b
+
+    # coarse-to-fine: 1 px steps over the whole range, then the 0.25 px grid within +/-1.5 px of the best
+    k_idx = k_all
+    if k_all.size > 24:
+        coarse = k_all[::4]
+        sse_c, _, _ = grid_sse(coarse)
+        jc = int(np.argmin(sse_c[0])) if np.isfinite(sse_c[0]).any() else int(np.argmin(sse_c.min(0)))
+        k_idx = k_all[max(0, 4 * jc - 6): 4 * jc + 7]
+    sse, a, b = grid_sse(k_idx)
     j = np.argmin(sse, axis=1)
     rows = np.arange(p)
     best = sse[rows, j]
@@ -203,7 +219,8 @@ def fit_radius_batch(
         den = s_m - 2 * best + s_p
         shift = np.where(inner & np.isfinite(s_m) & np.isfinite(s_p) & (den > 0),
                          np.clip(0.5 * (s_m - s_p) / den, -0.5, 0.5), 0.0)
-    r_best = np.where(ok, r_best + shift * R_STEP_PX, np.nan)
+    step = float(radii[1] - radii[0]) if radii.size > 1 else R_STEP_PX
+    r_best = np.where(ok, r_best + shift * step, np.nan)
     a_b = np.where(ok, a[rows, j], np.nan)
     b_b = np.where(ok, b[rows, j], np.nan)
     sse_b = np.where(ok, best / sw[:, 0], np.nan)

@@ -147,9 +147,9 @@ def render_background(
     low: NDArray[np.float64], centers_y: NDArray[np.float64], centers_x: NDArray[np.float64], shape: tuple[int, int]
 ) -> NDArray[np.float32]:
     """Bilinear interpolation of a coarse background grid to a full image of ``shape`` (two matrix products)."""
-    wy = _interp_matrix(shape[0], centers_y)
-    wx = _interp_matrix(shape[1], centers_x)
-    return (wy @ low @ wx.T).astype(np.float32)
+    wy = _interp_matrix(shape[0], centers_y).astype(np.float32)
+    wx = _interp_matrix(shape[1], centers_x).astype(np.float32)
+    return (wy @ np.asarray(low, dtype=np.float32)) @ wx.T
 
 
 def estimate_background(
@@ -213,7 +213,7 @@ def contrast_image(
     img = np.asarray(image, dtype=np.float32)
     bg = np.asarray(background, dtype=np.float32)
     if dark_particles:
-        floor = np.float32(max(1e-3 * float(np.median(bg)), 1e-6))
+        floor = np.float32(max(1e-3 * float(np.median(bg[::8, ::8])), 1e-6))
         return (np.log(np.maximum(bg, floor)) - np.log(np.maximum(img, floor))).astype(np.float32)
     return (img / np.maximum(bg, np.float32(1e-6)) - np.float32(1.0)).astype(np.float32)
 
@@ -391,8 +391,13 @@ def segment_particles(
     else:
         labels = labels_b
     # background at full resolution from the same coarse grid (binned-pixel centres mapped back)
-    bg = render_background(low, (cy + 0.5) * bin_f - 0.5, (cx + 0.5) * bin_f - 0.5, img.shape)
-    signal = contrast_image(img, bg, dark)
+    cy_full, cx_full = (cy + 0.5) * bin_f - 0.5, (cx + 0.5) * bin_f - 0.5
+    if dark:  # interpolate ln(background) directly: one logarithm of the full image instead of two
+        floor = max(1e-3 * float(np.median(low)), 1e-6)
+        log_bg = render_background(np.log(np.maximum(low, floor)), cy_full, cx_full, img.shape)
+        signal = log_bg - np.log(np.maximum(img, np.float32(floor)))
+    else:
+        signal = contrast_image(img, render_background(low, cy_full, cx_full, img.shape), dark)
     timings["upsample_s"] = time.perf_counter() - t2
     params = {
         "expected_diameter_nm": exp_d, "dark_particles": dark, "threshold_sigma": k, "threshold_relative": rel, "detect_sigma_diameters": smooth_f,
