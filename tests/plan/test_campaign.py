@@ -84,3 +84,19 @@ def test_storage_url_keeps_record_db_apart(tmp_path):
         storage_url("mysql://u@h/db")
     with pytest.raises(InputError):
         storage_url("not a url")
+
+
+@pytest.mark.slow
+def test_batch_ask_through_dask(standin):
+    """Batched twin pre-screening runs through qdlab.compute on a real (in-process) Dask cluster."""
+    from distributed import Client, LocalCluster
+
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=":0") as cluster, Client(cluster) as client:
+        storage = optuna.storages.InMemoryStorage()
+        spec = CampaignSpec(name="dask", target_nm=1280.0, seed_nm=1010.0, seed_mg=20.0)
+        camp = Campaign.create(spec, db=storage, model_factory=_factory(standin), seed=5, scheduler=client)
+        first = camp.ask(scheduler=client)[0]
+        camp.tell(first.trial, Outcome(pl_peak_nm=1250.0, fwhm_mev=140.0))
+        batch = camp.ask(n=2, scheduler=client)
+        assert len(batch) == 2
+        assert batch[0].predicted["pl_peak_nm"] == pytest.approx(1280.0, abs=3.0)

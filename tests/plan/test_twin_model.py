@@ -46,3 +46,22 @@ def test_unknown_material_refused():
 
     with pytest.raises(InputError, match="Cd3P2"):
         TwinModel(seed_nm=1010.0, material="InP")
+
+
+def test_calibration_file_drives_the_samples(tmp_path):
+    import json
+
+    from qdlab.data.errors import FormatError
+    from qdlab.plan.twin_model import Calibration
+
+    f = tmp_path / "cal.json"
+    f.write_text(json.dumps({"values": {"params.fusion_probability": 2e-6}, "covariance": [[1e-14]]}))
+    cal = Calibration.from_file(f)
+    assert cal.names == ("fusion_probability",)
+    m = TwinModel(seed_nm=1010.0, calibration=cal)
+    draws = [d["fusion_probability"] for d in m.parameter_samples(400, np.random.default_rng(1))]
+    assert np.mean(draws) == pytest.approx(2e-6, rel=0.02)
+    assert np.std(draws) == pytest.approx(1e-7, rel=0.1)
+    f.write_text(json.dumps({"values": {"a": 1.0}, "covariance": [[1.0, 0.0]]}))
+    with pytest.raises(FormatError, match="covariance"):
+        Calibration.from_file(f)

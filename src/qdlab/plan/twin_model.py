@@ -68,11 +68,24 @@ class Calibration:
         cov = data.get("covariance")
         if not isinstance(vals, dict) or cov is None:
             raise FormatError("expected 'values' (name -> value) and 'covariance' (matrix)", path=p, field="values")
-        names = tuple(vals)
-        c = np.asarray(cov, dtype=float)
+        try:
+            return cls.from_mapping(vals, cov)
+        except InputError as exc:
+            raise FormatError(str(exc), path=p, field="covariance") from None
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, float], covariance: Any) -> Calibration:
+        """From ``values`` (name -> value; ``params.`` prefixes allowed) and a covariance matrix.
+
+        A :class:`qdlab.twin.CalibrationResult` gives both: ``Calibration.from_mapping(r.values, r.covariance)``.
+        """
+        names = tuple(n.removeprefix("params.") for n in values)
+        c = np.asarray(covariance, dtype=float)
         if c.shape != (len(names), len(names)):
-            raise FormatError(f"covariance must be {len(names)}x{len(names)}, got {c.shape}", path=p, field="covariance")
-        return cls(names, tuple(float(vals[n]) for n in names), tuple(map(tuple, c.tolist())))
+            raise InputError(f"covariance must be {len(names)}x{len(names)}, got {c.shape}")
+        if not np.all(np.isfinite(c)):
+            raise InputError("the calibration covariance has non-finite entries (the fit did not determine every parameter)")
+        return cls(names, tuple(float(v) for v in values.values()), tuple(map(tuple, c.tolist())))
 
 
 @dataclass(frozen=True)
@@ -175,7 +188,7 @@ class TwinModel:
     def with_parameters(self, values: Mapping[str, float]) -> TwinModel:
         """A copy with kinetic parameters replaced (``params.NAME`` of the scenario)."""
         new = {**dict(self.parameters), **{k: float(v) for k, v in values.items()}}
-        base = self._base.with_overrides({f"params.{k}": float(v) for k, v in values.items()})
+        base = self._base.with_overrides({(k if "." in k else f"params.{k}"): float(v) for k, v in values.items()})
         return replace(self, parameters=new, _base=base)
 
 
