@@ -6,7 +6,7 @@ particles (mol) and a radius (nm); volume in L; time in s.
 Processes (sources in ``resources/twin/parameters.toml`` and ``docs/science.md``):
 
 * precursor -> MSC, first order ``k_form`` (Owen et al. JACS 2010 style precursor conversion);
-* MSC -> monomer, first order ``k_diss``; MSC fusion onto QD ``i`` with the Smoluchowski kernel
+* MSC -> monomer, first order ``k_diss (1 + kappa_C [OA])`` (free acid opens the clusters); MSC fusion onto QD ``i`` with the Smoluchowski kernel
   ``beta_i = 4 pi (D_C + D_i)(r_C + r_i) p_fuse``; MSC + MSC -> secondary nucleus, second order;
 * growth/dissolution of QDs by the Talapin-Rogach-Haase-Weller (2001) mixed diffusion/reaction law
   with Gibbs-Thomson solubility::
@@ -34,8 +34,8 @@ from qdlab.units import AVOGADRO_PER_MOL, BOLTZMANN_EV_PER_K, GAS_CONSTANT_J_PER
 # indices into the packed parameter vector (module constants are compile-time constants for numba)
 P_TREF, P_LC_REF, P_ALPHA, P_D, P_ED, P_KG, P_EG, P_MINF, P_EMINF, P_KAPPA = range(10)
 P_KFORM, P_EFORM, P_KDISS, P_EDISS, P_NC, P_DC, P_PFUSE, P_KCC, P_MCC, P_ANUC = range(10, 20)
-P_KET, P_NUOA, P_ETA, P_SHELL, P_RMIN, P_WINDOW, P_VU, P_VM, P_RC = range(20, 29)
-N_PARAMS = 29
+P_KET, P_NUOA, P_ETA, P_SHELL, P_RMIN, P_WINDOW, P_VU, P_VM, P_RC, P_KAPPA_C = range(20, 30)
+N_PARAMS = 30
 
 _R = GAS_CONSTANT_J_PER_MOL_K
 _NA = AVOGADRO_PER_MOL
@@ -75,6 +75,7 @@ def pack_parameters(p: KineticParameters) -> np.ndarray:
     v[P_VU] = p.unit_volume_nm3
     v[P_VM] = p.molar_volume_l_per_mol
     v[P_RC] = p.cluster_radius_nm()
+    v[P_KAPPA_C] = p.acid_cluster_dissolution_l_per_mol
     return v
 
 
@@ -107,7 +108,7 @@ def conditions(p: np.ndarray, temperature_k: float, oa_mol_per_l: float) -> tupl
     kg_nm = arrhenius(p[P_KG], p[P_EG], temperature_k, tref) * 1e9
     minf = arrhenius(p[P_MINF], p[P_EMINF], temperature_k, tref) * (1.0 + p[P_KAPPA] * oa_mol_per_l)
     kform = arrhenius(p[P_KFORM], p[P_EFORM], temperature_k, tref)
-    kdiss = arrhenius(p[P_KDISS], p[P_EDISS], temperature_k, tref)
+    kdiss = arrhenius(p[P_KDISS], p[P_EDISS], temperature_k, tref) * (1.0 + p[P_KAPPA_C] * oa_mol_per_l)
     return lc, d_nm2, kg_nm, minf, kform, kdiss
 
 
