@@ -120,11 +120,232 @@ def analyze(
     emit(result, json_out, render)
 
 
+def _parse_qy(values: str | None, qy_file: Path | None) -> list[float | None] | dict[str, float] | None:
+    """``--qy "22%,0.20,-"`` (aliquot order; '-' unknown) or ``--qy-file`` (CSV: aliquot_id,qy)."""
+
+    def one(tok: str, field: str) -> float | None:
+        tok = tok.strip()
+        if tok in ("", "-", "nan", "NA"):
+            return None
+        try:
+            return float(tok[:-1]) / 100 if tok.endswith("%") else float(tok)
+        except ValueError:
+            raise InputError(f"expected a fraction (0.22) or a percentage (22%), got {tok!r}", field=field) from None
+
+    if values and qy_file:
+        raise InputError("give --qy or --qy-file, not both", field="--qy")
+    if values:
+        return [one(v, "--qy") for v in values.split(",")]
+    if qy_file:
+        from qdlab.data.errors import FormatError
+
+        out: dict[str, float] = {}
+        lines = existing_file(qy_file, "QY file").read_text(encoding="utf-8", errors="replace").splitlines()
+        for n, ln in enumerate(lines, 1):
+            if not ln.strip() or ln.lstrip().startswith("#"):
+                continue
+            parts = [p.strip() for p in ln.replace(";", ",").replace("\t", ",").split(",")]
+            if len(parts) < 2:
+                raise FormatError("expected 'aliquot_id,qy'", path=qy_file, line=n)
+            if n == 1 and parts[1].lower() in ("qy", "plqy", "qy_percent", "qy (%)"):
+                continue
+            v = one(parts[1], "--qy-file")
+            if v is not None:
+                out[parts[0]] = v
+        return out
+    return None
+
+
+def series_cmd(
+    path: Annotated[Path, typer.Argument(help="A folder of aliquot spectra (natural order: A2 before A10) or one file with one column per aliquot.")],
+    x_unit: XUnitOpt = None,
+    qy: Annotated[str | None, typer.Option("--qy", help="PLQYs in aliquot order: '0.22,0.20,-' or '22%,20%'.")] = None,
+    qy_file: Annotated[Path | None, typer.Option("--qy-file", help="CSV with aliquot_id,qy rows.")] = None,
+    shape: ShapeOpt = "gaussian",
+    max_components: MaxCompOpt = 3,
+    baseline: BaselineOpt = "none",
+    plot: PlotOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Analyse an aliquot series: per-aliquot peak, FWHM, bimodality, QY, and the initial/brightest/final summary."""
+    from qdlab.spectra.io import read_series
+    from qdlab.spectra.series import analyze_series
+
+    if not path.exists():
+        raise InputError(f"not found: {path}")
+    series = read_series(path, x_unit=x_unit, kind="pl")
+    res = analyze_series(series, _parse_qy(qy, qy_file), shape=shape, max_components=max_components, baseline=baseline)
+    out: dict[str, Any] = {"path": str(path), **res.to_dict()}
+    if plot is not None:
+        from qdlab.spectra.plot import plot_series_overview, save_figure
+
+        out["plot"] = str(save_figure(plot_series_overview(series, res), plot))
+
+    def render(d: dict[str, Any]) -> None:
+        from rich.table import Table
+
+        from qdlab.console import out_console
+
+        t = Table(title=f"aliquot series: {d['path']}", title_justify="left")
+        for col in ("aliquot", "t (min)", "PL peak (nm)", "FWHM (meV)", "FWHM (nm)", "bimodal", "QY (%)", "rel. PL"):
+            t.add_column(col)
+        for r in d["table"]:
+            t.add_row(
+                r["aliquot_id"],
+                "" if r["time_min"] is None else f"{r['time_min']:g}",
+                f"{r['peak_wavelength_nm']:.1f}",
+                f"{r['fwhm_mev']:.1f}",
+                f"{r['fwhm_nm']:.1f}",
+                " + ".join(f"{w:.0f}" for w in r["component_wavelengths_nm"]) if r["bimodal"] else "no",
+                "" if r["qy"] is None else f"{100 * r['qy']:.1f}",
+                "" if r["relative_brightness"] is None else f"{r['relative_brightness']:.2f}",
+            )
+        out_console().print(t)
+        s = Table(title=f"summary (brightest by {d['summary']['brightness_basis']})", title_justify="left")
+        for col in ("", "aliquot", "PL peak (nm)", "QY (%)"):
+            s.add_column(col)
+        for k in ("initial", "brightest", "final"):
+            p = d["summary"][k]
+            s.add_row(k, p["aliquot_id"], f"{p['wavelength_nm']:.0f}", "" if p["qy"] is None else f"{100 * p['qy']:.1f}")
+        out_console().print(s)
+        if d.get("plot"):
+            print(f"figure: {d['plot']}")
+
+    emit(out, json_out, render)
+
+
+# ------------------------------------------------------------------------------------------ plqy
+WindowOpt = Annotated[tuple[float, float], typer.Option(help="Integration window LO HI in nm.")]
+ResponseOpt = Annotated[
+    Path | None, typer.Option("--response", help="Detector relative spectral response file (wavelength, counts per photon).")
+]
+YUnitsOpt = Annotated[str, typer.Option("--y-units", help="photons (photon-counting detector) or energy (radiometric W/nm).")]
+
+
+def _one(path: Path, x_unit: str | None, what: str):
+    from qdlab.spectra.io import read_spectra
+
+    s = read_spectra(existing_file(path, what), x_unit=x_unit, kind="pl")
+    if len(s) != 1:
+        raise InputError(f"{path}: expected one spectrum for the {what}, found {len(s)}")
+    return s[0]
+
+
+def _response(path: Path | None, x_unit: str | None):
+    return None if path is None else _one(path, x_unit, "response curve")
+
+
+def _render_qy(d: dict[str, Any]) -> None:
+    keys = [("method", "method"), ("qy_percent", "PLQY (%)"), ("absorptance", "absorptance"), ("photons_absorbed", "photons absorbed"), ("photons_emitted", "photons emitted")]
+    key_value_table("photoluminescence quantum yield", d, keys)
+    if d.get("reference"):
+        r = d["reference"]
+        print(f"reference: {r['name']} QY {100 * r['qy']:.3g} % ({r['source']}), solvent {r['solvent']} n={r['refractive_index']}")
+    for w in d.get("warnings", []):
+        print(f"warning: {w}")
+
+
+def demello_cmd(
+    empty: Annotated[Path, typer.Argument(help="(a) empty sphere.")],
+    indirect: Annotated[Path, typer.Argument(help="(b) sample in the sphere, beam on the wall.")],
+    direct: Annotated[Path, typer.Argument(help="(c) beam on the sample.")],
+    excitation_window: WindowOpt = ...,  # type: ignore[assignment]
+    emission_window: WindowOpt = ...,  # type: ignore[assignment]
+    response: ResponseOpt = None,
+    y_units: YUnitsOpt = "photons",
+    x_unit: XUnitOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Absolute PLQY, de Mello three-measurement method (Adv. Mater. 1997, 9, 230)."""
+    from qdlab.spectra.plqy import plqy_demello
+
+    r = plqy_demello(
+        _one(empty, x_unit, "empty-sphere spectrum"), _one(indirect, x_unit, "indirect spectrum"), _one(direct, x_unit, "direct spectrum"),
+        excitation_nm=excitation_window, emission_nm=emission_window, response=_response(response, x_unit), y_units=y_units,
+    )
+    emit(r, json_out, _render_qy)
+
+
+def two_step_cmd(
+    blank: Annotated[Path, typer.Argument(help="Blank (solvent cuvette) in the sphere.")],
+    sample: Annotated[Path, typer.Argument(help="Sample in the sphere.")],
+    excitation_window: WindowOpt = ...,  # type: ignore[assignment]
+    emission_window: WindowOpt = ...,  # type: ignore[assignment]
+    response: ResponseOpt = None,
+    y_units: YUnitsOpt = "photons",
+    x_unit: XUnitOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Absolute PLQY, two-measurement sphere method (blank, then sample)."""
+    from qdlab.spectra.plqy import plqy_two_step
+
+    r = plqy_two_step(
+        _one(blank, x_unit, "blank spectrum"), _one(sample, x_unit, "sample spectrum"),
+        excitation_nm=excitation_window, emission_nm=emission_window, response=_response(response, x_unit), y_units=y_units,
+    )
+    emit(r, json_out, _render_qy)
+
+
+def relative_cmd(
+    sample: Annotated[Path, typer.Argument(help="Sample emission spectrum.")],
+    reference: Annotated[Path, typer.Argument(help="Reference dye emission spectrum (same excitation and settings).")],
+    sample_absorbance: Annotated[float, typer.Option(help="Sample absorbance (OD) at the excitation wavelength.")] = ...,  # type: ignore[assignment]
+    reference_absorbance: Annotated[float, typer.Option(help="Reference absorbance (OD) at the excitation wavelength.")] = ...,  # type: ignore[assignment]
+    reference_qy: Annotated[str, typer.Option(help="Reference QY as a fraction (with --reference-source) or a dye name (see 'qdlab plqy references').")] = ...,  # type: ignore[assignment]
+    reference_source: Annotated[str | None, typer.Option(help="Provenance of a numeric --reference-qy.")] = None,
+    sample_solvent: Annotated[str, typer.Option(help="Sample solvent name or refractive index.")] = "toluene",
+    reference_solvent: Annotated[str | None, typer.Option(help="Reference solvent name or refractive index (default: the dye's).")] = None,
+    emission_window: Annotated[tuple[float, float] | None, typer.Option(help="Integration window LO HI in nm (default: whole spectra).")] = None,
+    response: ResponseOpt = None,
+    y_units: YUnitsOpt = "photons",
+    x_unit: XUnitOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Relative PLQY against a reference dye with refractive-index correction (Brouwer 2011)."""
+    from qdlab.spectra.plqy import plqy_relative
+
+    try:
+        ref_qy: float | str = float(reference_qy[:-1]) / 100 if reference_qy.endswith("%") else float(reference_qy)
+    except ValueError:
+        ref_qy = reference_qy
+    r = plqy_relative(
+        _one(sample, x_unit, "sample spectrum"), _one(reference, x_unit, "reference spectrum"),
+        sample_absorbance=sample_absorbance, reference_absorbance=reference_absorbance, reference_qy=ref_qy,
+        reference_source=reference_source, sample_solvent=sample_solvent, reference_solvent=reference_solvent,
+        emission_nm=emission_window, response=_response(response, x_unit), y_units=y_units,
+    )
+    emit(r, json_out, _render_qy)
+
+
+def references_cmd(json_out: JsonOpt = False) -> None:
+    """List the reference dyes shipped with qdlab (QY, solvent, source)."""
+    from qdlab.spectra.plqy import reference_dyes
+
+    def render(d: dict[str, Any]) -> None:
+        from rich.table import Table
+
+        from qdlab.console import out_console
+
+        t = Table(title="reference dyes", title_justify="left")
+        for col in ("name", "QY (%)", "solvent", "source"):
+            t.add_column(col, overflow="fold")
+        for name, e in d["dyes"].items():
+            t.add_row(name, f"{100 * e['value']:.3g}", e["solvent"], e["source"])
+        out_console().print(t)
+
+    emit({"dyes": reference_dyes()}, json_out, render)
+
+
 def register(app: typer.Typer) -> None:
     """Attach ``qdlab spectra`` and ``qdlab plqy`` to the root app."""
     spectra_app.command("analyze")(analyze)
+    spectra_app.command("series")(series_cmd)
+    plqy_app.command("demello")(demello_cmd)
+    plqy_app.command("two-step")(two_step_cmd)
+    plqy_app.command("relative")(relative_cmd)
+    plqy_app.command("references")(references_cmd)
     app.add_typer(spectra_app, name="spectra")
     app.add_typer(plqy_app, name="plqy")
 
 
-__all__ = ["register", "spectra_app", "plqy_app", "key_value_table"]
+__all__ = ["register", "spectra_app", "plqy_app"]

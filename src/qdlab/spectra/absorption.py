@@ -167,7 +167,7 @@ def analyze_absorbance(
     p0 = np.array([c0, math.log(sigma), max(h0, 1e-6), float(np.min(aa)), 0.0])
     with np.errstate(all="ignore"):
         res = least_squares(lambda p: model(p, ee) - aa, p0, method="lm", x_scale="jac", max_nfev=4000)
-    c, ls, h, _b0, _b1 = res.x
+    c, ls, h = (float(v) for v in res.x[:3])
     sg = math.exp(min(max(ls, -13.8), 2.3))
     if not (ee[0] - sigma <= c <= ee[-1] + sigma) or h <= 0:
         c, sg, h = c0, sigma, h0  # fall back to the derivative estimate

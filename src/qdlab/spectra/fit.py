@@ -287,7 +287,7 @@ def _candidates(e, y, prev: _Fit | None, n, shape, e0):
     i = int(np.argmax(resid))
     seeds.append(e[i])
     pk, props = find_peaks(y, prominence=0.03 * np.max(y))
-    for j in np.argsort(props["prominences"])[::-1][:4]:
+    for j in np.argsort(props["prominences"])[::-1][:3]:
         seeds.append(e[pk[j]])
     span = e[-1] - e[0]
     main = int(np.argmax(base[4::kper][: prev.n]))
@@ -409,30 +409,29 @@ def analyze_pl(
     floor = e.size * (1e-6 * ymax) ** 2
     improve = analysis_default("bic_min_improvement")
     fits: dict[int, _Fit] = {}
-    prev = None
     nmax = n_components or max_components
-    for n in range(1, nmax + 1):
+    first = _fit_n(e, y, None, 1, shape, e0, ymax, floor)
+    if first is None:
+        raise ModelError(f"no band could be fitted to {spectrum.label!r}")
+    fits[1] = first
+    chosen = first
+    prev = first
+    # add components while the BIC drops by more than the threshold (all of them when forced)
+    for n in range(2, nmax + 1):
         f = _fit_n(e, y, prev, n, shape, e0, ymax, floor)
         if f is None:
             break
         fits[n] = f
         prev = f
-    if not fits:
-        raise ModelError(f"no band could be fitted to {spectrum.label!r}")
+        if n_components is None:
+            if f.valid and f.bic < chosen.bic - improve:
+                chosen = f
+            else:
+                break
     if n_components is not None:
         if n_components not in fits:
             raise ModelError(f"the {n_components}-component fit of {spectrum.label!r} failed")
         chosen = fits[n_components]
-    else:
-        chosen = fits[1]
-        for n in range(2, nmax + 1):
-            f = fits.get(n)
-            if f is None or not f.valid:
-                break
-            if f.bic < chosen.bic - improve:
-                chosen = f
-            else:
-                break
     return _summarise(spectrum, s, chosen, fits, shape)
 
 

@@ -152,4 +152,45 @@ def plot_trends(analysis: Any) -> Any:
     return fig
 
 
-__all__ = ["plot_fits", "plot_stacked", "plot_trends", "save_figure"]
+def plot_series_overview(series: SpectrumSeries, analysis: Any) -> Any:
+    """Stacked normalised PL (left) and peak / FWHM / QY against aliquot (right) in one figure."""
+    plt = _plt()
+    rows = analysis.table
+    n = len(series)
+    qy = np.array([np.nan if r.get("qy") is None else r["qy"] for r in rows], dtype=float)
+    has_qy = bool(np.any(np.isfinite(qy)))
+    npan = 3 if has_qy else 2
+    with plt.rc_context(_STYLE):
+        fig = plt.figure(figsize=(7.0, max(3.2, 0.9 + 0.35 * n)))
+        gs = fig.add_gridspec(npan, 2, width_ratios=(1.1, 1.0))
+        ax = fig.add_subplot(gs[:, 0])
+        colors = plt.get_cmap("viridis")(np.linspace(0.0, 0.9, max(n, 1)))
+        for i, spec in enumerate(series):
+            s = spec.to_wavelength()
+            ax.plot(s.x, s.y / np.nanmax(s.y) + i, color=colors[i], lw=1.0)
+            ax.text(s.x[-1], i + 0.15, series.aliquot_ids[i], fontsize=6, ha="right")
+        ax.set_xlabel("Wavelength (nm)")
+        ax.set_ylabel("Normalised PL (offset)")
+        ax.set_yticks([])
+        x = np.arange(len(rows))
+        axes = [fig.add_subplot(gs[k, 1]) for k in range(npan)]
+        axes[0].plot(x, [r["peak_wavelength_nm"] for r in rows], "o-", ms=3, color="C0")
+        for i, r in enumerate(rows):
+            if r["bimodal"]:
+                axes[0].plot([i] * len(r["component_wavelengths_nm"]), r["component_wavelengths_nm"], "s", ms=3, mfc="none", color="C3")
+        axes[0].set_ylabel("PL peak (nm)")
+        axes[1].plot(x, [r["fwhm_mev"] for r in rows], "o-", ms=3, color="C1")
+        axes[1].set_ylabel("FWHM (meV)")
+        if has_qy:
+            axes[2].plot(x, 100 * qy, "o-", ms=3, color="C2")
+            axes[2].set_ylabel("PLQY (%)")
+        for a in axes[:-1]:
+            a.set_xticklabels([])
+        axes[-1].set_xticks(x)
+        axes[-1].set_xticklabels([r["aliquot_id"] for r in rows], fontsize=6)
+        axes[-1].set_xlabel("Aliquot")
+        fig.tight_layout()
+    return fig
+
+
+__all__ = ["plot_fits", "plot_stacked", "plot_trends", "plot_series_overview", "save_figure"]
