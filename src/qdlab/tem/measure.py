@@ -31,7 +31,7 @@ from scipy.spatial import cKDTree
 from qdlab.data.errors import InputError
 from qdlab.data.types import Micrograph, Result
 from qdlab.tem.profile import EdgeModel, fit_radius, fit_radius_batch, model_table, sector_profiles
-from qdlab.tem.segment import Segmentation, _interp_matrix, segment_defaults, segment_particles
+from qdlab.tem.segment import Segmentation, segment_defaults, segment_particles
 
 SECTORS = 8
 """Angular sectors of the delete-one-sector jackknife (each wider than the carbon-texture grain)."""
@@ -152,6 +152,9 @@ def shape_descriptors(mask: NDArray[np.bool_], spacing: tuple[float, float] = (1
     pad = np.pad(mask, 1)
     inner = pad[1:-1, 1:-1] & pad[:-2, 1:-1] & pad[2:, 1:-1] & pad[1:-1, :-2] & pad[1:-1, 2:]
     by, bx = np.nonzero(mask & ~inner)
+    # the hull of the pixel corners is spanned by corners of the extreme pixel of every row
+    ext = np.flatnonzero(np.r_[True, by[1:] != by[:-1]] | np.r_[by[1:] != by[:-1], True])
+    by, bx = by[ext].astype(np.float64), bx[ext].astype(np.float64)
     corners = np.concatenate([
         np.stack([by - 0.5, bx - 0.5], 1), np.stack([by - 0.5, bx + 0.5], 1),
         np.stack([by + 0.5, bx - 0.5], 1), np.stack([by + 0.5, bx + 0.5], 1),
@@ -481,15 +484,18 @@ def _half_max_shape(seg: Segmentation, c: _Cand) -> dict[str, float]:
     sl = c.sl
     f = seg.bin_factor
     det = seg.detection
-    # bilinear upsampling of the binned detection image over the window (binned-pixel centres at f*j + (f-1)/2),
-    # as two small matrix products
-    y0, y1 = sl[0].start, sl[0].stop
-    x0, x1 = sl[1].start, sl[1].stop
-    by0, by1 = max(0, y0 // f - 1), min(det.shape[0], (y1 - 1) // f + 2)
-    bx0, bx1 = max(0, x0 // f - 1), min(det.shape[1], (x1 - 1) // f + 2)
-    wy = _interp_matrix(y1 - y0, np.arange(by0, by1) * f + (f - 1) / 2 - y0)
-    wx = _interp_matrix(x1 - x0, np.arange(bx0, bx1) * f + (f - 1) / 2 - x0)
-    sm = wy @ det[by0:by1, bx0:bx1] @ wx.T
+    # bilinear upsampling of the binned detection image over the window (binned-pixel centres at f*j + (f-1)/2)
+    qy = (np.arange(sl[0].start, sl[0].stop) - (f - 1) / 2) / f
+    qx = (np.arange(sl[1].start, sl[1].stop) - (f - 1) / 2) / f
+    jy = np.clip(np.floor(qy).astype(np.intp), 0, det.shape[0] - 2)
+    jx = np.clip(np.floor(qx).astype(np.intp), 0, det.shape[1] - 2)
+    ty = np.clip(qy - jy, 0.0, 1.0)[:, None]
+    tx = np.clip(qx - jx, 0.0, 1.0)[None, :]
+    d00 = det[np.ix_(jy, jx)]
+    d01 = det[np.ix_(jy, jx + 1)]
+    d10 = det[np.ix_(jy + 1, jx)]
+    d11 = det[np.ix_(jy + 1, jx + 1)]
+    sm = (1 - ty) * ((1 - tx) * d00 + tx * d01) + ty * ((1 - tx) * d10 + tx * d11)
     own = c.valid
     yc = round(c.cy) - sl[0].start
     xc = round(c.cx) - sl[1].start
