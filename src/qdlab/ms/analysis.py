@@ -78,10 +78,7 @@ def analyze(
             half = 1.5 * (w if np.isfinite(w) and w > 0 else 10.0)
             sel = (pre.mz >= c - half) & (pre.mz <= c + half)
             profiles.append((pre.mz[sel], pre.linear[sel]) if np.count_nonzero(sel) >= 3 else None)
-    asg = assign_masses(pk.mz_da, profiles=profiles, **assign_options) if len(pk) else assign_masses(
-        np.zeros(0) + 1.0, **assign_options)
-    if not len(pk):
-        asg = AssignmentResult((), asg.blocks, asg.adducts, asg.charges, asg.weights, asg.target_ratio, asg.settings)
+    asg = assign_masses(pk.mz_da, profiles=profiles, **assign_options)
     return AnalysisResult(str(spectrum.meta.get("source", "")), pre, pk, asg, spectrum)
 
 

@@ -198,13 +198,22 @@ class PeakAssignment(Result):
         Number of compositions found within the tolerance (all are kept in ``candidates`` unless
         ``max_candidates`` was given).
     candidates
-        Best first.
+        Best first. Built from the scored arrays on first access (so that assigning thousands of peaks
+        does not create millions of objects nobody reads).
     """
 
     mass_da: float
     tolerance_da: float
     n_candidates: int
-    candidates: tuple[Candidate, ...]
+    _source: Any = field(default=None, repr=False, compare=False)
+
+    @functools.cached_property
+    def candidates(self) -> tuple[Candidate, ...]:
+        """Candidates, best first."""
+        if self._source is None:
+            return ()
+        shared, keep, mz_obs, tol, lse = self._source
+        return tuple(shared.candidate(int(c), rank, mz_obs, tol, lse) for rank, c in enumerate(keep))
 
     @property
     def best(self) -> Candidate | None:
@@ -214,6 +223,67 @@ class PeakAssignment(Result):
     def formulas(self) -> list[str]:
         """Formulas of all candidates (ion notation), best first."""
         return [c.formula for c in self.candidates]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"mass_da": self.mass_da, "tolerance_da": self.tolerance_da, "n_candidates": self.n_candidates,
+                "candidates": [c.to_dict() for c in self.candidates]}
+
+
+def _adduct_mass(spec: Mapping[str, Any], z: int, table: str) -> float:
+    if not spec["formula"]:
+        return 0.0
+    copies = z if spec["per_charge"] else 1
+    return copies * parse_formula(spec["formula"]).average_mass_da(table)
+
+
+@dataclass(frozen=True, eq=False)
+class _Shared:
+    """Scored arrays of one assign_masses call, shared by its peaks' lazily built candidates."""
+
+    blocks: tuple[Block, ...]
+    tables: tuple[str, ...]
+    adduct_names: tuple[str, ...]
+    hits: _Hits
+    err: NDArray[np.float64]
+    mz_theo: NDArray[np.float64]
+    add_i: NDArray[np.int64]
+    z_i: NDArray[np.int64]
+    fq: NDArray[np.int64]
+    log_score: NDArray[np.float64]
+    terms: tuple[tuple[str, NDArray[np.float64]], ...]
+    bmass_mat: NDArray[np.float64]
+    add_mass: dict[tuple[int, int], NDArray[np.float64]]
+    add_copies: dict[tuple[int, int], int]
+    e_mass: float
+    ex_vec: NDArray[np.int64]
+    ex_dm: NDArray[np.float64]
+    cmin: NDArray[np.int64]
+    cmax: NDArray[np.int64]
+    isobar_top: int
+
+    def candidate(self, c: int, rank: int, mz_obs: float, tol: float, lse: float) -> Candidate:
+        cnt = self.hits.counts(np.array([c]))[0].astype(np.int64)
+        ai, z = int(self.add_i[c]), int(self.z_i[c])
+        a = self.adduct_names[ai]
+        copies = self.add_copies[(ai, z)]
+        mt = (cnt @ self.bmass_mat + self.add_mass[(ai, z)] - z * self.e_mass) / z
+        alts: list[dict[str, Any]] = []
+        if rank < self.isobar_top and self.ex_vec.size:
+            new = cnt[None, :] + self.ex_vec
+            ok = np.all(new >= self.cmin, axis=1) & np.all(new <= self.cmax, axis=1) & (new.sum(axis=1) > 0)
+            for v, dm in zip(new[ok], self.ex_dm[ok], strict=True):
+                m_alt = float(self.mz_theo[c] + dm / z)
+                alts.append({"formula": ion_text(composition_text(self.blocks, v), a, copies, z), "mass_da": m_alt,
+                             "error_da": mz_obs - m_alt, "within_tolerance": bool(abs(mz_obs - m_alt) <= tol)})
+        return Candidate(
+            formula=ion_text(composition_text(self.blocks, cnt), a, copies, z),
+            counts={b.name: int(n) for b, n in zip(self.blocks, cnt, strict=True)},
+            adduct=a, charge=z, mass_da=float(self.mz_theo[c]), error_da=float(self.err[c]),
+            score=float(np.exp(self.log_score[c] - lse)), log_score=float(self.log_score[c]),
+            terms={name: float(arr[c]) for name, arr in self.terms},
+            formal_charge=int(self.fq[c]), masses_by_table={t: float(m) for t, m in zip(self.tables, mt, strict=True)},
+            near_isobaric=tuple(alts),
+        )
 
 
 @dataclass(frozen=True, eq=False)
@@ -273,6 +343,66 @@ def _cached_grid(masses: tuple[float, ...], max_counts: tuple[int, ...], max_mas
     return _grid(masses, max_counts, max_mass)
 
 
+@dataclass(frozen=True, eq=False)
+class _Hits:
+    """Raw enumeration result: per hit its query, grid row and count of the heaviest block."""
+
+    q: NDArray[np.int64]
+    gidx: NDArray[np.int64]
+    n_heavy: NDArray[np.int64]
+    mass: NDArray[np.float64]
+    grid_counts: NDArray[np.int32]  # grid rows x (blocks - 1), minimum counts included
+    heavy: int
+    rest: tuple[int, ...]
+
+    def counts(self, sel: NDArray[np.int64] | slice = slice(None)) -> NDArray[np.int32]:
+        """Count vectors (hits x blocks) of the selected hits."""
+        g = self.gidx[sel]
+        out = np.empty((g.size, len(self.rest) + 1), dtype=np.int32)
+        if self.rest:
+            out[:, list(self.rest)] = self.grid_counts[g]
+        out[:, self.heavy] = self.n_heavy[sel]
+        return out
+
+
+def _enumerate(t_in: NDArray[np.float64], tol: NDArray[np.float64], bm: NDArray[np.float64], cmax_in: NDArray[np.int64],
+               cmin: NDArray[np.int64], grid_max_mass: float | None = None) -> _Hits:
+    k = bm.size
+    base = float(cmin @ bm)
+    t = t_in - base
+    cmax = cmax_in - cmin
+    if np.any(cmax < 0):
+        raise InputError("a minimum count exceeds the maximum", field="max_counts")
+    heavy = int(np.argmax(bm))
+    rest = tuple(i for i in range(k) if i != heavy)
+    max_mass = (float(np.max(t + tol)) if t.size else 0.0) if grid_max_mass is None else grid_max_mass - base
+    gmass, gcounts = _cached_grid(tuple(float(bm[i]) for i in rest), tuple(int(cmax[i]) for i in rest),
+                                  round(max(max_mass, 0.0) + 1.0, 0))
+    gfull = gcounts + cmin[list(rest)].astype(np.int32) if np.any(cmin) else gcounts
+    mh = bm[heavy]
+    nh_max = np.minimum(np.floor(np.maximum(t + tol, 0) / mh).astype(np.int64), cmax[heavy])
+    lengths = np.where(t + tol >= 0, nh_max + 1, 0)
+    pair_q = np.repeat(np.arange(t.size), lengths)
+    starts = np.cumsum(lengths) - lengths
+    pair_n = np.arange(int(lengths.sum())) - np.repeat(starts, lengths)
+    resid = t[pair_q] - pair_n * mh
+    tq = tol[pair_q]
+    lo = np.searchsorted(gmass, resid - tq, side="left")
+    hi = np.searchsorted(gmass, resid + tq, side="right")
+    hits = hi - lo
+    h_total = int(hits.sum())
+    pair_idx = np.repeat(np.arange(hits.size), hits)
+    hstarts = np.cumsum(hits) - hits
+    gidx = lo[pair_idx] + (np.arange(h_total) - hstarts[pair_idx])
+    n_heavy = pair_n[pair_idx]
+    mass = gmass[gidx] + n_heavy * mh + base
+    q = pair_q[pair_idx]
+    if not np.any(cmin) and np.any(t - tol <= 0):  # only then can the empty composition appear
+        nonempty = (gidx != 0) | (n_heavy != 0)  # grid row 0 is the all-zero composition (mass 0, sorted first)
+        q, gidx, n_heavy, mass = q[nonempty], gidx[nonempty], n_heavy[nonempty], mass[nonempty]
+    return _Hits(q, gidx, n_heavy + cmin[heavy], mass, gfull, heavy + 0, rest)
+
+
 def enumerate_compositions(
     targets_da: NDArray[np.float64],
     tol_da: NDArray[np.float64],
@@ -281,12 +411,15 @@ def enumerate_compositions(
     max_counts: Sequence[int] | None = None,
     min_counts: Sequence[int] | None = None,
 ) -> tuple[NDArray[np.int64], NDArray[np.int32], NDArray[np.float64]]:
-    """Every count vector ``n`` (n_i >= 0) with ``|n . m - target| <= tol`` for each target.
+    """Every count vector ``n`` (n_i >= 0, not all 0) with ``|n . m - target| <= tol`` for each target.
+
+    The compositions of all blocks but the heaviest are built once (up to the largest target), sorted
+    by mass; each (target, count of the heaviest block) is then a ``searchsorted`` window of that table.
 
     Returns
     -------
     query, counts, mass
-        Index of the target of each hit, the count vectors (hits x blocks) and their masses.
+        Index of the target of each hit (non-decreasing), the count vectors (hits x blocks) and masses.
 
     Examples
     --------
@@ -300,39 +433,10 @@ def enumerate_compositions(
         raise InputError("building-block masses must be positive", field="blocks")
     cmax = np.full(k, np.iinfo(np.int32).max, dtype=np.int64) if max_counts is None else np.asarray(max_counts, np.int64)
     cmin = np.zeros(k, dtype=np.int64) if min_counts is None else np.asarray(min_counts, np.int64)
-    t = np.asarray(targets_da, float) - cmin @ bm
+    t = np.asarray(targets_da, float)
     tol = np.broadcast_to(np.asarray(tol_da, float), t.shape)
-    cmax = cmax - cmin
-    if np.any(cmax < 0):
-        raise InputError("a minimum count exceeds the maximum", field="max_counts")
-    heavy = int(np.argmax(bm))
-    rest = [i for i in range(k) if i != heavy]
-    max_mass = float(np.max(t + tol)) if t.size else 0.0
-    if max_mass < 0:
-        return np.zeros(0, np.int64), np.zeros((0, k), np.int32), np.zeros(0)
-    gmass, gcounts = _cached_grid(tuple(float(bm[i]) for i in rest), tuple(int(cmax[i]) for i in rest), round(max_mass + 1.0, 0))
-    mh = bm[heavy]
-    nh_max = np.minimum(np.floor(np.maximum(t + tol, 0) / mh).astype(np.int64), cmax[heavy])
-    lengths = np.where(t + tol >= 0, nh_max + 1, 0)
-    pair_q = np.repeat(np.arange(t.size), lengths)
-    starts = np.cumsum(lengths) - lengths
-    pair_n = np.arange(int(lengths.sum())) - np.repeat(starts, lengths)
-    resid = t[pair_q] - pair_n * mh
-    lo = np.searchsorted(gmass, resid - tol[pair_q], side="left")
-    hi = np.searchsorted(gmass, resid + tol[pair_q], side="right")
-    hits = hi - lo
-    h_total = int(hits.sum())
-    pair_idx = np.repeat(np.arange(hits.size), hits)
-    hstarts = np.cumsum(hits) - hits
-    gidx = lo[pair_idx] + (np.arange(h_total) - hstarts[pair_idx])
-    counts = np.zeros((h_total, k), dtype=np.int32)
-    if rest:
-        counts[:, rest] = gcounts[gidx]
-    counts[:, heavy] = pair_n[pair_idx]
-    counts += cmin.astype(np.int32)
-    mass = gmass[gidx] + pair_n[pair_idx] * mh + cmin @ bm
-    nonempty = counts.sum(axis=1) > 0
-    return pair_q[pair_idx][nonempty], counts[nonempty], mass[nonempty]
+    h = _enumerate(t, tol, bm, cmax, cmin)
+    return h.q, h.counts(), h.mass
 
 
 # --------------------------------------------------------------------------------------------------
@@ -343,11 +447,14 @@ def _clr_distance(counts: NDArray[np.int32], idx: list[int], target: NDArray[np.
     """Aitchison distance between block counts (pseudo-count 0.5) and the target ratio."""
     if len(idx) < 2:
         return np.zeros(counts.shape[0])
-    x = np.log(counts[:, idx].astype(float) + 0.5)
-    x -= x.mean(axis=1, keepdims=True)
+    sub = counts[:, idx]
+    table = np.log(np.arange(int(sub.max(initial=0)) + 1) + 0.5)  # log lookup instead of 2 log() per row
     t = np.log(target)
-    t = t - t.mean()
-    return np.sqrt(np.sum((x - t) ** 2, axis=1))
+    if len(idx) == 2:  # |clr(x) - clr(t)| = |ln(x1/x0) - ln(t1/t0)| / sqrt(2)
+        return np.abs(table[sub[:, 1]] - table[sub[:, 0]] - (t[1] - t[0])) * (1 / math.sqrt(2))
+    x = table[sub]
+    x -= x.mean(axis=1, keepdims=True)
+    return np.sqrt(np.sum((x - (t - t.mean())) ** 2, axis=1))
 
 
 def _exchange_vectors(block_masses: NDArray[np.float64], window_da: float, max_units: int) -> list[tuple[NDArray[np.int64], float]]:
@@ -464,11 +571,11 @@ def assign_masses(
     AssignmentResult
     """
     mz_obs = np.atleast_1d(np.asarray(masses_da, dtype=float))
-    if mz_obs.ndim != 1 or not np.all(np.isfinite(mz_obs)) or np.any(mz_obs <= 0):
+    if mz_obs.ndim != 1 or not np.all(np.isfinite(mz_obs)) or np.any(mz_obs <= 0):  # empty is fine
         raise InputError("masses must be positive finite numbers", field="mass")
     cfg = {k: default("assign", k) for k in (
         "tolerance_da", "envelope_tolerance_fraction", "mass_sigma_fraction", "stoichiometry_sigma", "charge_sigma",
-        "envelope_weight", "envelope_top", "series_weight", "series_step_units", "series_window_da", "series_top",
+        "envelope_weight", "envelope_top", "series_weight", "series_step_units", "series_window_da", "series_top", "series_score_window",
         "isobar_window_da", "isobar_max_units", "isobar_top", "instrument_resolution")}
     for k, v in (scoring or {}).items():
         if k not in cfg:
@@ -530,158 +637,159 @@ def assign_masses(
         raise InputError("tolerance must be > 0", field="tolerance_da")
 
     # enumerate for every (adduct, charge): neutral core mass M = z*mz - k*m_add + z*m_e
-    all_q, all_counts, all_err, all_add, all_z, all_mz = [], [], [], [], [], []
+    combos = []
     for ai, a in enumerate(add_names):
         spec = known[a]
-        af = parse_formula(spec["formula"]) if spec["formula"] else Formula({})
+        add_m = _adduct_mass(spec, 1, table)
         for z in zs:
-            copies = z if spec["per_charge"] else (1 if spec["formula"] else 0)
-            add_m = copies * af.average_mass_da(table) if af.counts else 0.0
-            target = z * mz_obs - add_m + z * e_mass
-            q, counts, core_mass = enumerate_compositions(target, z * tol, bm, max_counts=cmax, min_counts=cmin)
-            mz_theo = (core_mass + add_m - z * e_mass) / z
-            all_q.append(q)
-            all_counts.append(counts)
-            all_err.append(mz_obs[q] - mz_theo)
-            all_add.append(np.full(q.size, ai))
-            all_z.append(np.full(q.size, z))
-            all_mz.append(mz_theo)
-    q = np.concatenate(all_q)
-    counts = np.concatenate(all_counts) if all_counts else np.zeros((0, len(blk)), np.int32)
-    err = np.concatenate(all_err)
-    add_i = np.concatenate(all_add)
-    z_i = np.concatenate(all_z)
-    mz_theo = np.concatenate(all_mz)
+            m_add = add_m * (z if spec["per_charge"] else 1)
+            combos.append((ai, z, m_add, z * mz_obs - m_add + z * e_mass))
+    cmax_a = np.asarray(cmax, dtype=np.int64)
+    cmin_a = np.asarray(cmin, dtype=np.int64)
+    n_peaks, n_combos = mz_obs.size, len(combos)
+    # one enumeration over (peak, adduct-charge) queries in peak-major order: hits come out grouped by peak
+    targets = np.stack([t for _, _, _, t in combos], axis=1).ravel()
+    tols = np.stack([z * tol for _, z, _, _ in combos], axis=1).ravel()
+    hits_q = _enumerate(targets, tols, bm, cmax_a, cmin_a)
+    BLK = hits_q.q % n_combos
+    Q = hits_q.q // n_combos
+    per_peak_n = np.bincount(Q, minlength=n_peaks)
+    bounds = np.concatenate([[0], np.cumsum(per_peak_n)])
+    n_tot = int(bounds[-1])
+    G, NH = hits_q.gidx, hits_q.n_heavy
+    combo_m = np.asarray([c[2] for c in combos])
+    combo_zf = np.asarray([float(c[1]) for c in combos])
+    mz_theo = (hits_q.mass + combo_m[BLK] - combo_zf[BLK] * e_mass) / combo_zf[BLK]
+    hits = _Hits(Q, G, NH, mz_theo, hits_q.grid_counts, hits_q.heavy, hits_q.rest)
+    combo_add = np.asarray([c[0] for c in combos], dtype=np.int64)
+    combo_z = np.asarray([c[1] for c in combos], dtype=np.int64)
+    add_i = combo_add[BLK]
+    z_i = combo_z[BLK]
+    err = mz_obs[Q] - mz_theo
 
-    # intrinsic terms
-    sigma = cfg["mass_sigma_fraction"] * tol[q]
-    t_mass = -0.5 * (err / sigma) ** 2
-    t_stoich = -0.5 * (_clr_distance(counts, ratio_idx, ratio_t) / cfg["stoichiometry_sigma"]) ** 2
+    # intrinsic terms; stoichiometry and formal charge are computed per grid row, then gathered
+    gcounts = hits.grid_counts
+    rest, heavy = list(hits.rest), hits.heavy
+    t_mass = -0.5 * (err / (cfg["mass_sigma_fraction"] * tol[Q])) ** 2
+    if ratio_idx and heavy not in ratio_idx:
+        cols = [rest.index(j) for j in ratio_idx]
+        t_stoich = (-0.5 * (_clr_distance(gcounts[:, cols], list(range(len(cols))), ratio_t)
+                            / cfg["stoichiometry_sigma"]) ** 2)[G]
+    elif ratio_idx:
+        t_stoich = -0.5 * (_clr_distance(hits.counts(), ratio_idx, ratio_t) / cfg["stoichiometry_sigma"]) ** 2
+    else:
+        t_stoich = np.zeros(n_tot)
     add_charge = np.asarray([1 if known[a]["per_charge"] and known[a]["formula"] else 0 for a in add_names])
-    fq = counts @ bq + add_charge[add_i] * z_i
+    fq_grid = (gcounts.astype(np.int64) @ bq[rest].astype(np.int64)) if rest else np.zeros(gcounts.shape[0], np.int64)
+    fq = fq_grid[G] + int(bq[heavy]) * NH + add_charge[add_i] * z_i
     t_charge = -0.5 * ((fq - z_i) / cfg["charge_sigma"]) ** 2
     log_score = t_mass + t_stoich + t_charge
-    t_env = np.zeros(q.size)
-    t_series = np.zeros(q.size)
+    t_env = np.zeros(n_tot)
+    t_series = np.zeros(n_tot)
 
-    # group by peak, best first
-    order = np.lexsort((-log_score, q))
-    bounds = np.searchsorted(q[order], np.arange(mz_obs.size + 1))
-
-    def groups() -> list[NDArray[np.int64]]:
-        o = np.lexsort((-log_score, q))
-        b = np.searchsorted(q[o], np.arange(mz_obs.size + 1))
-        return [o[b[i]:b[i + 1]] for i in range(mz_obs.size)]
-
-    per_peak = [order[bounds[i]:bounds[i + 1]] for i in range(mz_obs.size)]
+    def ranked(i: int, k: int | None = None) -> NDArray[np.int64]:
+        """Candidates of peak i (global indices), best first (only the best k when given)."""
+        b0 = int(bounds[i])
+        ls = log_score[b0:int(bounds[i + 1])]
+        if k is not None and k < ls.size:
+            part = np.argpartition(-ls, k - 1)[:k]
+            return b0 + part[np.argsort(-ls[part], kind="stable")]
+        return b0 + np.argsort(-ls, kind="stable")
 
     # isotope-envelope similarity where a profile exists
     if profiles is not None:
         from qdlab.chem import isotope_envelope
 
         res = float(resolution or cfg["instrument_resolution"])
-        for i, idx in enumerate(per_peak):
+        n_top = int(cfg["envelope_top"])
+        for i in range(mz_obs.size):
             prof = profiles[i]
-            if prof is None or idx.size == 0:
+            if prof is None or bounds[i + 1] == bounds[i]:
                 continue
             x = np.asarray(prof[0], float)
             y = np.clip(np.asarray(prof[1], float), 0, None)
             if x.size < 3 or not np.any(y > 0):
                 continue
-            top = idx[: int(cfg["envelope_top"])]
+            top = ranked(i, n_top)
             vals = []
-            for c in top:
+            for c, cnt in zip(top, hits.counts(top), strict=True):
                 f = Formula({})
-                for b, n in zip(blk, counts[c], strict=False):
+                for b, n in zip(blk, cnt, strict=True):
                     if n:
                         f = f + b.formula * int(n)
                 spec = known[add_names[add_i[c]]]
                 if spec["formula"]:
-                    copies = z_i[c] if spec["per_charge"] else 1
-                    f = f + parse_formula(spec["formula"]) * int(copies)
+                    f = f + parse_formula(spec["formula"]) * int(z_i[c] if spec["per_charge"] else 1)
                 env = isotope_envelope(f.with_charge(int(z_i[c])))
-                s = max(float(np.mean(x)) / (res * 2.3548), 1e-3)
-                pred = _instrument_profile(env.mz, env.probability, x, s)
+                s_da = max(float(np.mean(x)) / (res * 2.3548200450309493), 1e-3)
+                pred = _instrument_profile(env.mz, env.probability, x, s_da)
                 cos = float(pred @ y / (np.linalg.norm(pred) * np.linalg.norm(y) + 1e-300))
                 vals.append(cfg["envelope_weight"] * math.log(max(cos, 1e-3)))
+            # candidates outside the evaluated top get the worst evaluated value (they cannot overtake)
+            t_env[bounds[i]:bounds[i + 1]] = min(vals)
             t_env[top] = vals
-            rest = idx[int(cfg["envelope_top"]):]
-            if rest.size:
-                t_env[rest] = min(vals)
         log_score = log_score + t_env
-        per_peak = groups()
 
-    # series consistency with neighbouring peaks
-    if series and mz_obs.size > 1 and cfg["series_weight"]:
-        peak_order = np.argsort(mz_obs)
-        neighbours: dict[int, list[int]] = {int(i): [] for i in range(mz_obs.size)}
-        for a_, b_ in itertools.pairwise(peak_order):
-            if abs(mz_obs[b_] - mz_obs[a_]) <= cfg["series_window_da"]:
-                neighbours[int(a_)].append(int(b_))
-                neighbours[int(b_)].append(int(a_))
-        for i, idx in enumerate(per_peak):
-            nb = [j for j in neighbours[i] if per_peak[j].size]
-            if not nb or idx.size == 0:
-                continue
-            ok = np.zeros(idx.size)
-            for j in nb:
-                ref = counts[per_peak[j][: int(cfg["series_top"])]]
-                d = np.abs(counts[idx][:, None, :].astype(np.int64) - ref[None, :, :]).sum(axis=2).min(axis=1)
-                ok += d <= cfg["series_step_units"]
-            t_series[idx] = cfg["series_weight"] * ok / len(nb)
+    # series consistency with neighbouring peaks (vectorised over all peaks). Only candidates within
+    # `series_score_window` log units of their peak's best are rescored: the others have relative
+    # probability < exp(-window), and a bonus <= series_weight cannot change that.
+    if series and n_peaks > 1 and cfg["series_weight"] and n_tot:
+        order = np.argsort(mz_obs, kind="stable")
+        close = np.abs(np.diff(mz_obs[order])) <= cfg["series_window_da"]
+        left = np.full(n_peaks, -1)
+        right = np.full(n_peaks, -1)
+        left[order[1:][close]] = order[:-1][close]
+        right[order[:-1][close]] = order[1:][close]
+        nonempty = per_peak_n > 0
+        best = np.full(n_peaks, -np.inf)
+        best[nonempty] = np.maximum.reduceat(log_score, bounds[:-1][nonempty])
+        sel = np.nonzero(log_score >= best[Q] - float(cfg["series_score_window"]))[0]
+        sel = sel[np.lexsort((-log_score[sel], Q[sel]))]  # by peak, best first
+        q_sel = Q[sel]
+        first = np.searchsorted(q_sel, np.arange(n_peaks))
+        k_top = int(cfg["series_top"])
+        rank_in_peak = np.arange(sel.size) - first[q_sel]
+        top_mask = rank_in_peak < k_top
+        tops = np.full((n_peaks, k_top, len(blk)), -(10**6), dtype=np.int64)  # sentinel: never "close"
+        tops[q_sel[top_mask], rank_in_peak[top_mask]] = hits.counts(sel[top_mask])
+        own = hits.counts(sel).astype(np.int64)
+        ok = np.zeros(sel.size)
+        n_nb = np.zeros(sel.size)
+        for nb in (left, right):
+            j = nb[q_sel]
+            has = (j >= 0) & nonempty[np.maximum(j, 0)]
+            d = np.abs(own[has][:, None, :] - tops[j[has]]).sum(axis=2).min(axis=1)
+            ok[has] += d <= cfg["series_step_units"]
+            n_nb += has
+        t_series[sel] = np.where(n_nb > 0, cfg["series_weight"] * ok / np.maximum(n_nb, 1), 0.0)
         log_score = log_score + t_series
-        per_peak = groups()
 
     exchanges = _exchange_vectors(bm, float(cfg["isobar_window_da"]), int(cfg["isobar_max_units"]))
-    isobar_top = int(cfg["isobar_top"])
-    add_copies = {}
-    add_mass_t: dict[tuple[int, int], NDArray[np.float64]] = {}
-    for ai, a in enumerate(add_names):
-        spec = known[a]
-        for z in zs:
-            copies = z if spec["per_charge"] else 1
-            add_copies[(ai, z)] = copies
-            add_mass_t[(ai, z)] = np.asarray(
-                [copies * parse_formula(spec["formula"]).average_mass_da(t) if spec["formula"] else 0.0 for t in tables])
-    bmass_mat = np.stack([bmass[t] for t in tables], axis=1)  # blocks x tables
-    cmax_a = np.asarray(cmax, dtype=np.int64)
-    cmin_a = np.asarray(cmin, dtype=np.int64)
+    ex_vec = np.asarray([v for v, _ in exchanges], dtype=np.int64).reshape(-1, len(blk))
+    ex_dm = np.asarray([dm for _, dm in exchanges], dtype=float)
+    ex_vec = np.concatenate([ex_vec, -ex_vec])
+    ex_dm = np.concatenate([ex_dm, -ex_dm])
+    shared = _Shared(
+        blocks=blk, tables=tuple(tables), adduct_names=tuple(add_names), hits=hits, err=err, mz_theo=mz_theo,
+        add_i=add_i, z_i=z_i, fq=fq, log_score=log_score,
+        terms=(("mass", t_mass), ("stoichiometry", t_stoich), ("charge", t_charge), ("envelope", t_env), ("series", t_series)),
+        bmass_mat=np.stack([bmass[t] for t in tables], axis=1),
+        add_mass={(ai, z): np.asarray([_adduct_mass(known[a], z, t) for t in tables]) for ai, a in enumerate(add_names) for z in zs},
+        add_copies={(ai, z): (z if known[a]["per_charge"] else 1) for ai, a in enumerate(add_names) for z in zs},
+        e_mass=e_mass, ex_vec=ex_vec, ex_dm=ex_dm, cmin=cmin_a, cmax=cmax_a,
+        isobar_top=int(cfg["isobar_top"]),
+    )
     peaks: list[PeakAssignment] = []
-    for i, idx in enumerate(per_peak):
-        ls = log_score[idx]
-        w = np.exp(ls - ls.max()) if idx.size else ls
-        prob = w / w.sum() if idx.size else w
-        keep = idx if max_candidates is None else idx[:max_candidates]
-        by_table_all = (counts[keep] @ bmass_mat) if keep.size else np.zeros((0, len(tables)))
-        cands = []
-        for r, c in enumerate(keep):
-            cnt = counts[c]
-            a = add_names[add_i[c]]
-            z = int(z_i[c])
-            copies = add_copies[(int(add_i[c]), z)]
-            mt = (by_table_all[r] + add_mass_t[(int(add_i[c]), z)] - z * e_mass) / z
-            alts = []
-            if r < isobar_top:
-                for v, dm in exchanges:
-                    for sgn in (1, -1):
-                        new = cnt.astype(np.int64) + sgn * v
-                        if np.any(new < cmin_a) or np.any(new > cmax_a) or new.sum() == 0:
-                            continue
-                        mz_alt = float(mz_theo[c] + sgn * dm / z)
-                        alts.append({"formula": ion_text(composition_text(blk, new), a, copies, z), "mass_da": mz_alt,
-                                     "error_da": float(mz_obs[i] - mz_alt),
-                                     "within_tolerance": bool(abs(mz_obs[i] - mz_alt) <= tol[i])})
-            cands.append(Candidate(
-                formula=ion_text(composition_text(blk, cnt), a, copies, z),
-                counts={b.name: int(n) for b, n in zip(blk, cnt, strict=False)},
-                adduct=a, charge=z, mass_da=float(mz_theo[c]), error_da=float(err[c]),
-                score=float(prob[r]), log_score=float(log_score[c]),
-                terms={"mass": float(t_mass[c]), "stoichiometry": float(t_stoich[c]), "charge": float(t_charge[c]),
-                       "envelope": float(t_env[c]), "series": float(t_series[c])},
-                formal_charge=int(fq[c]), masses_by_table={t: float(m) for t, m in zip(tables, mt, strict=False)},
-                near_isobaric=tuple(alts),
-            ))
-        peaks.append(PeakAssignment(float(mz_obs[i]), float(tol[i]), int(idx.size), tuple(cands)))
+    for i in range(mz_obs.size):
+        keep = ranked(i, max_candidates)
+        n_i = int(bounds[i + 1] - bounds[i])
+        if n_i:
+            ls = log_score[bounds[i]:bounds[i + 1]]
+            lse = float(ls.max() + np.log(np.sum(np.exp(ls - ls.max()))))
+        else:
+            lse = 0.0
+        peaks.append(PeakAssignment(float(mz_obs[i]), float(tol[i]), n_i,
+                                    _source=(shared, keep, float(mz_obs[i]), float(tol[i]), lse)))
     return AssignmentResult(
         peaks=tuple(peaks),
         blocks=tuple({"name": b.name, "formula": b.formula.hill(), "mass_da": float(bm[j]), "formal_charge": b.formal_charge}
