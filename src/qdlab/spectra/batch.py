@@ -290,6 +290,7 @@ def _init_maxima(e, y, ncomp, b0, out):
             nc += 1
     order = np.argsort(-sm[cand[:nc]])
     found = 0
+    runmin = np.empty((ncomp, n))  # runmin[m, i] = min(sm) between retained maximum m and point i
     for o in range(nc):
         if found == ncomp:
             break
@@ -298,15 +299,17 @@ def _init_maxima(e, y, ncomp, b0, out):
         ok = True
         for m in range(found):
             j = int(out[m, 3])
-            a, b = (i, j) if i < j else (j, i)
-            dip = 1e300
-            for q in range(a, b + 1):
-                dip = min(dip, sm[q])
-            if min(sm[i], sm[j]) - dip < 0.05 * amp:
+            if min(sm[i], sm[j]) - runmin[m, i] < 0.05 * amp:
                 ok = False
                 break
         if not ok:
             continue
+        rm = runmin[found]
+        rm[i] = sm[i]
+        for q in range(i + 1, n):
+            rm[q] = min(rm[q - 1], sm[q])
+        for q in range(i - 1, -1, -1):
+            rm[q] = min(rm[q + 1], sm[q])
         h = sm[i] - b0
         level = b0 + 0.5 * h
         w = min(_half_width(e, sm, i, level, -1), _half_width(e, sm, i, level, 1))
