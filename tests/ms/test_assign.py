@@ -148,3 +148,13 @@ def test_bad_inputs():
     with pytest.raises(InputError):
         parse_blocks("Cd,Cd")
     assert [b.formal_charge for b in parse_blocks("Cd,C2H3O2:-1")] == [2, -1]
+
+
+def test_table1_regenerated_ranks_paper_formulas_in_top_three():
+    from qdlab.ms.table1 import table1_markdown, table1_rows
+
+    rows = table1_rows()
+    assert len(rows) == 10
+    assert all(r["rank"] is not None and r["rank"] <= 3 for r in rows)
+    assert {r["best"] for r in rows if r["observed_mass_da"] == 5623.4} == {"Cd32P20(OA)5+"}
+    assert "Cd22P12(OA)8+ (printed Cd32P12(OA)8+)" in table1_markdown()

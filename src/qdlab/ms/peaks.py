@@ -6,7 +6,7 @@ baseline-corrected intensity). Differences (documented defaults in ``resources/m
 
 * default ``snr = 3`` (MALDIquant: 2);
 * besides the apex m/z (MALDIquant's peak position) every peak gets an intensity-weighted **centroid** over
-  the contiguous region above half its height, on the linear (back-transformed) signal, its FWHM and
+  the contiguous region above 20 % of its height, on the linear (back-transformed) signal, its FWHM and
   area: for 25-Da-wide Cd isotope envelopes the centroid, not the apex bin, estimates the average mass;
 * maxima within ``half_window`` points of either end are ignored (their window is incomplete);
 * optional ``min_separation_da`` merges maxima closer than that (keeps the higher one), useful for noisy
@@ -44,7 +44,7 @@ class PeakList(Result):
     fwhm_da
         Full width at half maximum of the linear signal (m/z units).
     area
-        Area of the linear signal over the half-maximum region.
+        Area of the linear signal over the centroid region.
     index
         Index of the apex in the spectrum.
     noise
@@ -158,7 +158,11 @@ def pick_peaks(
         lo, hi = _half_max_region(lin, li, frac) if lin[li] > 0 else (i, i)
         w = np.clip(lin[lo: hi + 1], 0, None)
         cent.append(float(np.sum(x[lo: hi + 1] * w) / np.sum(w)) if np.sum(w) > 0 else float(x[i]))
-        fw.append(_fwhm(x, lin, li, lo, hi) if lin[li] > 0 else float("nan"))
+        if lin[li] > 0:
+            hlo, hhi = _half_max_region(lin, li, 0.5)
+            fw.append(_fwhm(x, lin, li, hlo, hhi))
+        else:
+            fw.append(float("nan"))
         area.append(float(np.trapezoid(w, x[lo: hi + 1])) if hi > lo else 0.0)
     return PeakList(
         mz_da=np.asarray(cent, float), apex_mz_da=x[cand].astype(float), intensity=y[cand].astype(float),
