@@ -225,3 +225,32 @@ def test_fuzz_damaged_mzml(tmp_path):
         except QdlabError:
             continue
         assert np.all(np.diff(ms.mz) > 0)
+
+
+@settings(max_examples=25, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(ml1=st.floats(5e5, 2e7), ml2=st.floats(-50, 50), ml3=st.floats(-1e-3, 5e-3), dw=st.sampled_from([0.5, 1.0, 2.0, 4.0]),
+       order=st.sampled_from(["little", "big"]))
+def test_flex_round_trip_property(tmp_path, ml1, ml2, ml3, dw, order):
+    """For any plausible calibration the axis read back is exactly the calibration of the written constants."""
+    s = _spectrum(2000, 3000, 300)
+    fid = write_flex(tmp_path / "p" / "1SLin", s, ml1=ml1, ml2=ml2, ml3=ml3, dw_ns=dw, byte_order=order)
+    ms = read_flex(fid)
+    p = parse_acqus(fid.parent / "acqus")
+    t = float(p["DELAY"]) + float(p["DW"]) * np.arange(int(p["TD"]))
+    assert np.allclose(ms.mz, quadratic_tof_to_mass(t, ml1, ml2, ml3), rtol=1e-12, atol=0)
+    assert ms.mz[0] >= 2000 - 1e-6 and ms.mz[-1] <= 3000 + 1e-6
+    assert np.all(np.diff(ms.mz) > 0)
+
+
+@settings(max_examples=40, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.tuples(st.floats(0.1, 1e6), st.floats(-1e6, 1e9)), min_size=2, max_size=40, unique_by=lambda p: round(p[0], 4)),
+       st.sampled_from(["\t", " ", ",", ";"]))
+def test_text_round_trip_property(tmp_path, rows, sep):
+    rows = sorted(rows)
+    mz = np.array([r[0] for r in rows])
+    if np.any(np.diff(np.round(mz, 6)) <= 0):
+        return
+    s = MassSpectrum(mz, np.array([r[1] for r in rows]))
+    ms = read_mass_spectrum(write_text(tmp_path / "r.txt", s, sep=sep))
+    assert np.allclose(ms.mz, s.mz, rtol=0, atol=1e-6)
+    assert np.allclose(ms.intensity, s.intensity, rtol=1e-5, atol=1e-30)

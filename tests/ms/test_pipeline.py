@@ -123,3 +123,17 @@ def test_empty_spectrum_analysis():
     mz = np.linspace(1000, 2000, 500)
     res = analyze(MassSpectrum(mz, np.full(500, 10.0)))
     assert len(res.peak_list) == 0 and res.assignment.peaks == ()
+
+
+def test_plots_return_figures():
+    from matplotlib.figure import Figure
+
+    from qdlab.ms.plot import plot_analysis, plot_size, plot_spectrum
+
+    syn = table1_spectrum(seed=9)
+    assert isinstance(plot_spectrum(syn.spectrum), Figure)
+    fig = plot_analysis(analyze(syn.spectrum, max_candidates=2))
+    assert isinstance(fig, Figure) and any("Cd" in t.get_text() for t in fig.axes[0].texts)
+    res = molecular_ion_size(molecular_ion_band(seed=9).spectrum)
+    fig = plot_size(res)
+    assert isinstance(fig, Figure) and len(fig.axes[0].texts) == 2

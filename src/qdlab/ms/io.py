@@ -181,6 +181,16 @@ def _psi_ms_cv():
     return load_psims()
 
 
+def _nth_spectrum(path: Path, index: int) -> dict[str, Any] | None:
+    from pyteomics import mzml
+
+    with mzml.MzML(str(path), use_index=False, read_schema=False, huge_tree=True, cv=_psi_ms_cv()) as reader:
+        for i, s in enumerate(reader):
+            if i == index:
+                return s
+    return None
+
+
 def read_mzml(path: str | Path, *, index: int = 0) -> MassSpectrum:
     """Read spectrum number ``index`` of an mzML file with pyteomics.
 
@@ -189,20 +199,14 @@ def read_mzml(path: str | Path, *, index: int = 0) -> MassSpectrum:
     FormatError
         If the XML is invalid, the file has no spectrum ``index`` or it lacks m/z/intensity arrays.
     """
-    from lxml import etree
-    from pyteomics import mzml
+    import warnings
 
     p = Path(path)
     try:
-        with mzml.MzML(str(p), use_index=False, read_schema=False, huge_tree=True, cv=_psi_ms_cv()) as reader:
-            spec = None
-            for i, s in enumerate(reader):
-                if i == index:
-                    spec = s
-                    break
-    except (etree.XMLSyntaxError, ValueError, KeyError, TypeError, OSError, EOFError, AttributeError, IndexError) as exc:
-        raise FormatError(f"cannot read mzML: {type(exc).__name__}: {str(exc)[:120]}", path=p) from exc
-    except Exception as exc:  # pyteomics wraps parse errors in its own classes
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # pyteomics warns about damaged array names; we raise below instead
+            spec = _nth_spectrum(p, index)
+    except Exception as exc:  # lxml/pyteomics raise many types (XMLSyntaxError, PyteomicsError, ...) for bad files
         raise FormatError(f"cannot read mzML: {type(exc).__name__}: {str(exc)[:120]}", path=p) from exc
     if spec is None:
         raise FormatError(f"no spectrum number {index} in the file", path=p)
