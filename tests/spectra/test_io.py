@@ -228,3 +228,57 @@ def test_fuzz_damaged_files(tmp_path: Path, fmt: str, data: st.DataObject) -> No
 
 def test_parse_functions_accept_no_path() -> None:
     assert math.isnan(parse_cary_csv("A,,\nWavelength (nm),Abs,\n400,0.1,\n401,0.2,\n402,0.3,\n").time_min[0])
+
+
+# ---------------------------------------------------------------------------- property: round trips
+_finite = st.floats(-1e6, 1e6, allow_nan=False, allow_infinity=False)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    start=st.floats(0.1, 5000.0),
+    steps=st.lists(st.floats(1e-3, 50.0), min_size=2, max_size=60),
+    ys=st.data(),
+    layout=st.sampled_from([(",", "."), ("\t", "."), (";", ","), (" ", "."), ("\t", ",")]),
+    unit=st.sampled_from(["nm", "ev", "cm-1"]),
+    ncols=st.integers(1, 3),
+)
+def test_delimited_round_trip_property(tmp_path: Path, start: float, steps: list[float], ys: st.DataObject,
+                                       layout: tuple[str, str], unit: str, ncols: int) -> None:
+    x = start + np.concatenate([[0.0], np.cumsum(steps)])
+    from qdlab.data.types import SpectrumSeries
+
+    spectra = [Spectrum(x, np.array(ys.draw(st.lists(_finite, min_size=x.size, max_size=x.size))), unit, "pl")
+               for _ in range(ncols)]
+    if np.unique(x).size < x.size:
+        return
+    series = SpectrumSeries.from_spectra(spectra, time_min=[float(i) for i in range(ncols)])
+    p = write_delimited(tmp_path / "p.txt", series, delimiter=layout[0], decimal=layout[1])
+    back = read_spectra(p)
+    assert len(back) == ncols and back[0].x_unit == unit
+    for a, b in zip(series, back, strict=True):
+        np.testing.assert_array_equal(a.x, b.x)
+        np.testing.assert_array_equal(a.y, b.y)
+    np.testing.assert_array_equal(back.time_min, np.arange(ncols))
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(n=st.integers(3, 80), data=st.data())
+def test_ocean_and_jcamp_round_trip_property(tmp_path: Path, n: int, data: st.DataObject) -> None:
+    x = np.sort(np.array(data.draw(st.lists(st.floats(200.0, 3000.0), min_size=n, max_size=n, unique=True))))
+    if np.unique(x).size < n:
+        return
+    y = np.array(data.draw(st.lists(_finite, min_size=n, max_size=n)))
+    s = Spectrum(x, y, "nm", "pl", label="prop")
+    for writer, name in ((write_ocean_optics, "o.txt"), (write_jcamp, "j.jdx")):
+        back = read_spectra(writer(tmp_path / name, s))[0]
+        np.testing.assert_array_equal(back.x, x)
+        np.testing.assert_allclose(back.y, y, rtol=1e-15, atol=0)
+
+
+def test_unequal_axes_whitespace_writes_nan(tmp_path: Path) -> None:
+    a = Spectrum(np.linspace(900, 1000, 11), np.arange(11.0), "nm", "pl", {}, "A0")
+    b = Spectrum(np.linspace(950, 1000, 6), np.arange(6.0), "nm", "pl", {}, "A1")
+    back = read_spectra(write_delimited(tmp_path / "w.txt", [a, b], delimiter=" "))
+    assert [len(s) for s in back] == [11, 6]
+    np.testing.assert_allclose(back[1].y, np.arange(6.0))

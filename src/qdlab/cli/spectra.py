@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-from qdlab.cli.common import JsonOpt, PlotOpt, emit, existing_file, key_value_table
+from qdlab.cli.common import JsonOpt, PlotOpt, SchedulerOpt, emit, existing_file, key_value_table
 from qdlab.data.errors import InputError
 
 XUnitOpt = Annotated[
@@ -41,6 +41,7 @@ def analyze(
     shape: ShapeOpt = "gaussian",
     max_components: MaxCompOpt = 3,
     baseline: BaselineOpt = "none",
+    response: Annotated[Path | None, typer.Option("--response", help="Detector relative spectral response file (PL only).")] = None,
     plot: PlotOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
@@ -49,13 +50,14 @@ def analyze(
     from qdlab.spectra.absorption import analyze_absorbance
 
     _check_kind(kind)
+    resp = _response(response, None)
     out: list[dict[str, Any]] = []
     pairs = []
     for f in files:
         series = read_spectra(existing_file(f, "spectrum file"), x_unit=x_unit, kind=kind)
         for spec in series:
             if kind == "pl":
-                r = analyze_pl(spec, shape=shape, max_components=max_components, baseline=baseline)  # type: ignore[arg-type]
+                r = analyze_pl(spec, shape=shape, max_components=max_components, baseline=baseline, response=resp)  # type: ignore[arg-type]
                 d = r.to_dict()
                 row = {
                     "file": str(f),
@@ -164,6 +166,7 @@ def series_cmd(
     shape: ShapeOpt = "gaussian",
     max_components: MaxCompOpt = 3,
     baseline: BaselineOpt = "none",
+    scheduler: SchedulerOpt = None,
     plot: PlotOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
@@ -174,7 +177,10 @@ def series_cmd(
     if not path.exists():
         raise InputError(f"not found: {path}")
     series = read_series(path, x_unit=x_unit, kind="pl")
-    res = analyze_series(series, _parse_qy(qy, qy_file), shape=shape, max_components=max_components, baseline=baseline)
+    res = analyze_series(
+        series, _parse_qy(qy, qy_file), shape=shape, max_components=max_components, baseline=baseline,
+        scheduler=scheduler or "serial",
+    )
     out: dict[str, Any] = {"path": str(path), **res.to_dict()}
     if plot is not None:
         from qdlab.spectra.plot import plot_series_overview, save_figure

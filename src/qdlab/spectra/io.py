@@ -715,15 +715,21 @@ def _as_series(obj: Spectrum | SpectrumSeries | Sequence[Spectrum]) -> SpectrumS
     return SpectrumSeries.from_spectra(list(obj))
 
 
-def _fmt(v: float, decimal: str = ".") -> str:
-    s = "" if not math.isfinite(v) else repr(float(v))
+def _fmt(v: float, decimal: str = ".", missing: str = "") -> str:
+    s = missing if not math.isfinite(v) else repr(float(v))
     return s.replace(".", ",") if decimal == "," else s
 
 
-def _column_label(series: SpectrumSeries, i: int) -> str:
+def _column_label(series: SpectrumSeries, i: int, compact: bool = False) -> str:
+    """``"A3 (12.5 min)"``, or ``"A3_12.5min"`` without spaces (for whitespace-delimited files)."""
     aid = series.aliquot_ids[i]
     t = series.time_min[i]
-    return f"{aid} ({t:g} min)" if math.isfinite(t) else aid
+    if compact:
+        aid = re.sub(r"\s+", "_", aid)
+    if not math.isfinite(t):
+        return aid
+    tt = np.format_float_positional(float(t), trim="-")
+    return f"{aid}_{tt}min" if compact else f"{aid} ({tt} min)"
 
 
 _X_NAMES = {"nm": "wavelength_nm", "ev": "energy_ev", "cm-1": "wavenumber_cm-1"}
@@ -764,15 +770,17 @@ def write_delimited(
             sp = sp.to_wavelength() if base.x_unit == "nm" else sp.to_energy()
         cols.append(sp.y if sp.x.shape == x.shape and np.array_equal(sp.x, x) else np.interp(x, sp.x, sp.y, left=np.nan, right=np.nan))
     out = []
+    compact = delimiter.strip() == ""
     if header:
         out.append("# qdlab spectra export")
         out.append(f"# kind: {base.kind}")
         for k, v in (meta or {}).items():
             out.append(f"# {k}: {v}")
-        out.append(delimiter.join([_X_NAMES[base.x_unit]] + [_column_label(s, i) for i in range(len(s))]))
+        out.append(delimiter.join([_X_NAMES[base.x_unit]] + [_column_label(s, i, compact) for i in range(len(s))]))
     arr = np.column_stack(cols)
+    missing = "nan" if delimiter.strip() == "" else ""  # empty cells would vanish between spaces
     for row in arr:
-        out.append(delimiter.join(_fmt(v, decimal) for v in row))
+        out.append(delimiter.join(_fmt(v, decimal, missing) for v in row))
     p = Path(path)
     p.write_text("\n".join(out) + "\n", encoding="utf-8")
     return p

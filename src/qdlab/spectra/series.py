@@ -29,7 +29,7 @@ class SeriesAnalysis(Result):
     table
         One row per aliquot: ``aliquot_id``, ``time_min``, ``peak_wavelength_nm``, ``peak_energy_ev``,
         ``fwhm_mev``, ``fwhm_nm``, ``bimodal``, ``n_components``, ``component_wavelengths_nm``,
-        ``component_fractions``, ``integrated``, ``relative_brightness``, ``qy``.
+        ``component_fractions``, ``integrated``, ``relative_brightness``, ``qy`` (fraction), ``qy_percent``.
     summary
         ``initial``, ``brightest``, ``final`` (each ``aliquot_id``, ``time_min``, ``wavelength_nm``,
         ``qy``), ``brightness_basis``, ``shift_nm``, ``shift_mev``, ``bimodal_aliquots``.
@@ -78,6 +78,7 @@ def _point(row: dict[str, Any]) -> dict[str, Any]:
         "energy_ev": row["peak_energy_ev"],
         "fwhm_mev": row["fwhm_mev"],
         "qy": row["qy"],
+        "qy_percent": row["qy_percent"],
         "bimodal": row["bimodal"],
     }
 
@@ -144,6 +145,7 @@ def analyze_series(
                 "integrated": f.integrated,
                 "relative_brightness": f.integrated / first_int if first_int else None,
                 "qy": q,
+                "qy_percent": None if q is None else 100 * q,
             }
         )
     have_qy = any(q is not None for q in qys)
