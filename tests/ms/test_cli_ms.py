@@ -76,3 +76,19 @@ def test_bad_files_exit_2(capsys, tmp_path):
         assert rc == 2 and out == "" and "increasing" in err and "Traceback" not in err
     rc, _, err = run(capsys, "ms", "size", str(tmp_path / "missing.txt"))
     assert rc == 2 and "not found" in err
+
+
+def test_size_flex_folder_linear_mode(capsys, tmp_path):
+    """The bimodal band written as a linear-mode flex acquisition (integer counts on a TOF grid)."""
+    molecular_ion_band(seed=2).write(tmp_path / "qd" / "1" / "1SLin", "flex", ml1=2.0e6, ml2=12.5, ml3=1e-3, dw_ns=4.0)
+    rc, out, _ = run(capsys, "ms", "size", str(tmp_path / "qd"), "--json")
+    assert rc == 0
+    modes = json.loads(out)["modes"]
+    assert [m["mass_da"] for m in modes] == pytest.approx([40_000, 140_000], rel=0.01)
+    assert [m["diameter_nm"] for m in modes] == pytest.approx([2.77, 4.21], abs=0.02)
+
+
+def test_calibration_option_checked(capsys, tmp_path):
+    p = molecular_ion_band(seed=1).write(tmp_path / "b.txt", "text")
+    rc, _, err = run(capsys, "ms", "size", str(p), "--calibration", "cubicc")
+    assert rc == 2 and "--calibration" in err

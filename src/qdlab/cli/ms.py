@@ -41,6 +41,12 @@ def _kv(values: list[str] | str | None, what: str, cast: type = float) -> dict[s
     return out
 
 
+def _calibration(value: str) -> str:
+    if value not in ("auto", "quadratic", "cubic"):
+        raise InputError(f"expected auto, quadratic or cubic, got {value!r}", field="--calibration")
+    return value
+
+
 def _tolerance(value: str | None) -> float | str | None:
     if value is None or value == "envelope":
         return value
@@ -129,7 +135,7 @@ def analyze(
 
     if not path.exists():
         raise InputError(f"not found: {path}")
-    ms = read_mass_spectrum(path, calibration=calibration)  # type: ignore[arg-type]
+    ms = read_mass_spectrum(path, calibration=_calibration(calibration))  # type: ignore[arg-type]
     res = run(ms, snr=snr, mz_range_da=(mz_min, mz_max), max_peaks=max_peaks, max_candidates=top,
               **_assign_kwargs(blocks, adducts, charge, tolerance_da, weights, target_ratio, max_count))
     if plot is not None:
@@ -180,7 +186,7 @@ def size(
             dens = float(density)
         except ValueError as exc:
             raise InputError(f"expected handbook, xray or a number, got {density!r}", field="--density") from exc
-    ms = read_mass_spectrum(path, calibration=calibration)  # type: ignore[arg-type]
+    ms = read_mass_spectrum(path, calibration=_calibration(calibration))  # type: ignore[arg-type]
     res = molecular_ion_size(ms, material=material, density=dens, ligands_per_nm2=ligands_per_nm2, ligand=ligand,
                              min_mass_da=min_mass_da)
     if plot is not None:

@@ -342,8 +342,8 @@ def write_flex(
     """Write a Bruker flex acquisition folder (``fid`` + ``acqus``) with the given calibration constants.
 
     The intensities (from ``spectrum`` or ``mz``/``intensity``) are interpolated onto the time grid
-    ``t_i = DELAY + i*DW`` mapped to mass by the quadratic calibration, rounded to int32 and written in the
-    chosen byte order. ``DELAY`` defaults to the flight time of the lowest mass (rounded up to a multiple of ``DW``);
+    ``t_i = DELAY + i*DW`` mapped to mass by the quadratic calibration, rounded to int32 counts (so give
+    them in counts, not normalised to 1) and written in the chosen byte order. ``DELAY`` defaults to the flight time of the lowest mass (rounded up to a multiple of ``DW``);
     ``TD`` defaults to cover the highest mass.
 
     Parameters

@@ -174,7 +174,8 @@ def molecular_ion_band(
 ) -> SyntheticMS:
     """QD molecular-ion bands: Gaussians in mass with the given modes and relative sigmas.
 
-    The defaults reproduce the paper's bimodal band after overgrowth (40 and 140 kDa, Fig. 5b).
+    The defaults reproduce the paper's bimodal band after overgrowth (40 and 140 kDa, Fig. 5b), with
+    apex heights of 1000 counts (flex files store integer counts).
 
     Examples
     --------
@@ -184,7 +185,7 @@ def molecular_ion_band(
     """
     modes = np.asarray(modes_da, dtype=float)
     rel = np.broadcast_to(np.asarray(relative_widths, dtype=float), modes.shape)
-    amps = np.ones(modes.size) if amplitudes is None else np.asarray(amplitudes, dtype=float)
+    amps = np.full(modes.size, 1000.0) if amplitudes is None else np.asarray(amplitudes, dtype=float)
     if modes.size == 0 or amps.size != modes.size or np.any(modes <= 0) or np.any(rel <= 0) or np.any(amps <= 0):
         raise InputError("modes, widths and amplitudes must be positive and of equal length", field="modes_da")
     lo, hi = mz_range_da
