@@ -44,3 +44,10 @@ def test_bad_inputs():
         reference_pattern("Cd3P2", wavelength_angstrom=50.0)
     with pytest.raises(InputError):
         reference_pattern("Unobtainium")
+
+
+def test_cdo_intensity_ratio_matches_powder_file():
+    # ICDD PDF 05-0640 (CdO, Swanson et al., NBS Circ. 539): I(200)/I(111) = 88/100
+    ref = {r.hkl: r.relative_intensity for r in reference_pattern("CdO").reflections}
+    assert ref[(1, 1, 1)] == pytest.approx(100)
+    assert ref[(2, 0, 0)] / 100 == pytest.approx(0.88, abs=0.05)

@@ -2,7 +2,7 @@
 
 For N atoms with form factors f_i(q) the orientationally averaged intensity is
 
-    I(q) = sum_i f_i^2 + 2 sum_{i<j} f_i f_j exp(-B s^2) sin(q r_ij) / (q r_ij),   s = q / (4 pi)
+    I(q) = sum_i f_i^2 + 2 sum_{i<j} f_i f_j exp(-2 B s^2) sin(q r_ij) / (q r_ij),   s = q / (4 pi)
 
 (Debye 1915). Atoms of the same element share f, so the double sum collapses onto one histogram of
 distances per element pair; the pattern is then a sum over histogram bins, each placed at the mean
@@ -15,8 +15,10 @@ For fitting, :class:`SphereLibrary` carves the largest sphere once and histogram
 larger of its two radii, so the histograms of *all* smaller concentric spheres follow by a cumulative
 sum. Size distributions are number-weighted averages of per-particle intensities.
 
-The Debye-Waller factor damps the cross terms only (uncorrelated vibrations); the self term keeps the
-full f^2, which is the thermal diffuse background at high q.
+The Debye-Waller factor exp(-B s^2) multiplies each atom's amplitude, so a pair term carries
+exp(-2 B s^2) = exp(-B q^2 / 8 pi^2) (uncorrelated vibrations; the same convention as pymatgen's
+XRDCalculator and DebyeCalculator); the self term keeps the full f^2, which is the thermal diffuse
+background at high q.
 """
 
 from __future__ import annotations
@@ -199,7 +201,7 @@ def debye_intensity_exact(
     q = np.asarray(q_inv_angstrom, float)
     elements, types = _types(symbols)
     f = np.array([form_factor(e, q) for e in elements])[types]  # (N, nq)
-    dw = np.exp(-b_iso_angstrom2 * (q / (4 * np.pi)) ** 2)
+    dw = np.exp(-2.0 * b_iso_angstrom2 * (q / (4 * np.pi)) ** 2)
     out = np.sum(f * f, axis=0)
     for i in range(len(pos) - 1):
         d = np.linalg.norm(pos[i + 1 :] - pos[i], axis=1)
@@ -232,8 +234,8 @@ def debye_intensity(
         Distance histogram bin; default from ``xrd.toml``.
     """
     pos = np.ascontiguousarray(positions, dtype=float)
-    if pos.ndim != 2 or pos.shape[1] != 3 or len(pos) != len(symbols):
-        raise InputError("positions must be (N, 3) with one symbol per atom", field="positions")
+    if pos.ndim != 2 or pos.shape[1] != 3 or len(pos) != len(symbols) or len(pos) == 0:
+        raise InputError("positions must be (N, 3), N >= 1, with one symbol per atom", field="positions")
     q = np.asarray(q_inv_angstrom, float)
     bw = float(bin_width_angstrom or default_bin_width_angstrom())
     b_iso = default_b_iso_angstrom2() if b_iso_angstrom2 is None else float(b_iso_angstrom2)
@@ -252,7 +254,7 @@ def _assemble(
 ) -> NDArray[np.float64]:
     """I[q, m] from per-element counts (n_el, m) and per-pair sinc sums (n_pair, nq, m)."""
     f = np.array([form_factor(e, q) for e in elements])  # (n_el, nq)
-    dw = np.exp(-b_iso * (q / (4 * np.pi)) ** 2)
+    dw = np.exp(-2.0 * b_iso * (q / (4 * np.pi)) ** 2)
     out = np.einsum("eq,em->qm", f * f, counts)
     for p, (a, b) in enumerate(_pair_list(elements)):
         out += 2.0 * (f[a] * f[b] * dw)[:, None] * sums[p]

@@ -96,7 +96,7 @@ def reference_pattern(
     --------
     >>> ref = reference_pattern("CdO")
     >>> [r.hkl for r in ref.strongest(2)]
-    [(2, 0, 0), (1, 1, 1)]
+    [(1, 1, 1), (2, 0, 0)]
     """
     from pymatgen.analysis.diffraction.xrd import XRDCalculator
 
