@@ -123,3 +123,23 @@ def test_result_to_dict_is_json() -> None:
     json.dumps(d, allow_nan=False)
     assert {"wavelength_nm", "energy_ev", "fwhm_mev", "fwhm_nm", "area_fraction"} <= set(d["peaks"][0])
     assert np.isfinite(d["peak_wavelength_nm"])
+
+
+def test_agrees_with_lmfit_reference() -> None:
+    """Same model (two Gaussians + linear background in energy) fitted by lmfit gives the same answer."""
+    from lmfit.models import GaussianModel, LinearModel
+
+    spec, _ = synth_pl([(1000.0, 110.0, 1.0), (1150.0, 90.0, 0.6)], axis="ev", noise=0.004, baseline_offset=0.1)
+    ours = analyze_pl(spec, n_components=2)
+    model = GaussianModel(prefix="a_") + GaussianModel(prefix="b_") + LinearModel()
+    pa, pb = ours.peaks
+    params = model.make_params(
+        a_center=pa.energy_ev + 0.01, a_sigma=0.04, a_amplitude=1.0, b_center=pb.energy_ev - 0.01, b_sigma=0.04,
+        b_amplitude=0.5, slope=0.0, intercept=0.0,
+    )
+    res = model.fit(spec.y, params, x=spec.x)
+    lm_centers = sorted([res.params["a_center"].value, res.params["b_center"].value], reverse=True)
+    lm_fwhm = {round(res.params[f"{k}_center"].value, 3): res.params[f"{k}_fwhm"].value for k in "ab"}
+    for p, c in zip(ours.peaks, lm_centers, strict=True):
+        assert p.energy_ev == pytest.approx(c, abs=1e-6)
+        assert p.fwhm_mev / 1000 == pytest.approx(lm_fwhm[round(c, 3)], rel=1e-4)

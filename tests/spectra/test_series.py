@@ -75,3 +75,22 @@ def test_plots_return_figures(tmp_path) -> None:
         assert p.stat().st_size > 1000
     with pytest.raises(InputError):
         save_figure(plot_stacked(series), tmp_path / "f.gif")
+
+
+def test_failed_aliquot_keeps_its_row() -> None:
+    import dataclasses
+
+    import numpy as np
+
+    series, _ = synth_series([1000.0, 1050.0, 1100.0])
+    dark = dataclasses.replace(series[0], y=np.zeros_like(series[0].y))
+    from qdlab.data.types import SpectrumSeries
+
+    s2 = SpectrumSeries((dark, series[1], series[2]), series.time_min, series.aliquot_ids)
+    r = analyze_series(s2, qy=[0.01, 0.2, 0.1])
+    assert r.table[0]["error"] and r.table[0]["peak_wavelength_nm"] is None
+    assert r.summary["initial"]["aliquot_id"] == "A1" and r.summary["failed_aliquots"] == ["A0"]
+    assert r.summary["brightest"]["aliquot_id"] == "A1"
+    import json
+
+    json.dumps(r.to_dict(), allow_nan=False)

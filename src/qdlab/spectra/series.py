@@ -4,6 +4,8 @@ Every aliquot's PL is analysed with :func:`qdlab.spectra.analyze_pl` (energy spa
 The *brightest* aliquot is the one with the highest PLQY when QYs are given (as in Table 2 of the
 reference paper); without QYs it is the one with the largest integrated PL, and the summary says so
 (``brightness_basis``) — integrated PL compares brightness only if concentrations and settings match.
+An aliquot whose PL cannot be analysed (no signal, no band) keeps its row with ``error`` set and is left
+out of the summary.
 """
 
 from __future__ import annotations
@@ -120,16 +122,31 @@ def analyze_series(
     qys = _qy_list(qy, ids)
     kw = {"shape": shape, "max_components": max_components, "baseline": baseline}
     if scheduler in (None, "serial"):
-        fits = [analyze_pl(s, **kw) for s in series]  # type: ignore[arg-type]
+        results = [_safe_fit(s, kw) for s in series]
     else:
         from functools import partial
 
         from qdlab.compute import map_progress
 
-        fits = list(map_progress(partial(analyze_pl, **kw), list(series), scheduler=scheduler, description="PL fits"))
-    first_int = fits[0].integrated
+        results = list(map_progress(partial(_safe_fit, kw=kw), list(series), scheduler=scheduler, description="PL fits"))
+    ok = [r for r in results if isinstance(r, PLAnalysis)]
+    if not ok:
+        raise InputError(f"no aliquot of the series could be analysed: {results[0]}")
+    first_int = next(r.integrated for r in results if isinstance(r, PLAnalysis))
     table = []
-    for i, (f, q) in enumerate(zip(fits, qys, strict=True)):
+    for i, (f, q) in enumerate(zip(results, qys, strict=True)):
+        if not isinstance(f, PLAnalysis):
+            table.append(
+                {
+                    "aliquot_id": ids[i],
+                    "time_min": float(series.time_min[i]) if np.isfinite(series.time_min[i]) else None,
+                    "peak_wavelength_nm": None, "peak_energy_ev": None, "fwhm_mev": None, "fwhm_nm": None,
+                    "bimodal": False, "n_components": 0, "component_wavelengths_nm": [], "component_fractions": [],
+                    "integrated": None, "relative_brightness": None,
+                    "qy": q, "qy_percent": None if q is None else 100 * q, "error": f,
+                }
+            )
+            continue
         table.append(
             {
                 "aliquot_id": ids[i],
@@ -148,14 +165,15 @@ def analyze_series(
                 "qy_percent": None if q is None else 100 * q,
             }
         )
-    have_qy = any(q is not None for q in qys)
+    good = [i for i, r in enumerate(table) if r["peak_wavelength_nm"] is not None]
+    have_qy = any(qys[i] is not None for i in good)
     if have_qy:
-        bi = max((i for i, q in enumerate(qys) if q is not None), key=lambda i: qys[i])  # type: ignore[arg-type,return-value]
+        bi = max((i for i in good if qys[i] is not None), key=lambda i: qys[i])  # type: ignore[arg-type,return-value]
         basis = "qy"
     else:
-        bi = int(np.argmax([f.integrated for f in fits]))
+        bi = max(good, key=lambda i: table[i]["integrated"])
         basis = "integrated_pl"
-    init, fin = table[0], table[-1]
+    init, fin = table[good[0]], table[good[-1]]
     summary = {
         "initial": _point(init),
         "brightest": _point(table[bi]),
@@ -165,8 +183,19 @@ def analyze_series(
         "shift_mev": 1000 * (fin["peak_energy_ev"] - init["peak_energy_ev"]),
         "bimodal_aliquots": [r["aliquot_id"] for r in table if r["bimodal"]],
         "n_aliquots": len(table),
+        "failed_aliquots": [r["aliquot_id"] for r in table if r.get("error")],
     }
-    return SeriesAnalysis(table=table, summary=summary, fits=tuple(fits))
+    return SeriesAnalysis(table=table, summary=summary, fits=tuple(r for r in results if isinstance(r, PLAnalysis)))
+
+
+def _safe_fit(spectrum: Any, kw: dict[str, Any]) -> PLAnalysis | str:
+    """The PL analysis of one aliquot, or the reason it failed (one bad aliquot must not sink a series)."""
+    from qdlab.data.errors import QdlabError
+
+    try:
+        return analyze_pl(spectrum, **kw)
+    except QdlabError as exc:
+        return f"{spectrum.label}: {exc}"
 
 
 __all__ = ["SeriesAnalysis", "analyze_series"]
