@@ -137,3 +137,34 @@ def test_plots_return_figures():
     res = molecular_ion_size(molecular_ion_band(seed=9).spectrum)
     fig = plot_size(res)
     assert isinstance(fig, Figure) and len(fig.axes[0].texts) == 2
+
+
+# MALDIquant's own unit-test vectors (sgibb/MALDIquant, tests/testthat/test_estimateBaseline-methods.R and
+# test_estimateNoise-methods.R): intensity rep(10:1, 2) on 20 points.
+_MQ_Y = np.array(list(range(10, 0, -1)) * 2, dtype=float)
+_HEAD = list(range(10, 0, -1))
+
+
+@pytest.mark.parametrize("iterations, decreasing, tail", [
+    (2, True, [2.5, 4.0, 5.5, 7, 6, 5, 4, 3, 2, 1]),
+    (2, False, [5, 4, 5.5, 7, 6, 5, 4, 3, 2, 1]),
+    (100, True, [1.25, 1.5, 1.75, 1.375, 1] * 2),
+    (100, False, [3.75, 3.375, 3, 2, 1, 2.5, 4, 3, 2, 1]),
+])
+def test_snip_matches_maldiquant_vectors(iterations, decreasing, tail):
+    from qdlab.ms.preprocess import snip_baseline
+
+    assert snip_baseline(_MQ_Y, iterations, decreasing=decreasing).tolist() == pytest.approx(_HEAD + tail)
+
+
+@pytest.mark.parametrize("half_window, expected", [
+    (1, [9, 9, *list(range(8, 0, -1)), 8, 8, 8, *list(range(7, 0, -1))]),
+    (2, [8, 8, 8] + list(range(7, 0, -1)) + [6] * 5 + list(range(5, 0, -1))),
+])
+def test_tophat_matches_maldiquant_vectors(half_window, expected):
+    assert estimate_baseline(_MQ_Y, "tophat", tophat_half_window=half_window).tolist() == pytest.approx(expected)
+
+
+def test_mad_matches_r_mad():
+    # R: mad(rep(10:1, 2)) = 1.4826 * median(|x - 5.5|) = 1.4826 * 2.5
+    assert mad_noise(_MQ_Y) == pytest.approx(1.482602218505602 * 2.5)
