@@ -121,6 +121,33 @@ def measure_defaults() -> dict[str, Any]:
     return segment_defaults()
 
 
+_CROFTON4 = np.array([
+    0, np.pi / 4 * (1 + 1 / np.sqrt(2)), np.pi / (4 * np.sqrt(2)), np.pi / (2 * np.sqrt(2)), 0,
+    np.pi / 4 * (1 + 1 / np.sqrt(2)), 0, np.pi / (4 * np.sqrt(2)), np.pi / 4, np.pi / 2, np.pi / (4 * np.sqrt(2)),
+    np.pi / (4 * np.sqrt(2)), np.pi / 4, np.pi / 2, 0, 0,
+])
+
+
+def crofton_perimeter(mask: NDArray[np.bool_]) -> float:
+    """Crofton perimeter (4 directions) of a binary region, in pixels.
+
+    The same estimator and look-up table as :func:`skimage.measure.perimeter_crofton` (``directions=4``),
+    computed from the 2 x 2 configuration codes with array slicing instead of a convolution (this runs once per
+    particle, so the fixed cost matters).
+
+    Examples
+    --------
+    >>> from skimage.measure import perimeter_crofton
+    >>> yy, xx = np.mgrid[-20:21, -20:21]
+    >>> disk = xx**2 + yy**2 <= 15**2
+    >>> bool(np.isclose(crofton_perimeter(disk), perimeter_crofton(disk, directions=4)))
+    True
+    """
+    q = np.pad(mask.astype(np.uint8), ((2, 1), (2, 1)))
+    code = q[1:, 1:] + 2 * q[:-1, 1:] + 4 * q[1:, :-1] + 8 * q[:-1, :-1]
+    return float(_CROFTON4 @ np.bincount(code.ravel(), minlength=16))
+
+
 def shape_descriptors(mask: NDArray[np.bool_], spacing: tuple[float, float] = (1.0, 1.0)) -> dict[str, float]:
     """Area, Crofton perimeter, circularity, solidity and Feret diameters of one binary region.
 
@@ -139,14 +166,13 @@ def shape_descriptors(mask: NDArray[np.bool_], spacing: tuple[float, float] = (1
     (51, 1.0)
     """
     from scipy.spatial import ConvexHull, QhullError
-    from skimage.measure import perimeter_crofton
 
     sy, sx = spacing
     area_px = float(mask.sum())
     nan = float("nan")
     if area_px == 0:
         return {"area": 0.0, "perimeter": nan, "circularity": nan, "solidity": nan, "feret_max": nan, "feret_min": nan}
-    per_px = float(perimeter_crofton(mask, directions=4))
+    per_px = crofton_perimeter(mask)
     _ys, _xs = np.nonzero(mask)
     # pixel corners of the boundary pixels are enough for the hull
     pad = np.pad(mask, 1)
@@ -499,18 +525,19 @@ def _half_max_shape(seg: Segmentation, c: _Cand) -> dict[str, float]:
     own = c.valid
     yc = round(c.cy) - sl[0].start
     xc = round(c.cx) - sl[1].start
-    inside = own & (np.hypot(*np.ogrid[-yc:sm.shape[0] - yc, -xc:sm.shape[1] - xc]) <= max(2.0, 0.5 * c.r_fit))
+    py, px = seg.nm_per_px
+    pm = math.sqrt(py * px)
+    rho2 = ((np.arange(sm.shape[0])[:, None] - yc) * (py / pm)) ** 2 + ((np.arange(sm.shape[1])[None, :] - xc) * (px / pm)) ** 2
+    rr = max(2.0, c.r_fit) if np.isfinite(c.r_fit) else c.r0
+    inside = own & (rho2 <= (0.5 * rr) ** 2)
     peak = float(sm[inside].max()) if inside.any() else float(sm[own].max())
-    region = (sm >= 0.5 * peak) & own
-    lab, nlab = ndi.label(region)
-    k = int(lab[yc, xc]) if 0 <= yc < lab.shape[0] and 0 <= xc < lab.shape[1] else 0
-    if k == 0 and nlab > 0:
-        k = int(np.bincount(lab[inside].ravel(), minlength=nlab + 1)[1:].argmax()) + 1 if inside.any() else 0
-    if k == 0:
+    # the half-maximum region of the smooth detection image, within the own territory and 1.4 fitted radii
+    region = (sm >= 0.5 * peak) & own & (rho2 <= (1.4 * rr + 2) ** 2)
+    if not region.any():
         nan = float("nan")
         return {"area": nan, "circularity": nan, "solidity": nan, "feret_max": nan, "feret_min": nan}
-    box = ndi.find_objects((lab == k).view(np.uint8))[0]
-    return shape_descriptors(lab[box] == k, seg.nm_per_px)
+    box = ndi.find_objects(region.view(np.uint8))[0]
+    return shape_descriptors(region[box], seg.nm_per_px)
 
 
 def load_psf_default() -> float:
@@ -520,4 +547,5 @@ def load_psf_default() -> float:
     return float(load_toml("tem/defaults.toml")["synth"]["psf_sigma_nm"]["value"])
 
 
-__all__ = ["ParticleTable", "COLUMNS", "measure_particles", "shape_descriptors", "measure_defaults"]
+__all__ = ["ParticleTable", "COLUMNS", "measure_particles", "shape_descriptors", "crofton_perimeter",
+           "measure_defaults"]
