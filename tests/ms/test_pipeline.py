@@ -168,3 +168,15 @@ def test_tophat_matches_maldiquant_vectors(half_window, expected):
 def test_mad_matches_r_mad():
     # R: mad(rep(10:1, 2)) = 1.4826 * median(|x - 5.5|) = 1.4826 * 2.5
     assert mad_noise(_MQ_Y) == pytest.approx(1.482602218505602 * 2.5)
+
+
+def test_savitzky_golay_matches_maldiquant_vector():
+    # MALDIquant tests/testthat/test_smoothingFilters-functions.R: .savitzkyGolay(values, 2, 3), edges included
+    values = np.array([8, 1, 7, 6, 3, 13, 5, 2, 19, 11, 15, 18, 9, 10, 20, 12, 17, 14, 16, 4], dtype=float)
+    expected = [7.64285714285716, 2.42857142857143, 4.85714285714286, 5.14285714285714, 6.94285714285714,
+                8.37142857142857, 5.68571428571428, 7.14285714285714, 11.9714285714286, 15.2857142857143,
+                14.8285714285714, 15.1714285714286, 10.9714285714286, 12.2285714285714, 15.0285714285714,
+                16.4571428571429, 14.0857142857143, 16.7428571428571, 14.1714285714286, 4.45714285714283]
+    pre = preprocess(MassSpectrum(np.arange(1.0, 21.0), values), transform="none", smooth_half_window=2,
+                     smooth_order=3, baseline="none")
+    assert pre.intensity.tolist() == pytest.approx(expected, abs=1e-10)
