@@ -105,3 +105,15 @@ def test_plqy_commands(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> No
     assert code == 2 and "provenance" in err
     code, d, _ = run(capsys, "plqy", "references", "--json")
     assert code == 0 and "IR-125" in d["dyes"]
+
+
+def test_series_absorbance_kind(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from qdlab.data.types import SpectrumSeries
+
+    spectra = [synth_absorbance(lam, fwhm_mev=50.0)[0] for lam in (441.0, 447.0)]
+    f = write_cary_csv(tmp_path / "abs.csv", SpectrumSeries.from_spectra(spectra, time_min=[0, 10]))
+    code, d, _ = run(capsys, "spectra", "series", str(f), "--kind", "absorbance", "--json")
+    assert code == 0 and d["kind"] == "absorbance"
+    assert [round(r["exciton_wavelength_nm"]) for r in d["table"]] == [441, 447]
+    code, _, err = run(capsys, "spectra", "series", str(f), "--plot", str(tmp_path / "x.gif"), "--json")
+    assert code == 2 and "--plot" in err

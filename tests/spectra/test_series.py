@@ -94,3 +94,18 @@ def test_failed_aliquot_keeps_its_row() -> None:
     import json
 
     json.dumps(r.to_dict(), allow_nan=False)
+
+
+def test_absorbance_series_tracks_the_cluster_exciton() -> None:
+    """Fig. 2a: the MSC absorption peak moves 441 -> 447 nm while the clusters form."""
+    from qdlab.data.types import SpectrumSeries
+    from qdlab.spectra.series import analyze_absorbance_series
+    from qdlab.spectra.synth import synth_absorbance
+
+    lams, ods = [441.0, 443.0, 445.0, 447.0], [0.1, 0.2, 0.35, 0.3]
+    spectra = [synth_absorbance(lam, fwhm_mev=50.0, peak_od=od, noise=0.003, seed=i)[0] for i, (lam, od) in enumerate(zip(lams, ods, strict=True))]
+    r = analyze_absorbance_series(SpectrumSeries.from_spectra(spectra, time_min=[0, 5, 10, 15]))
+    got = [row["exciton_wavelength_nm"] for row in r.table]
+    assert got == pytest.approx(lams, abs=0.3)
+    assert r.summary["strongest"]["aliquot_id"] == "A2"
+    assert r.summary["shift_nm"] == pytest.approx(6.0, abs=0.5)

@@ -29,6 +29,35 @@ def _check_kind(kind: str) -> str:
     return kind
 
 
+def _check_plot(plot: Path | None) -> None:
+    """Refuse a bad --plot path before any work is done."""
+    if plot is None:
+        return
+    if plot.suffix.lower() not in (".png", ".pdf", ".svg"):
+        raise InputError(f"figure file must end in .png, .pdf or .svg, got {plot.name!r}", field="--plot")
+    if not plot.parent.exists():
+        raise InputError(f"folder does not exist: {plot.parent}", field="--plot")
+
+
+def _render_abs_series(d: dict[str, Any]) -> None:
+    from rich.table import Table
+
+    from qdlab.console import out_console
+
+    t = Table(title=f"absorbance series: {d['path']}", title_justify="left")
+    for col in ("aliquot", "t (min)", "1st exciton (nm)", "FWHM (meV)", "OD"):
+        t.add_column(col)
+    for r in d["table"]:
+        if r.get("error"):
+            t.add_row(r["aliquot_id"], "", "-", "-", r["error"][:40])
+            continue
+        t.add_row(
+            r["aliquot_id"], "" if r["time_min"] is None else f"{r['time_min']:g}", f"{r['exciton_wavelength_nm']:.1f}",
+            f"{r['exciton_fwhm_mev']:.1f}", f"{r['exciton_od']:.3f}",
+        )
+    out_console().print(t)
+
+
 def _pl_peak_rows(peaks: list[dict[str, Any]]) -> list[dict[str, Any]]:
     keys = ("wavelength_nm", "energy_ev", "fwhm_mev", "fwhm_nm", "area_fraction", "energy_ev_err", "fwhm_mev_err", "area", "area_err")
     return [{k: p[k] for k in keys if k in p} for p in peaks]
@@ -50,6 +79,7 @@ def analyze(
     from qdlab.spectra.absorption import analyze_absorbance
 
     _check_kind(kind)
+    _check_plot(plot)
     resp = _response(response, None)
     out: list[dict[str, Any]] = []
     pairs = []
@@ -160,6 +190,7 @@ def _parse_qy(values: str | None, qy_file: Path | None) -> list[float | None] | 
 
 def series_cmd(
     path: Annotated[Path, typer.Argument(help="A folder of aliquot spectra (natural order: A2 before A10) or one file with one column per aliquot.")],
+    kind: KindOpt = "pl",
     x_unit: XUnitOpt = None,
     qy: Annotated[str | None, typer.Option("--qy", help="PLQYs in aliquot order: '0.22,0.20,-' or '22%,20%'.")] = None,
     qy_file: Annotated[Path | None, typer.Option("--qy-file", help="CSV with aliquot_id,qy rows.")] = None,
@@ -172,16 +203,27 @@ def series_cmd(
 ) -> None:
     """Analyse an aliquot series: per-aliquot peak, FWHM, bimodality, QY, and the initial/brightest/final summary."""
     from qdlab.spectra.io import read_series
-    from qdlab.spectra.series import analyze_series
+    from qdlab.spectra.series import analyze_absorbance_series, analyze_series
 
+    _check_kind(kind)
+    _check_plot(plot)
     if not path.exists():
         raise InputError(f"not found: {path}")
-    series = read_series(path, x_unit=x_unit, kind="pl")
+    series = read_series(path, x_unit=x_unit, kind=kind)
+    if kind == "absorbance":
+        ab = analyze_absorbance_series(series)
+        out_abs: dict[str, Any] = {"path": str(path), "kind": "absorbance", **ab.to_dict()}
+        if plot is not None:
+            from qdlab.spectra.plot import plot_stacked, save_figure
+
+            out_abs["plot"] = str(save_figure(plot_stacked(series), plot))
+        emit(out_abs, json_out, _render_abs_series)
+        return
     res = analyze_series(
         series, _parse_qy(qy, qy_file), shape=shape, max_components=max_components, baseline=baseline,
         scheduler=scheduler or "serial",
     )
-    out: dict[str, Any] = {"path": str(path), **res.to_dict()}
+    out: dict[str, Any] = {"path": str(path), "kind": "pl", **res.to_dict()}
     if plot is not None:
         from qdlab.spectra.plot import plot_series_overview, save_figure
 

@@ -198,4 +198,50 @@ def _safe_fit(spectrum: Any, kw: dict[str, Any]) -> PLAnalysis | str:
         return f"{spectrum.label}: {exc}"
 
 
-__all__ = ["SeriesAnalysis", "analyze_series"]
+def analyze_absorbance_series(series: SpectrumSeries, *, material: str | None = None) -> SeriesAnalysis:
+    """First-exciton position, width and OD of every aliquot's absorbance (e.g. MSC emergence, Fig. 2a).
+
+    Rows: ``aliquot_id``, ``time_min``, ``exciton_wavelength_nm``, ``exciton_energy_ev``,
+    ``exciton_fwhm_mev``, ``exciton_od``, ``onset_nm``, ``diameter_nm`` (with ``material``) or ``error``.
+    The summary gives the initial and final aliquots, the strongest exciton (largest OD) and the shift.
+    """
+    from qdlab.data.errors import QdlabError
+    from qdlab.spectra.absorption import analyze_absorbance
+
+    if len(series) == 0:
+        raise InputError("the series has no spectra")
+    table: list[dict[str, Any]] = []
+    for i, spec in enumerate(series):
+        row: dict[str, Any] = {
+            "aliquot_id": series.aliquot_ids[i],
+            "time_min": float(series.time_min[i]) if np.isfinite(series.time_min[i]) else None,
+        }
+        try:
+            a = analyze_absorbance(spec, material=material)
+        except QdlabError as exc:
+            row.update(exciton_wavelength_nm=None, exciton_energy_ev=None, exciton_fwhm_mev=None, exciton_od=None, error=str(exc))
+        else:
+            row.update(
+                exciton_wavelength_nm=a.exciton_wavelength_nm, exciton_energy_ev=a.exciton_energy_ev,
+                exciton_fwhm_mev=a.exciton_fwhm_mev, exciton_od=a.exciton_od, onset_nm=a.onset_nm, diameter_nm=a.diameter_nm,
+            )
+        table.append(row)
+    good = [r for r in table if r["exciton_wavelength_nm"] is not None]
+    if not good:
+        raise InputError(f"no aliquot shows a first exciton: {table[0].get('error')}")
+
+    def point(r: dict[str, Any]) -> dict[str, Any]:
+        return {k: r[k] for k in ("aliquot_id", "time_min", "exciton_wavelength_nm", "exciton_od")}
+
+    summary = {
+        "initial": point(good[0]),
+        "strongest": point(max(good, key=lambda r: r["exciton_od"])),
+        "final": point(good[-1]),
+        "shift_nm": good[-1]["exciton_wavelength_nm"] - good[0]["exciton_wavelength_nm"],
+        "failed_aliquots": [r["aliquot_id"] for r in table if r.get("error")],
+        "n_aliquots": len(table),
+    }
+    return SeriesAnalysis(table=table, summary=summary)
+
+
+__all__ = ["SeriesAnalysis", "analyze_series", "analyze_absorbance_series"]
