@@ -180,3 +180,13 @@ def test_savitzky_golay_matches_maldiquant_vector():
     pre = preprocess(MassSpectrum(np.arange(1.0, 21.0), values), transform="none", smooth_half_window=2,
                      smooth_order=3, baseline="none")
     assert pre.intensity.tolist() == pytest.approx(expected, abs=1e-10)
+
+
+def test_detect_peaks_matches_maldiquant_vector():
+    # MALDIquant tests/testthat/test_detectPeaks-methods.R: intensity (1, 2, 1, 2, 1), halfWindowSize 1 ->
+    # peaks at masses 2 and 4 with S/N = Inf (MAD noise 0)
+    s = MassSpectrum(np.arange(1.0, 6.0), np.array([1.0, 2.0, 1.0, 2.0, 1.0]))
+    pre = preprocess(s, transform="none", smooth_half_window=0, baseline="none")
+    pk = pick_peaks(pre, half_window=1)
+    assert pk.apex_mz_da.tolist() == [2.0, 4.0]
+    assert pk.intensity.tolist() == [2.0, 2.0] and np.all(np.isinf(pk.snr))

@@ -133,9 +133,9 @@ def pick_peaks(
     from scipy.ndimage import maximum_filter1d
 
     x, y, lin = pre.mz, pre.intensity, pre.linear
-    noise = pre.noise if pre.noise > 0 else float(np.std(y)) or 1.0
+    noise = float(pre.noise)  # 0 for noise-free data: every positive maximum is a peak (S/N = inf), as MALDIquant
     wmax = maximum_filter1d(y, size=2 * hw + 1, mode="nearest")
-    cand = np.nonzero((y == wmax) & (y > s * noise))[0]
+    cand = np.nonzero((y == wmax) & (y > s * noise) & (y > 0))[0]
     # a maximum whose window is cut by the spectrum's end cannot be told from an edge artefact
     cand = cand[(cand >= hw) & (cand < y.size - hw)]
     # plateaus: keep the first point of runs of equal maxima
@@ -166,7 +166,7 @@ def pick_peaks(
         area.append(float(np.trapezoid(w, x[lo: hi + 1])) if hi > lo else 0.0)
     return PeakList(
         mz_da=np.asarray(cent, float), apex_mz_da=x[cand].astype(float), intensity=y[cand].astype(float),
-        snr=(y[cand] / noise).astype(float), fwhm_da=np.asarray(fw, float), area=np.asarray(area, float),
+        snr=(y[cand] / noise if noise > 0 else np.full(cand.size, np.inf)).astype(float), fwhm_da=np.asarray(fw, float), area=np.asarray(area, float),
         index=cand.astype(np.int64), noise=float(noise),
         settings={"snr": s, "half_window": hw, "min_separation_da": sep, "centroid_fraction": frac,
                   "mz_range_da": list(mz_range_da)},
