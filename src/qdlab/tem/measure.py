@@ -128,6 +128,9 @@ _CROFTON4 = np.array([
 ])
 
 
+_CORNERS = np.array([[-0.5, -0.5], [-0.5, 0.5], [0.5, -0.5], [0.5, 0.5]])
+
+
 def crofton_perimeter(mask: NDArray[np.bool_]) -> float:
     """Crofton perimeter (4 directions) of a binary region, in pixels.
 
@@ -143,7 +146,8 @@ def crofton_perimeter(mask: NDArray[np.bool_]) -> float:
     >>> bool(np.isclose(crofton_perimeter(disk), perimeter_crofton(disk, directions=4)))
     True
     """
-    q = np.pad(mask.astype(np.uint8), ((2, 1), (2, 1)))
+    q = np.zeros((mask.shape[0] + 3, mask.shape[1] + 3), dtype=np.uint8)
+    q[2:-1, 2:-1] = mask
     code = q[1:, 1:] + 2 * q[:-1, 1:] + 4 * q[1:, :-1] + 8 * q[:-1, :-1]
     return float(_CROFTON4 @ np.bincount(code.ravel(), minlength=16))
 
@@ -175,16 +179,14 @@ def shape_descriptors(mask: NDArray[np.bool_], spacing: tuple[float, float] = (1
     per_px = crofton_perimeter(mask)
     _ys, _xs = np.nonzero(mask)
     # pixel corners of the boundary pixels are enough for the hull
-    pad = np.pad(mask, 1)
+    pad = np.zeros((mask.shape[0] + 2, mask.shape[1] + 2), dtype=bool)
+    pad[1:-1, 1:-1] = mask
     inner = pad[1:-1, 1:-1] & pad[:-2, 1:-1] & pad[2:, 1:-1] & pad[1:-1, :-2] & pad[1:-1, 2:]
     by, bx = np.nonzero(mask & ~inner)
     # the hull of the pixel corners is spanned by corners of the extreme pixel of every row
     ext = np.flatnonzero(np.r_[True, by[1:] != by[:-1]] | np.r_[by[1:] != by[:-1], True])
     by, bx = by[ext].astype(np.float64), bx[ext].astype(np.float64)
-    corners = np.concatenate([
-        np.stack([by - 0.5, bx - 0.5], 1), np.stack([by - 0.5, bx + 0.5], 1),
-        np.stack([by + 0.5, bx - 0.5], 1), np.stack([by + 0.5, bx + 0.5], 1),
-    ]) * np.array([sy, sx])
+    corners = ((np.stack([by, bx], 1)[:, None, :] + _CORNERS[None, :, :]) * np.array([sy, sx])).reshape(-1, 2)
     try:
         hull = ConvexHull(corners)
     except (QhullError, ValueError):
