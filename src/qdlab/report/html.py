@@ -87,6 +87,9 @@ def build_figures(summary: Mapping[str, Any], outcomes: Sequence[Any], calib: Ma
                                       f"{o.task.source_name} ({o.task.role})")
                 items = [_img(png(fig), f"Mass spectrum {o.task.source_name}, assigned peaks annotated.", "mass spectrum")]
             figs["ms"][o.task.source_name] = items
+        elif o.task.kind == "xrd" and o.status == "ok" and o.figures:
+            figs["xrd"][o.task.source_name] = [_img(b, f"Powder pattern {o.task.source_name} with the fit.", "XRD fit")
+                                               for b in o.figures.values()]
         elif o.task.kind == "xrd" and o.status == "ok" and o.arrays:
             fig = F.xrd_fit(o.arrays["two_theta_deg"], o.arrays["intensity"], o.arrays.get("fit"), o.task.source_name)
             figs["xrd"][o.task.source_name] = [_img(png(fig), f"Powder pattern {o.task.source_name} with the fit.",

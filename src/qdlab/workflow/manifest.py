@@ -13,7 +13,7 @@ import hashlib
 import re
 import tomllib
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -22,6 +22,13 @@ from qdlab.data.errors import FormatError, InputError
 MANIFEST_NAME = "experiment.toml"
 
 RelPath = Annotated[str, Field(min_length=1, description="Path relative to the experiment folder.")]
+
+
+def _default(name: str) -> Any:
+    """A manifest default from ``resources/workflow/defaults.toml`` (value, unit and source live there)."""
+    from qdlab.resources import load_toml
+
+    return load_toml("workflow/defaults.toml")["plqy"][name]["value"]
 
 
 class _Model(BaseModel):
@@ -72,10 +79,24 @@ class PlqyScans(_Model):
     a: RelPath | None = None
     b: RelPath | None = None
     c: RelPath | None = None
-    excitation_nm: Annotated[float, Field(gt=200, lt=2000)] = 808.0
+    excitation_nm: Annotated[float, Field(gt=200, lt=2000)] = Field(default_factory=lambda: _default("excitation_nm"))
+    excitation_halfwidth_nm: Annotated[float, Field(gt=0, lt=200)] = Field(
+        default_factory=lambda: _default("excitation_halfwidth_nm"))
+    emission_window_nm: tuple[float, float] = Field(default_factory=lambda: tuple(_default("emission_window_nm")))
+
+    @field_validator("emission_window_nm")
+    @classmethod
+    def _ordered(cls, v: tuple[float, float]) -> tuple[float, float]:
+        if not 0 < v[0] < v[1]:
+            raise ValueError(f"expected [low, high] in nm with 0 < low < high, got {list(v)}")
+        return v
 
     @model_validator(mode="after")
     def _files_for_method(self) -> PlqyScans:
+        lo, hi = self.excitation_nm - self.excitation_halfwidth_nm, self.excitation_nm + self.excitation_halfwidth_nm
+        if hi > self.emission_window_nm[0] and lo < self.emission_window_nm[1]:
+            raise ValueError(f"the excitation window {lo:g}-{hi:g} nm overlaps the emission window "
+                             f"{self.emission_window_nm[0]:g}-{self.emission_window_nm[1]:g} nm")
         need = ("blank", "sample") if self.method == "two_step" else ("a", "b", "c")
         missing = [n for n in need if getattr(self, n) is None]
         if missing:

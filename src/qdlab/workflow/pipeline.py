@@ -87,12 +87,13 @@ def ingest(manifest: Manifest, root: Path) -> list[IngestedFile]:
         if (kind, rel) in seen:  # e.g. one blank scan shared by all aliquots
             continue
         seen.add((kind, rel))
+        # a sphere blank (or empty-sphere scan) may be shared by several aliquots: it belongs to none
+        owner = None if kind == "plqy" and role in ("blank", "a") else aliquot
         if p.is_dir():
             digest, size, per_file = tree_digest(p)
-            out.append(IngestedFile(fld, rel, p, kind, size, digest, aliquot if kind != "plqy" else None, role, per_file))
+            out.append(IngestedFile(fld, rel, p, kind, size, digest, owner, role, per_file))
         else:
-            out.append(IngestedFile(fld, rel, p, kind, p.stat().st_size, file_sha256(p),
-                                    aliquot if kind != "plqy" else None, role))
+            out.append(IngestedFile(fld, rel, p, kind, p.stat().st_size, file_sha256(p), owner, role))
     return out
 
 
@@ -109,7 +110,9 @@ def build_tasks(manifest: Manifest, root: Path) -> list[Task]:
             files = {role: str(root / rel) for role, rel in a.plqy.files().items()}
             main = a.plqy.sample if a.plqy.method == "two_step" else a.plqy.c
             tasks.append(Task("plqy", str(main), str(root / str(main)), a.id, "sample", mat,
-                              {"method": a.plqy.method, "excitation_nm": a.plqy.excitation_nm}, files))
+                              {"method": a.plqy.method, "excitation_nm": a.plqy.excitation_nm,
+                               "excitation_halfwidth_nm": a.plqy.excitation_halfwidth_nm,
+                               "emission_window_nm": list(a.plqy.emission_window_nm)}, files))
     for kind in ("ms", "tem", "xrd"):
         for f in getattr(manifest, kind):
             opts = {"mode": f.mode} if f.mode else {}
@@ -173,23 +176,42 @@ def analyse_series(manifest: Manifest, outcomes: Sequence[Outcome]) -> dict[str,
     return out
 
 
-def calibrate_twin(manifest: Manifest, series_out: Mapping[str, Any], scheduler: Any) -> dict[str, Any]:
-    """Fit the twin scenario named in the manifest to the measured PL series (``qdlab.twin.calibrate``)."""
+def calibrate_twin(manifest: Manifest, rows: Sequence[Mapping[str, Any]], scheduler: Any) -> dict[str, Any]:
+    """Fit the twin scenario named in the manifest to the measured PL series (``qdlab.twin.calibrate``).
+
+    ``rows`` are the aliquot rows (time, PL peak, FWHM). The calibrated scenario is then simulated on a
+    fine time grid for the report's twin-vs-measured figure.
+    """
+    import numpy as np
+
     scenario = manifest.recipe.scenario
     if not scenario:
         return {"status": "skipped", "scenario": None, "error": "no [recipe] scenario in the manifest"}
-    tw = domain("twin", ("load_scenario", "calibrate"))
+    tw = domain("twin", ("load_scenario", "calibrate", "simulate"))
     if tw is None:
         return {"status": "unavailable", "scenario": scenario, "error": unavailable_message("twin")}
-    if series_out.get("status") != "ok":
-        return {"status": "skipped", "scenario": scenario, "error": "no analysed PL series to calibrate against"}
+    measured = [
+        {"aliquot_id": r["aliquot"], "time_min": r["time_min"], "pl_peak_nm": r["pl_peak_nm"],
+         **({"fwhm_mev": r["fwhm_mev"]} if r.get("fwhm_mev") is not None else {})}
+        for r in rows if r.get("pl_peak_nm") is not None
+    ]
+    if len(measured) < 3:
+        return {"status": "skipped", "scenario": scenario,
+                "error": f"{len(measured)} analysed PL spectra; the calibration needs at least 3"}
     try:
+        res = tw.calibrate(scenario, measured, scheduler=scheduler)
+        d = res.to_dict()
         sc = tw.load_scenario(scenario)
-        res = tw.calibrate(sc, series_out["series"], scheduler=scheduler)
+        t_grid = np.linspace(0.0, float(sc.protocol.duration_min), 41)
+        sim = tw.simulate(sc.with_overrides({**res.values, "protocol.aliquot_times_min": t_grid.tolist(),
+                                             "protocol.aliquot_ids": [f"P{i}" for i in range(t_grid.size)]}))
+        d["predicted_time_min"] = [a.time_min for a in sim.aliquots]
+        d["predicted_pl_peak_nm"] = [a.pl_peak_nm for a in sim.aliquots]
+        d["predicted_mean_diameter_nm"] = [a.mean_diameter_nm for a in sim.aliquots]
     except QdlabError as exc:
         return {"status": "error", "scenario": scenario, "error": str(exc)}
-    d = res.to_dict() if hasattr(res, "to_dict") else dict(res)
-    return {"status": "ok", "scenario": scenario, "result": d, "object": res}
+    params = {n: {"value": res.values[n], "stderr": res.std.get(n), "unit": "1 (scale factor)"} for n in res.names}
+    return {"status": "ok", "scenario": scenario, "result": d, "parameters": params}
 
 
 # ---- the run --------------------------------------------------------------------------------------
@@ -249,7 +271,9 @@ def run_experiment(
     with _stage("series + twin calibration", quiet) as prog:
         prog.add_task("series", total=None)
         series_out = analyse_series(manifest, outcomes)
-        calib = calibrate_twin(manifest, series_out, scheduler)
+        from qdlab.workflow.record import aliquot_rows
+
+        calib = calibrate_twin(manifest, aliquot_rows(manifest, outcomes, series_out), scheduler)
     caps = available_domains()
     fp = fingerprint(manifest_sha, files, {"domains": caps})
 

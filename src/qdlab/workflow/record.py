@@ -123,8 +123,8 @@ def summary_dict(
     for part in (series_out, calib):
         if part.get("status") == "unavailable" and part.get("error"):
             unavailable = sorted({*unavailable, part["error"]})
-    twin: dict[str, Any] = {k: v for k, v in calib.items() if k != "object"}
-    twin["parameters"] = _twin_parameters(calib)
+    twin: dict[str, Any] = dict(calib)
+    twin["parameters"] = calib.get("parameters") or _twin_parameters(calib)
     return to_jsonable({
         "experiment": {
             "id": e.id, "title": e.title, "material": e.material, "seed_batch": e.seed_batch, "date": e.date,

@@ -30,7 +30,7 @@ REQUIRES: dict[str, tuple[str, tuple[str, ...]]] = {
     "plqy": ("spectra", ("read_spectra",)),
     "ms": ("ms", ("read_mass_spectrum", "analyze")),
     "tem": ("tem", ("read_micrograph", "segment_particles", "measure_particles", "size_distribution")),
-    "xrd": ("xrd", ("read_diffractogram", "match_phases", "fit_crystallite_size")),
+    "xrd": ("xrd", ("read_diffractogram", "match_phases")),
 }
 
 
@@ -109,12 +109,19 @@ def _to_dict(obj: Any) -> dict[str, Any]:
     return d if isinstance(d, dict) else {"value": d}
 
 
-def _strip_arrays(d: Any, max_len: int = 64) -> Any:
-    """Drop long numeric lists (they go to Parquet) from a result dict for the SQL row."""
+def _strip_arrays(d: Any, max_len: int = 64, keep: int = 20) -> Any:
+    """Drop long numeric lists (the arrays go to Parquet) and cut long lists of records to ``keep`` items."""
     if isinstance(d, dict):
-        return {k: _strip_arrays(v, max_len) for k, v in d.items() if not (isinstance(v, list) and len(v) > max_len)}
+        out = {}
+        for k, v in d.items():
+            if isinstance(v, list) and len(v) > max_len:
+                if all(isinstance(x, (int, float, type(None))) or isinstance(x, list) for x in v):
+                    continue
+                v = v[:keep]
+            out[k] = _strip_arrays(v, max_len, keep)
+        return out
     if isinstance(d, list):
-        return [_strip_arrays(v, max_len) for v in d]
+        return [_strip_arrays(v, max_len, keep) for v in d]
     return d
 
 
@@ -142,66 +149,82 @@ def _absorbance(task: Task, sp: Any) -> Outcome:
 
 
 def _plqy(task: Task, sp: Any) -> Outcome:
-    scans = {role: _first(sp.read_spectra(p)) for role, p in task.files.items()}
     method = task.options.get("method", "two_step")
-    exc_nm = float(task.options.get("excitation_nm", 808.0))
-    if method == "demello":
-        fn = getattr(sp, "plqy_demello", None)
-        if fn is None:
-            return Outcome(task, "spectra.plqy_demello", "unavailable", error=unavailable_message("spectra"))
-        res = fn(scans["a"], scans["b"], scans["c"], excitation_nm=exc_nm)
-    else:
-        fn = getattr(sp, "plqy_two_step", None)
-        if fn is None:
-            return Outcome(task, "spectra.plqy_two_step", "unavailable", error=unavailable_message("spectra"))
-        res = fn(scans["blank"], scans["sample"], excitation_nm=exc_nm)
-    return Outcome(task, f"spectra.plqy_{method}", "ok", _strip_arrays(_to_dict(res)),
-                   parameters={"method": method, "excitation_nm": exc_nm})
+    name = f"plqy_{method}"
+    fn = getattr(domain("spectra", (name,)), name, None)
+    if fn is None:
+        return Outcome(task, f"spectra.{name}", "unavailable", error=unavailable_message("spectra"))
+    scans = {role: _first(sp.read_spectra(p, kind="pl")) for role, p in task.files.items()}
+    exc_nm = float(task.options["excitation_nm"])
+    half = float(task.options["excitation_halfwidth_nm"])
+    windows = {"excitation_nm": (exc_nm - half, exc_nm + half),
+               "emission_nm": tuple(float(v) for v in task.options["emission_window_nm"])}
+    order = ("blank", "sample") if method == "two_step" else ("a", "b", "c")
+    res = fn(*(scans[r] for r in order), **windows)
+    d = _strip_arrays(_to_dict(res))
+    qy = getattr(res, "qy", None)
+    if isinstance(qy, (int, float)):
+        d["qy_percent"] = 100.0 * float(qy)
+    return Outcome(task, f"spectra.{name}", "ok", d, parameters={"method": method, **windows})
 
 
 def _ms(task: Task, msd: Any) -> Outcome:
+    """Cluster fragments (reflectron / role clusters): assignment; QD bands in linear mode: molecular-ion sizes."""
     spectrum = msd.read_mass_spectrum(task.path)
-    res = msd.analyze(spectrum)
-    d = _to_dict(res)
+    mode = task.options.get("mode") or spectrum.mode
     figs: dict[str, bytes] = {}
-    plot = getattr(importlib.import_module("qdlab.ms"), "plot_spectrum", None) or _find_plot("ms")
+    if mode == "linear" and task.role != "clusters" and hasattr(msd, "molecular_ion_size"):
+        res = msd.molecular_ion_size(spectrum, material=task.material)
+        analysis, plot = "ms.molecular_ion_size", _plot_fn("ms", "plot_size")
+    else:
+        res = msd.analyze(spectrum)
+        analysis, plot = "ms.analyze", _plot_fn("ms", "plot_analysis")
+    d = _strip_arrays(_to_dict(res))
+    assignment = getattr(res, "assignment", None)
+    if assignment is not None:  # best candidates (a lazily built property, not part of to_dict)
+        d["assigned"] = [
+            {"mass_da": p.mass_da, "n_candidates": p.n_candidates,
+             "candidates": [_strip_arrays(c.to_dict()) for c in p.candidates[:3]]}
+            for p in assignment.peaks
+        ]
     if plot is not None:
-        try:
-            figs["ms"] = png(plot(spectrum, res))
-        except Exception:
-            figs = {}
+        figs["ms"] = png(plot(res))
     stride = max(1, len(spectrum) // 20000)
     return Outcome(
-        task, "ms.analyze", "ok", _strip_arrays(d), arrays={"mz": spectrum.mz[::stride], "intensity": spectrum.intensity[::stride]},
-        figures=figs, parameters={"mode": spectrum.mode, "calibration": dict(spectrum.calibration)},
+        task, analysis, "ok", d,
+        arrays={"mz": spectrum.mz[::stride], "intensity": spectrum.intensity[::stride]},
+        figures=figs, parameters={"mode": mode, "calibration": dict(spectrum.calibration)},
     )
 
 
 def _tem(task: Task, tem: Any) -> Outcome:
     mic = tem.read_micrograph(task.path)
-    labels = tem.segment_particles(mic)
-    particles = tem.measure_particles(labels, mic) if _nargs(tem.measure_particles) >= 2 else tem.measure_particles(labels)
-    dist = tem.size_distribution(particles)
-    d = _to_dict(dist)
-    arrays: dict[str, Any] | None = None
-    diam = _column(particles, ("diameter_nm", "equivalent_diameter_nm", "diameters_nm"))
-    if diam is not None:
-        arrays = {"diameter_nm": diam}
-    figs = {"overlay": png(_overlay_figure(mic, labels, task.source_name))}
-    return Outcome(task, "tem.size_distribution", "ok", _strip_arrays(d), arrays=arrays, figures=figs,
-                   parameters={"nm_per_px": list(mic.nm_per_px)})
+    seg = tem.segment_particles(mic)
+    table = tem.measure_particles(seg)
+    diam = table.diameters_nm
+    diam = np.asarray(diam() if callable(diam) else diam, dtype=float)
+    dist = tem.size_distribution(diam)
+    figs: dict[str, bytes] = {}
+    overlay = _plot_fn("tem", "overlay_figure")
+    if overlay is not None:
+        figs["overlay"] = png(overlay(mic, table))
+    else:
+        figs["overlay"] = png(_overlay_figure(mic, seg, task.source_name))
+    return Outcome(task, "tem.size_distribution", "ok", _strip_arrays(_to_dict(dist)),
+                   arrays={"diameter_nm": diam}, figures=figs, parameters={"nm_per_px": list(mic.nm_per_px)})
 
 
 def _xrd(task: Task, xrd: Any) -> Outcome:
+    """Phase identification with the Debye-equation size fit of the best phase (``match_phases``)."""
     pattern = xrd.read_diffractogram(task.path)
     match = xrd.match_phases(pattern)
-    size = xrd.fit_crystallite_size(pattern)
-    d = {"phases": _to_dict(match), "crystallite_size": _to_dict(size)}
-    arrays = {"two_theta_deg": pattern.two_theta_deg, "intensity": pattern.intensity}
-    fit = _column(size, ("fit", "model", "fitted_intensity", "best_fit"))
-    if fit is not None and np.size(fit) == len(pattern):
-        arrays["fit"] = np.asarray(fit, dtype=float)
-    return Outcome(task, "xrd.match_phases+fit_crystallite_size", "ok", _strip_arrays(d), arrays=arrays,
+    d = _strip_arrays(_to_dict(match))
+    figs: dict[str, bytes] = {}
+    plot = _plot_fn("xrd", "plot_match")
+    if plot is not None:
+        figs["fit"] = png(plot(match))
+    return Outcome(task, "xrd.match_phases", "ok", d,
+                   arrays={"two_theta_deg": pattern.two_theta_deg, "intensity": pattern.intensity}, figures=figs,
                    parameters={"wavelength_angstrom": pattern.wavelength_angstrom})
 
 
@@ -210,37 +233,13 @@ _RUNNERS: dict[str, Callable[[Task, Any], Outcome]] = {
 }
 
 
-def _nargs(fn: Callable[..., Any]) -> int:
-    import inspect
-
-    try:
-        return sum(
-            1 for p in inspect.signature(fn).parameters.values()
-            if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) and p.default is p.empty
-        )
-    except (TypeError, ValueError):
-        return 1
-
-
-def _column(obj: Any, names: tuple[str, ...]) -> Any | None:
-    for n in names:
-        v = obj.get(n) if isinstance(obj, Mapping) else getattr(obj, n, None)
-        if v is not None:
-            try:
-                arr = np.asarray(v, dtype=float)
-            except (TypeError, ValueError):
-                continue
-            if arr.ndim == 1:
-                return arr
-    return None
-
-
-def _find_plot(dom: str) -> Callable[..., Any] | None:
+def _plot_fn(dom: str, name: str) -> Callable[..., Any] | None:
+    """A domain's plot function ``qdlab.<dom>.plot.<name>``, if it ships one."""
     try:
         mod = importlib.import_module(f"qdlab.{dom}.plot")
     except ImportError:
         return None
-    return getattr(mod, "plot_spectrum", None) or getattr(mod, "plot", None)
+    return getattr(mod, name, None)
 
 
 def _overlay_figure(mic: Any, labels: Any, title: str) -> Any:
