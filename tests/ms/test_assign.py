@@ -158,3 +158,18 @@ def test_table1_regenerated_ranks_paper_formulas_in_top_three():
     assert all(r["rank"] is not None and r["rank"] <= 3 for r in rows)
     assert {r["best"] for r in rows if r["observed_mass_da"] == 5623.4} == {"Cd32P20(OA)5+"}
     assert "Cd22P12(OA)8+ (printed Cd32P12(OA)8+)" in table1_markdown()
+
+
+def test_spacings_find_block_steps_and_flag_table1():
+    from qdlab.ms.assign import explain_spacings
+
+    cd3p2 = parse_formula("Cd3P2").average_mass_da()
+    cdoa = parse_formula("Cd(OA)").average_mass_da()
+    r = explain_spacings([4000.0, 4000.0 + cd3p2, 4000.0 + cd3p2 + cdoa], tolerance_da=0.5)
+    assert next(s["step"] for s in r[0]["steps"] if s["charge"] == 1) == "+Cd3P2"
+    assert next(s["step"] for s in r[1]["steps"] if s["charge"] == 1) == "+Cd(OA)"
+    # the paper's Table 1 spacings (128.8-135.5 Da) are not single z = 1 blocks
+    t1 = explain_spacings(list(TABLE1), tolerance_da=3.0)
+    assert len(t1) == 5
+    for sp in t1:
+        assert all(s["units"] >= 3 for s in sp["steps"] if s["charge"] == 1)

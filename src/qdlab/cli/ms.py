@@ -159,6 +159,10 @@ def analyze(
                       f"{best['mass_da']:.2f}" if best else "-", f"{best['error_da']:+.2f}" if best else "-",
                       f"{best['score']:.3f}" if best else "-", str(asg["n_candidates"]))
         out_console().print(t)
+        for sp in d.get("spacings", []):
+            steps = ", ".join(f"{x['step']} (z={x['charge']}, {x['error_da']:+.1f} Da)" for x in sp["steps"][:3]) or "none"
+            out_console().print(f"spacing {sp['from_mass_da']:.1f} -> {sp['to_mass_da']:.1f} "
+                                f"(Δ {sp['delta_da']:.1f} Da): {steps}")
 
     emit(res, json_out, render)
 

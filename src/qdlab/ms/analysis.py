@@ -1,5 +1,8 @@
 """One call from a raw spectrum to assigned cluster compositions: preprocess -> pick peaks -> assign.
 
+The result also explains the spacings of neighbouring peaks as small building-block steps
+(:func:`qdlab.ms.assign.explain_spacings`).
+
 The profile of each picked peak (the baseline-corrected signal on its original intensity scale, within
 1.5 FWHM of the centroid) is passed to :func:`qdlab.ms.assign.assign_masses`, so candidates are also
 ranked by isotope-envelope similarity.
@@ -13,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from qdlab.data.types import MassSpectrum, Result
-from qdlab.ms.assign import AssignmentResult, assign_masses
+from qdlab.ms.assign import AssignmentResult, assign_masses, explain_spacings
 from qdlab.ms.peaks import PeakList, pick_peaks
 from qdlab.ms.preprocess import Preprocessed, preprocess
 
@@ -27,6 +30,7 @@ class AnalysisResult(Result):
     peak_list: PeakList
     assignment: AssignmentResult
     spectrum: MassSpectrum = field(repr=False)
+    spacings: tuple[dict[str, Any], ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -37,6 +41,7 @@ class AnalysisResult(Result):
             "noise": self.peak_list.noise,
             "peaks": self.peak_list.rows(),
             "assignment": self.assignment.to_dict(),
+            "spacings": list(self.spacings),
         }
 
 
@@ -79,7 +84,12 @@ def analyze(
             sel = (pre.mz >= c - half) & (pre.mz <= c + half)
             profiles.append((pre.mz[sel], pre.linear[sel]) if np.count_nonzero(sel) >= 3 else None)
     asg = assign_masses(pk.mz_da, profiles=profiles, **assign_options)
-    return AnalysisResult(str(spectrum.meta.get("source", "")), pre, pk, asg, spectrum)
+    spacings: tuple[dict[str, Any], ...] = ()
+    if len(asg.blocks) <= 5 and len(pk) > 1:
+        spacings = tuple(explain_spacings(pk.mz_da, assign_options.get("blocks", "Cd,P,OA"),
+                                          tolerance_da=float(np.median([p.tolerance_da for p in asg.peaks])),
+                                          weights=assign_options.get("weights")))
+    return AnalysisResult(str(spectrum.meta.get("source", "")), pre, pk, asg, spectrum, spacings)
 
 
 __all__ = ["AnalysisResult", "analyze"]
