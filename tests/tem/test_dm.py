@@ -11,6 +11,8 @@ import struct
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from qdlab.data.errors import FormatError
 from qdlab.tem.io import read_micrograph
@@ -107,3 +109,34 @@ def test_truncated_dm_is_a_format_error(tmp_path):
     p.write_bytes(blob[: len(blob) // 2])
     with pytest.raises(FormatError):
         read_micrograph(p)
+
+
+def test_berkeley_emd_written_by_ncempy(tmp_path):
+    """EMD 0.2 (HDF5) files written by ncempy's own writer read back with their calibration (metres -> nm)."""
+    from ncempy.io import emd
+
+    img = np.arange(24 * 32, dtype=np.float32).reshape(24, 32)
+    p = tmp_path / "img.emd"
+    emd.emdWriter(p, img, pixel_size=(0.2e-9, 0.25e-9), pixel_unit=("m", "m"))
+    m = read_micrograph(p)
+    np.testing.assert_array_equal(m.image, img)
+    assert m.nm_per_px == pytest.approx((0.2, 0.25))
+    assert m.meta["calibration_source"] == "emd"
+
+
+@settings(max_examples=40)
+@given(data=st.data())
+def test_damaged_dm4_never_crashes(tmp_path_factory, data):
+    dm = _DM(4)
+    blob = bytearray(dm.file([dm.image(np.ones((16, 16), "<u2"), 10, 4, (0.1, 0.1), ("nm", "nm"))]))
+    for _ in range(data.draw(st.integers(1, 6))):
+        i = data.draw(st.integers(0, len(blob) - 1))
+        blob[i] = data.draw(st.integers(0, 255))
+    blob = blob[: data.draw(st.integers(16, len(blob)))]
+    p = tmp_path_factory.mktemp("dmfuzz") / "d.dm4"
+    p.write_bytes(bytes(blob))
+    try:
+        m = read_micrograph(p)
+    except FormatError:
+        return
+    assert m.image.ndim == 2 and all(c > 0 for c in m.nm_per_px)
