@@ -92,3 +92,20 @@ def test_calibration_option_checked(capsys, tmp_path):
     p = molecular_ion_band(seed=1).write(tmp_path / "b.txt", "text")
     rc, _, err = run(capsys, "ms", "size", str(p), "--calibration", "cubicc")
     assert rc == 2 and "--calibration" in err
+
+
+def test_synth_then_analyze_round_trip(capsys, tmp_path):
+    folder = tmp_path / "demo" / "0_A1" / "1" / "1SLin"
+    rc, out, _ = run(capsys, "ms", "synth", str(folder), "--seed", "4", "--json")
+    assert rc == 0
+    truth = json.loads(out)["truth"]
+    rc, out, _ = run(capsys, "ms", "analyze", str(tmp_path / "demo"), "--weights", "iupac2007", "--json")
+    best = [p["candidates"][0]["formula"] for p in json.loads(out)["assignment"]["peaks"]]
+    assert best == [t["formula"] for t in sorted(truth, key=lambda t: t["average_mz"])]
+    rc, out, _ = run(capsys, "ms", "synth", str(tmp_path / "b.mzML"), "--kind", "band", "--mode-da", "38000",
+                     "--format", "mzml", "--json")
+    assert rc == 0
+    rc, out, _ = run(capsys, "ms", "size", str(tmp_path / "b.mzML"), "--json")
+    assert json.loads(out)["modes"][0]["diameter_nm"] == pytest.approx(2.72, abs=0.02)
+    rc, _, err = run(capsys, "ms", "synth", str(tmp_path / "x"), "--kind", "fragments")
+    assert rc == 2 and "--formula" in err

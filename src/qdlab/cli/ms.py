@@ -214,9 +214,57 @@ def size(
     emit(res, json_out, render)
 
 
+def synth(
+    out: Annotated[Path, typer.Argument(help="Output: a flex acquisition folder (e.g. demo/0_A1/1/1SLin), a .mzML or a .txt file.")],
+    kind: Annotated[str, typer.Option(help="table1 (the paper's six fragments), fragments (--formula ...) or band (molecular ions).")] = "table1",
+    formula: Annotated[list[str] | None, typer.Option("--formula", help="Fragment ion formula (kind=fragments); repeatable.")] = None,
+    mode_da: Annotated[list[float] | None, typer.Option("--mode-da", help="Band mode mass (kind=band); repeatable. Default 40000 and 140000.")] = None,
+    fmt: Annotated[str, typer.Option("--format", help="flex, mzml or text.")] = "flex",
+    noise: Annotated[float, typer.Option(help="Gaussian noise, fraction of the highest peak.")] = 0.01,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    json_out: JsonOpt = False,
+) -> None:
+    """Write a synthetic spectrum with exact ground truth (flex folder, mzML or text)."""
+    from qdlab.ms import synth as sy
+
+    if fmt not in ("flex", "mzml", "text"):
+        raise InputError(f"expected flex, mzml or text, got {fmt!r}", field="--format")
+    if not noise >= 0:
+        raise InputError("must be >= 0", field="--noise")
+    if kind == "table1":
+        syn = sy.table1_spectrum(noise=noise, seed=seed)
+    elif kind == "fragments":
+        if not formula:
+            raise InputError("give at least one --formula for kind=fragments", field="--formula")
+        syn = sy.fragment_spectrum(formula, noise=noise, seed=seed)
+    elif kind == "band":
+        syn = sy.molecular_ion_band(tuple(mode_da) if mode_da else (40_000.0, 140_000.0), noise=noise, seed=seed)
+    else:
+        raise InputError(f"expected table1, fragments or band, got {kind!r}", field="--kind")
+    kw: dict[str, Any] = {}
+    if fmt == "flex":  # realistic linear-mode constants; coarser sampling for the high-mass band
+        kw = {"ml1": 2.0e6, "ml2": 12.5, "ml3": 1.0e-3, "dw_ns": 4.0 if kind == "band" else 1.0}
+    written = syn.write(out, fmt, **kw)  # type: ignore[arg-type]
+    result = {"written": str(written), "format": fmt, "kind": kind, **syn.to_dict()}
+    if fmt == "flex":
+        result["calibration"] = kw
+
+    def render(d: dict[str, Any]) -> None:
+        from qdlab.console import out_console
+
+        out_console().print(f"wrote {d['written']} ({d['format']})")
+        for t in d["truth"]:
+            label = t.get("formula") or f"{t['mass_da']:.0f} Da band"
+            where = t.get("isotopic_average_mz", t.get("mass_da"))
+            out_console().print(f"  {label}: {where:.2f}")
+
+    emit(result, json_out, render)
+
+
 app.command("assign")(assign)
 app.command("analyze")(analyze)
 app.command("size")(size)
+app.command("synth")(synth)
 
 
 def register(root: typer.Typer) -> None:
