@@ -145,3 +145,20 @@ def test_cli_bad_files_exit_2(tmp_path, capsys):
     assert "uncalibrated" in err and "Traceback" not in err
     assert main(["tem", "size", str(tmp_path / "missing.tif")]) == 2
     assert main(["tem", "synth", str(tmp_path / "x.png")]) == 2
+
+
+def test_cli_several_images_pool_their_particles(tmp_path, capsys, small_tif):
+    other = tmp_path / "other.tif"
+    assert main(["tem", "synth", str(other), "--count", "25", "--size-px", "384", "--mean-diameter-nm", "3.5",
+                 "--seed", "9", "--json"]) == 0
+    capsys.readouterr()
+    assert main(["tem", "size", str(small_tif), str(other), "--expected-diameter-nm", "3.5", "--scheduler", "serial",
+                 "--json"]) == 0
+    res = json.loads(capsys.readouterr().out)
+    assert [im["path"] for im in res["images"]] == [str(small_tif), str(other)]
+    assert res["count"] == sum(im["count"] for im in res["images"]) == len(res["diameters_nm"])
+    # a damaged file among several still gives one line and exit 2
+    bad = tmp_path / "bad.tif"
+    bad.write_bytes(b"II*\x00garbage")
+    assert main(["tem", "size", str(small_tif), str(bad), "--scheduler", "serial"]) == 2
+    assert "bad.tif" in capsys.readouterr().err

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-from qdlab.cli.common import JsonOpt, emit, existing_file, key_value_table
+from qdlab.cli.common import JsonOpt, SchedulerOpt, emit, existing_file, key_value_table
 from qdlab.data.errors import InputError
 
 
@@ -21,44 +21,45 @@ def _size(
     overlay: Annotated[Path | None, typer.Option(help="Write an overlay PNG of what was measured (first image).", dir_okay=False)] = None,
     histogram: Annotated[Path | None, typer.Option(help="Write a size histogram PNG.", dir_okay=False)] = None,
     particles_csv: Annotated[Path | None, typer.Option(help="Write the per-particle table (CSV).", dir_okay=False)] = None,
+    scheduler: SchedulerOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Measure particle diameters in TEM micrographs (edge fit, Feret, circularity) and their distribution."""
     import numpy as np
 
     from qdlab.tem.io import read_micrograph
-    from qdlab.tem.measure import measure_particles
+    from qdlab.tem.pipeline import size_images
     from qdlab.tem.stats import size_distribution
 
     if edge_model not in ("sphere", "disk"):
         raise InputError(f"expected 'sphere' or 'disk', got {edge_model!r}", field="--edge-model")
     if not images:
         raise InputError("give at least one image")
+    if expected_diameter_nm <= 0:
+        raise InputError("must be positive", field="--expected-diameter-nm")
+    for path in images:
+        existing_file(path, "image")
+    options = {"nm_per_px": nm_per_px, "edge_model": edge_model, "psf_sigma_nm": psf_sigma_nm,
+               "expected_diameter_nm": expected_diameter_nm, "dark_particles": not bright_particles}
+    runs = size_images(list(images), options, scheduler=scheduler)
     per_image: list[dict[str, Any]] = []
     tables = []
     all_d: list[np.ndarray] = []
-    first = None
-    for path in images:
-        existing_file(path, "image")
-        mic = read_micrograph(path, nm_per_px=nm_per_px)
-        table = measure_particles(
-            mic, edge_model=edge_model, psf_sigma_nm=psf_sigma_nm,  # type: ignore[arg-type]
-            expected_diameter_nm=expected_diameter_nm, dark_particles=not bright_particles,
-        )
-        if first is None:
-            first = (mic, table)
+    for run in runs:
+        table = run.table
         tables.append(table)
         d = table.diameters_nm
         all_d.append(d)
         dist = size_distribution(d)
         per_image.append({
-            "path": str(path), "sha256": mic.meta.get("sha256"), "nm_per_px": list(mic.nm_per_px),
-            "calibration_source": mic.meta.get("calibration_source"), "shape_px": list(mic.shape),
+            "path": run.path, "sha256": run.meta.get("sha256"), "nm_per_px": list(run.nm_per_px),
+            "calibration_source": run.meta.get("calibration_source"), "shape_px": list(run.shape_px),
             "count": dist.count, "mean_diameter_nm": dist.mean_diameter_nm, "std_diameter_nm": dist.std_diameter_nm,
             "psf_sigma_nm": table.psf_sigma_nm, "candidates": len(table),
             "rejected": {r: table.reject_reason.count(r) for r in sorted(set(table.reject_reason)) if r},
             "seconds": sum(table.timings_s.values()),
         })
+    first = (read_micrograph(images[0], nm_per_px=nm_per_px), tables[0]) if overlay is not None else None
     dia = np.concatenate(all_d) if all_d else np.empty(0)
     dist = size_distribution(dia)
     if overlay is not None and first is not None:

@@ -27,6 +27,10 @@ _EXPORTS = {
     "synth_micrograph": "qdlab.tem.synth",
     "GroundTruth": "qdlab.tem.synth",
     "score": "qdlab.tem.evaluate",
+    "size_image": "qdlab.tem.pipeline",
+    "size_images": "qdlab.tem.pipeline",
+    "overlay_figure": "qdlab.tem.plot",
+    "histogram_figure": "qdlab.tem.plot",
 }
 
 
