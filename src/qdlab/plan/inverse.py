@@ -53,21 +53,38 @@ class _Counter:
     def __init__(self, model: ForwardModel) -> None:
         self.model = model
         self.runs = 0
+        self.durations_s: list[float] = []
 
     def __call__(self, params: Mapping[str, float], ramp: float) -> Outcome:
         self.runs += 1
-        return self.model.predict(params, ramp)
+        t = time.perf_counter()
+        try:
+            return self.model.predict(params, ramp)
+        finally:
+            self.durations_s.append(time.perf_counter() - t)
+
+    def typical_s(self) -> float:
+        """Median duration of one run (robust to the first call's compile/cache warm-up)."""
+        return float(np.median(self.durations_s)) if self.durations_s else 0.0
 
 
 def _solve_volume(
-    run: _Counter, base: dict[str, float], ramp: float, target_nm: float, guess_ml: float, space: SearchSpace
+    run: _Counter,
+    base: dict[str, float],
+    ramp: float,
+    target_nm: float,
+    guess_ml: float,
+    space: SearchSpace,
+    near_ml: float | None = None,
 ) -> tuple[float, Outcome, tuple[float, float]]:
-    """Hit ``target_nm`` by the feed volume; returns (V, outcome, reachable peak range at this rate).
+    """Hit ``target_nm`` by the feed volume; returns (V, outcome, peak range seen at this rate).
 
-    A coarse log-spaced scan (package data ``[design] scan_points``) gives the reachable range and the
-    brackets where the final peak crosses the target (the response need not be monotonic: secondary
-    nucleation can take feed away from the seeds). Brent's method then solves inside the bracket
-    nearest the mass-balance guess.
+    A log-spaced scan, ascending from the smallest feed (package data ``[design] scan_points`` up to
+    ``scan_span_factor`` times the mass-balance volume, then on to the bound), stops at the first
+    single-peaked crossing of the target (the response need not be monotonic: secondary nucleation
+    can take feed away from the seeds, and a bimodal end can be a jump between populations). Brent's
+    method then solves inside that bracket. With ``near_ml`` (a previous solution) a bracket of
+    ``near_ml * exp(+-0.4)`` is tried first.
     """
     from scipy.optimize import brentq
 
@@ -79,27 +96,54 @@ def _solve_volume(
             cache[log_v] = run({**base, "cluster_volume_ml": var.clip(math.exp(log_v))}, ramp)
         return cache[log_v]
 
+    if near_ml is not None:
+        c = math.log(near_ml)
+        lo_, hi_ = max(c - 0.4, math.log(var.low)), min(c + 0.4, math.log(var.high))
+        o_lo, o_hi = out(lo_), out(hi_)
+        if (o_lo.pl_peak_nm - target_nm) * (o_hi.pl_peak_nm - target_nm) <= 0 and not (o_lo.bimodal or o_hi.bimodal):
+            log_v = brentq(lambda x: out(x).pl_peak_nm - target_nm, lo_, hi_, xtol=5e-3, rtol=1e-6, maxiter=30)
+            if abs(out(log_v).pl_peak_nm - target_nm) <= 2.0:
+                peaks_seen = [o.pl_peak_nm for o in cache.values()]
+                return math.exp(log_v), out(log_v), (min(peaks_seen), max(peaks_seen))
     n_scan = int(value("design", "scan_points"))
     # scan up to a few times the mass-balance volume first (long, slow injections cost the most twin time)
     top = min(math.log(var.high), math.log(max(guess_ml * value("design", "scan_span_factor"), var.low * 4)))
-    grid = np.linspace(math.log(var.low), top, n_scan)
-    peaks = np.array([out(float(x)).pl_peak_nm for x in grid])
-    if peaks.max() < target_nm and top < math.log(var.high):
-        extra = np.linspace(top, math.log(var.high), 4)[1:]
-        grid = np.concatenate([grid, extra])
-        peaks = np.concatenate([peaks, [out(float(x)).pl_peak_nm for x in extra]])
+    full = np.linspace(math.log(var.low), top, n_scan)
+    if top < math.log(var.high):
+        full = np.concatenate([full, np.linspace(top, math.log(var.high), 4)[1:]])
+    # ascending scan that stops at the first single-peaked crossing (large feeds are the slow runs)
+    vals: list[float] = []
+    for x in full:
+        o = out(float(x))
+        vals.append(float(x))
+        if len(vals) > 1:
+            prev = out(vals[-2])
+            crossed = (prev.pl_peak_nm - target_nm) * (o.pl_peak_nm - target_nm) <= 0
+            if crossed and not (prev.bimodal or o.bimodal):
+                break
+    grid = np.array(vals)
+    peaks = np.array([out(x).pl_peak_nm for x in vals])
     reach = (float(peaks.min()), float(peaks.max()))
     diff = peaks - target_nm
+    bim = [out(float(x)).bimodal for x in grid]
     brackets = [i for i in range(len(grid) - 1) if diff[i] == 0 or diff[i] * diff[i + 1] < 0]
-    if not brackets:
+    # single-peaked brackets first (a bimodal end can be a jump between populations, not a crossing),
+    # then the least feed: the first crossing is the seeds' growth branch
+    brackets.sort(key=lambda k: (bim[k] or bim[k + 1], k))
+    best: tuple[float, float] | None = None
+    for i in brackets:
+        if diff[i] == 0:
+            return math.exp(grid[i]), out(float(grid[i])), reach
+        log_v = brentq(lambda x: out(x).pl_peak_nm - target_nm, float(grid[i]), float(grid[i + 1]), xtol=5e-3, rtol=1e-6, maxiter=30)
+        err = abs(out(log_v).pl_peak_nm - target_nm)
+        if best is None or err < best[1]:
+            best = (log_v, err)
+        if err <= 2.0:  # a true crossing, not a discontinuity
+            break
+    if best is None:
         i = int(np.argmin(np.abs(diff)))
         return math.exp(grid[i]), out(float(grid[i])), reach
-    g = math.log(min(max(guess_ml, var.low), var.high))
-    i = min(brackets, key=lambda k: abs(0.5 * (grid[k] + grid[k + 1]) - g))
-    if diff[i] == 0:
-        return math.exp(grid[i]), out(float(grid[i])), reach
-    log_v = brentq(lambda x: out(x).pl_peak_nm - target_nm, float(grid[i]), float(grid[i + 1]), xtol=5e-3, rtol=1e-6, maxiter=30)
-    return math.exp(log_v), out(log_v), reach
+    return math.exp(best[0]), out(best[0]), reach
 
 
 def plan_recipe(
@@ -163,8 +207,11 @@ def plan_recipe(
     candidates: list[tuple[float, dict[str, float], Outcome]] = []
     reach: tuple[float, float] = (float("nan"), float("nan"))
     prev_sec = float("inf")
+    near: float | None = None
+    reach_all = (float("inf"), float("-inf"))
     for attempt in range(int(value("design", "rate_attempts"))):
-        vol, out, reach = _solve_volume(run, base, ramp, target_nm, guess, space)
+        vol, out, reach = _solve_volume(run, base, ramp, target_nm, guess, space, near_ml=near)
+        reach_all = (min(reach_all[0], reach[0]), max(reach_all[1], reach[1]))
         point = {**base, "cluster_volume_ml": vol}
         candidates.append((vol, point, out))
         if not (reach[0] - objective.wavelength_scale_nm <= target_nm <= reach[1] + objective.wavelength_scale_nm):
@@ -173,10 +220,10 @@ def plan_recipe(
                 notes.append("target beyond the reference feed: concentrated feed used")
                 guess = design.volume_for_target_ml(model.seed_mg, seed_nm, target_nm, base["p_conc_mol_per_l"], material=model.material)
                 continue
-            where = "redder" if target_nm > reach[1] else "bluer"
+            where = "redder" if target_nm > reach_all[1] else "bluer"
             raise InputError(
                 f"target {target_nm:g} nm is out of reach: from {seed_nm:g} nm seeds ({model.seed_mg:g} mg) the twin's "
-                f"final peak spans {reach[0]:.0f}-{reach[1]:.0f} nm for {space['cluster_volume_ml'].low:g}-"
+                f"final peak spans {reach_all[0]:.0f}-{reach_all[1]:.0f} nm for {space['cluster_volume_ml'].low:g}-"
                 f"{space['cluster_volume_ml'].high:g} mL of feed at {base['p_conc_mol_per_l']:.3g} M P; the target is {where}. "
                 + ("Use fewer seeds (--seed-mg) or larger seeds." if where == "redder" else "Use smaller seeds."),
                 field="target_nm",
@@ -188,6 +235,7 @@ def plan_recipe(
         if time.perf_counter() - t0 > 0.5 * value("twin", "time_budget_s"):
             notes.append("rate search stopped at half the time budget")
             break
+        near = vol
         new_rate = base["injection_rate_ml_per_h"] * value("design", "rate_search_factor")
         if new_rate < max(rate_var.low, value("design", "min_rate_ml_per_h")) or sec >= prev_sec:
             if sec >= prev_sec:
@@ -213,7 +261,7 @@ def plan_recipe(
         notes.append(f"closest reachable peak {out.pl_peak_nm:.0f} nm is more than {objective.wavelength_scale_nm:g} nm from the target")
     if n_samples is None:
         # fit the uncertainty samples into the time budget (each costs about one twin run)
-        per_run = (time.perf_counter() - t0) / max(run.runs, 1)
+        per_run = max(run.typical_s(), 1e-4)
         left = value("twin", "time_budget_s") - (time.perf_counter() - t0)
         n_samples = int(min(value("design", "uncertainty_samples"), max(left / (1.5 * per_run), 0)))
         if n_samples < value("design", "uncertainty_samples"):
@@ -226,7 +274,7 @@ def plan_recipe(
         target_nm=target_nm,
         recipe=recipe,
         predicted=predicted,
-        reachable_nm=reach,
+        reachable_nm=reach_all,
         params=point,
         ramp_factor=ramp,
         twin_runs=run.runs,
@@ -276,8 +324,11 @@ def _predict_with_uncertainty(
     peaks = np.array([o.pl_peak_nm for o in outs])
     fw = np.array([o.fwhm_mev for o in outs if o.fwhm_mev is not None])
     sec = np.array([o.secondary_fraction for o in outs if o.secondary_fraction is not None])
-    pred["pl_peak_nm_std"] = float(peaks.std(ddof=1))
-    pred["pl_peak_nm_interval_68"] = [float(np.percentile(peaks, 16)), float(np.percentile(peaks, 84))]
+    p16, p50, p84 = (float(x) for x in np.percentile(peaks, [16, 50, 84]))
+    # robust sigma: a draw that tips the product into secondary-dominated PL must not swamp the spread
+    pred["pl_peak_nm_std"] = 0.5 * (p84 - p16)
+    pred["pl_peak_nm_median"] = p50
+    pred["pl_peak_nm_interval_68"] = [p16, p84]
     pred["p_within_tolerance"] = float(np.mean(np.abs(peaks - objective.target_nm) <= objective.wavelength_scale_nm))
     if fw.size > 1:
         pred["fwhm_mev_std"] = float(fw.std(ddof=1))
