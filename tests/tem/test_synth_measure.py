@@ -192,3 +192,21 @@ def test_lognormal_fit_matches_scipy():
     shape, _loc, scale = stats.lognorm.fit(d, floc=0)
     assert s.lognormal_sigma == pytest.approx(shape, rel=1e-6)
     assert s.lognormal_median_nm == pytest.approx(scale, rel=1e-6)
+
+
+def test_figures(medium, tmp_path):
+    from matplotlib.figure import Figure
+    from matplotlib.patches import Ellipse
+
+    from qdlab.tem.plot import histogram_figure, overlay_figure, save_figure
+
+    table = measure_particles(medium.micrograph, expected_diameter_nm=4.0)
+    fig = overlay_figure(medium.micrograph, table)
+    assert isinstance(fig, Figure)
+    circles = [p for p in fig.axes[0].patches if isinstance(p, Ellipse)]
+    assert len(circles) == int(np.isfinite(table["diameter_nm"]).sum())
+    dist = size_distribution(table.diameters_nm)
+    hfig = histogram_figure(dist)
+    assert isinstance(hfig, Figure) and "N = " in hfig.axes[0].get_title()
+    save_figure(hfig, str(tmp_path / "h.png"))
+    assert (tmp_path / "h.png").stat().st_size > 5_000

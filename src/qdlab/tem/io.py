@@ -161,6 +161,13 @@ def _read_ncem(path: Path, kind: str) -> tuple[NDArray[Any], tuple[float, float]
 
     from ncempy.io import dm, emd, emdVelox, ser
 
+    if kind == "dm":  # check the header here: ncempy's fileDM leaks a half-open object on a bad one
+        with path.open("rb") as fh:
+            head = fh.read(20)
+        version = int.from_bytes(head[:4], "big") if len(head) >= 4 else 0
+        endian_at = {3: 8, 4: 12}.get(version)
+        if endian_at is None or len(head) < endian_at + 4 or int.from_bytes(head[endian_at:endian_at + 4], "big") != 1:
+            raise FormatError("not a little-endian DM3/DM4 file (bad header)", path=path)
     buf = _io.StringIO()
     with contextlib.redirect_stdout(buf):  # ncempy prints progress and errors
         if kind == "dm":
