@@ -140,3 +140,29 @@ def test_damaged_dm4_never_crashes(tmp_path_factory, data):
     except FormatError:
         return
     assert m.image.ndim == 2 and all(c > 0 for c in m.nm_per_px)
+
+
+def _ser_bytes(img: np.ndarray, dx_m: float, dy_m: float) -> bytes:
+    """A one-image TIA series file (version 0x0210, 2-D images, time-only tags) as documented by FEI/ncempy."""
+    ny, nx = img.shape
+    desc, units = b"Number", b""
+    head = struct.pack("<hhh", 0x4949, 0x0197, 0x0210) + struct.pack("<iiii", 0x4122, 0x4152, 1, 1)
+    dim = struct.pack("<i", 1) + struct.pack("<dd", 0.0, 1.0) + struct.pack("<ii", 0, len(desc)) + desc
+    dim += struct.pack("<i", len(units)) + units
+    offset_array_at = len(head) + 4 + 4 + len(dim)
+    data_at = offset_array_at + 8
+    element = struct.pack("<ddi", 0.0, dx_m, 0) + struct.pack("<ddi", 0.0, dy_m, 0) + struct.pack("<h", 2)
+    element += struct.pack("<ii", nx, ny) + np.flipud(img).astype("<u2").tobytes()  # TIA stores rows bottom-up
+    tag_at = data_at + len(element)
+    return (head + struct.pack("<i", offset_array_at) + struct.pack("<i", 1) + dim
+            + struct.pack("<ii", data_at, tag_at) + element + struct.pack("<hhi", 0x4152, 0, 0))
+
+
+def test_ser_calibration_in_metres_and_axis_order(tmp_path):
+    img = np.arange(20 * 28, dtype=np.uint16).reshape(20, 28)
+    p = tmp_path / "image_1.ser"
+    p.write_bytes(_ser_bytes(img, dx_m=0.15e-9, dy_m=0.1e-9))
+    m = read_micrograph(p)
+    np.testing.assert_array_equal(m.image, img)
+    assert m.nm_per_px == pytest.approx((0.1, 0.15))
+    assert m.meta["calibration_source"] == "ser"

@@ -175,6 +175,9 @@ def _read_ncem(path: Path, kind: str) -> tuple[NDArray[Any], tuple[float, float]
                 ds = f.getDataset(0)
         elif kind == "ser":
             ds = ser.serReader(path)
+            # serReader lists the element calibrations as (x, y); the array is (y, x)
+            ds["pixelSize"] = list(ds.get("pixelSize", []))[::-1]
+            ds["pixelUnit"] = list(ds.get("pixelUnit", []))[::-1]
         else:
             try:
                 ds = emd.emdReader(path, 0)
