@@ -35,6 +35,7 @@ def _report(tmp_path: Path) -> Path:
 
 
 @pytest.mark.browser
+@pytest.mark.slow
 @pytest.mark.skipif(not CHROMIUM.exists(), reason=f"no Chromium at {CHROMIUM}")
 def test_report_renders_in_chromium_without_errors(tmp_path: Path) -> None:
     pw = pytest.importorskip("playwright.sync_api")

@@ -139,3 +139,25 @@ def test_init_then_run_reports_missing_files(tmp_path: Path, capsys: pytest.Capt
     code, _, err = _main(["run", str(tmp_path / "new"), "--db", f"sqlite:///{tmp_path / 'x.sqlite'}"], capsys)
     assert code == 2
     assert "aliquots[0].pl: file not found: pl/A0.txt" in err and "aliquots[0].absorbance" in err
+
+
+@pytest.mark.postgres
+def test_run_on_postgres_is_idempotent(folder: Path, tmp_path: Path, pg_url: str,
+                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("QDLAB_ARRAY_DIR", str(tmp_path / "arrays"))
+    first = _run(folder, pg_url).summary["record"]
+    assert first["action"] == "created" and first["database"].startswith("postgresql+psycopg://")
+    assert _run(folder, pg_url).summary["record"]["action"] == "unchanged"
+    with Store(pg_url) as st:
+        assert st.counts()["experiments"] == 1 and st.counts()["measurements"] == 2
+    assert any((tmp_path / "arrays" / "raw").rglob("*")), "raw files copied into the blob store"
+
+
+@pytest.mark.slow
+def test_dask_scheduler_address(folder: Path, tmp_path: Path) -> None:
+    distributed = pytest.importorskip("distributed")
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=":0") as cluster:
+        res = run_experiment(folder, db=f"sqlite:///{tmp_path / 'lab.sqlite'}", scheduler=cluster.scheduler_address,
+                             quiet=True)
+    assert res.summary["record"]["action"] == "created"
+    assert [r["aliquot"] for r in res.summary["aliquots"]] == ["A0", "A1"]
