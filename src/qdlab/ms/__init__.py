@@ -11,6 +11,7 @@ from qdlab.ms.io import read_mass_spectrum, write_mass_spectrum, write_mzml, wri
 from qdlab.ms.peaks import PeakList, pick_peaks
 from qdlab.ms.preprocess import Preprocessed, preprocess
 from qdlab.ms.size import SizeMode, SizeResult, molecular_ion_size
+from qdlab.ms.spacing import explain_spacings
 
 __all__ = [
     "read_mass_spectrum",
@@ -33,4 +34,5 @@ __all__ = [
     "molecular_ion_size",
     "SizeResult",
     "SizeMode",
+    "explain_spacings",
 ]

@@ -15,9 +15,10 @@ adduct, for each charge) whose m/z lies within the tolerance, then ranks them by
   of building blocks.
 
 Near-isobaric alternatives (compositions related by a small exchange such as +Cd2P2 -OA, 5.3 Da) are
-listed for every candidate, including alternatives just outside the tolerance.
+listed for the best candidates of each peak, including alternatives just outside the tolerance. Spacings
+of neighbouring peaks are explained by :mod:`qdlab.ms.spacing`.
 
-Enumeration: the compositions of all blocks but the heaviest are built once, sorted by mass, and every
+Enumeration (:mod:`qdlab.ms.compose`): the compositions of all blocks but the heaviest are built once, sorted by mass, and every
 (peak, adduct, charge, count of the heaviest block) is a ``searchsorted`` window into that table, so
 1,000 peaks cost a few vectorised numpy calls.
 
@@ -33,7 +34,6 @@ from __future__ import annotations
 import functools
 import itertools
 import math
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -41,104 +41,22 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from qdlab.chem.formula import Formula, charge_suffix, ligand_shorthands, parse_formula
+from qdlab.chem.formula import Formula, parse_formula
 from qdlab.chem.weights import default_table, weight_tables
 from qdlab.data.errors import InputError
 from qdlab.data.types import Result
-from qdlab.ms.config import adduct_table, default, formal_charges
+from qdlab.ms.compose import (
+    Block,
+    _enumerate,
+    _Hits,
+    composition_text,
+    enumerate_compositions,
+    ion_text,
+    parse_blocks,
+)
+from qdlab.ms.config import adduct_table, default
+from qdlab.ms.spacing import explain_spacings
 from qdlab.units import constant
-
-_MAX_GRID = 20_000_000
-
-
-@dataclass(frozen=True)
-class Block:
-    """One building block: an element, a ligand shorthand or a formula.
-
-    Attributes
-    ----------
-    name
-        As written by the user (``"Cd"``, ``"OA"``, ``"C2H3O2"``).
-    formula
-        Its elemental composition.
-    formal_charge
-        Charge used by the charge-balance score (Cd +2, P -3, OA -1; 0 if unknown).
-    is_element
-        True for a single element symbol (written without parentheses in formulas).
-    """
-
-    name: str
-    formula: Formula
-    formal_charge: int
-    is_element: bool
-
-    def mass_da(self, table: str | None = None) -> float:
-        """Average mass of the block (Da) under an atomic-weight table."""
-        return self.formula.with_charge(0).average_mass_da(table)
-
-
-def parse_blocks(blocks: str | Sequence[str | Block], charges: Mapping[str, int] | None = None) -> tuple[Block, ...]:
-    """Parse building blocks from ``"Cd,P,OA"`` or a sequence; formal charges from package data or ``charges``.
-
-    A block may carry its formal charge inline: ``"C2H3O2:-1"``.
-
-    Examples
-    --------
-    >>> [(b.name, b.formal_charge) for b in parse_blocks("Cd,P,OA")]
-    [('Cd', 2), ('P', -3), ('OA', -1)]
-    """
-    items = [s.strip() for s in blocks.split(",")] if isinstance(blocks, str) else list(blocks)
-    table = dict(formal_charges())
-    table.update(charges or {})
-    out: list[Block] = []
-    seen: set[str] = set()
-    for item in items:
-        if isinstance(item, Block):
-            out.append(item)
-            continue
-        if not item:
-            raise InputError("empty building block in the list", field="blocks")
-        name, _, q = item.partition(":")
-        name = name.strip()
-        f = parse_formula(name)
-        if f.charge:
-            raise InputError(f"write block {name!r} without a charge (give formal charges as NAME:q)", field="blocks")
-        if q:
-            try:
-                fc = int(q)
-            except ValueError as exc:
-                raise InputError(f"formal charge of {name!r} must be an integer, got {q!r}", field="blocks") from exc
-        else:
-            fc = int(table.get(name, table.get(f.hill(), 0)))
-        is_el = len(f.counts) == 1 and next(iter(f.counts.values())) == 1 and name not in ligand_shorthands()
-        if name in seen:
-            raise InputError(f"block {name!r} given twice", field="blocks")
-        seen.add(name)
-        out.append(Block(name, f, fc, is_el))
-    if not out:
-        raise InputError("give at least one building block", field="blocks")
-    return tuple(out)
-
-
-def composition_text(blocks: Sequence[Block], counts: Sequence[int]) -> str:
-    """Write counts of blocks as a formula: ``Cd32P20(OA)5``."""
-    parts = []
-    for b, n in zip(blocks, counts, strict=False):
-        n = int(n)
-        if n == 0:
-            continue
-        core = b.name if b.is_element else f"({b.name})"
-        parts.append(core + (str(n) if n != 1 else ""))
-    return "".join(parts) or "(empty)"
-
-
-def ion_text(core: str, adduct: str, copies: int, charge: int) -> str:
-    """Ion notation: ``Cd32P20(OA)5+`` or ``[Cd32P20(OA)5+Na]+``."""
-    if adduct == "none":
-        # "Cd31P17(OA)5^2+": the caret keeps a count and a charge apart
-        return core + ("^" if abs(charge) > 1 else "") + charge_suffix(charge)
-    add = (str(copies) if copies > 1 else "") + adduct
-    return f"[{core}+{add}]{charge_suffix(charge)}"
 
 
 @dataclass(frozen=True, eq=False)
@@ -312,134 +230,6 @@ class AssignmentResult(Result):
                 })
         return rows
 
-
-# --------------------------------------------------------------------------------------------------
-# enumeration
-
-
-def _grid(masses: tuple[float, ...], max_counts: tuple[int, ...], max_mass: float) -> tuple[NDArray[np.float64], NDArray[np.int32]]:
-    """All count vectors of the given blocks with total mass <= max_mass, sorted by mass."""
-    total = np.zeros(1)
-    counts = np.zeros((1, 0), dtype=np.int32)
-    for m, cmax in zip(masses, max_counts, strict=False):
-        nmax = np.minimum(np.floor((max_mass - total) / m).astype(np.int64), cmax)
-        nmax = np.maximum(nmax, -1)
-        lengths = nmax + 1
-        n_new = int(lengths.sum())
-        if n_new > _MAX_GRID:
-            raise InputError(
-                f"too many compositions to enumerate ({n_new:,} > {_MAX_GRID:,}); lower the mass, "
-                "give fewer/heavier blocks or set max counts", field="blocks")
-        rows = np.repeat(np.arange(total.size), lengths)
-        starts = np.cumsum(lengths) - lengths
-        n = (np.arange(n_new) - np.repeat(starts, lengths)).astype(np.int32)
-        total = total[rows] + n * m
-        counts = np.concatenate([counts[rows], n[:, None]], axis=1)
-    order = np.argsort(total, kind="stable")
-    return total[order], counts[order]
-
-
-@functools.lru_cache(maxsize=16)
-def _cached_grid(masses: tuple[float, ...], max_counts: tuple[int, ...], max_mass: float):
-    return _grid(masses, max_counts, max_mass)
-
-
-@dataclass(frozen=True, eq=False)
-class _Hits:
-    """Raw enumeration result: per hit its query, grid row and count of the heaviest block."""
-
-    q: NDArray[np.int64]
-    gidx: NDArray[np.int64]
-    n_heavy: NDArray[np.int64]
-    mass: NDArray[np.float64]
-    grid_counts: NDArray[np.int32]  # grid rows x (blocks - 1), minimum counts included
-    heavy: int
-    rest: tuple[int, ...]
-
-    def counts(self, sel: NDArray[np.int64] | slice = slice(None)) -> NDArray[np.int32]:
-        """Count vectors (hits x blocks) of the selected hits."""
-        g = self.gidx[sel]
-        out = np.empty((g.size, len(self.rest) + 1), dtype=np.int32)
-        if self.rest:
-            out[:, list(self.rest)] = self.grid_counts[g]
-        out[:, self.heavy] = self.n_heavy[sel]
-        return out
-
-
-def _enumerate(t_in: NDArray[np.float64], tol: NDArray[np.float64], bm: NDArray[np.float64], cmax_in: NDArray[np.int64],
-               cmin: NDArray[np.int64], grid_max_mass: float | None = None) -> _Hits:
-    k = bm.size
-    base = float(cmin @ bm)
-    t = t_in - base
-    cmax = cmax_in - cmin
-    if np.any(cmax < 0):
-        raise InputError("a minimum count exceeds the maximum", field="max_counts")
-    heavy = int(np.argmax(bm))
-    rest = tuple(i for i in range(k) if i != heavy)
-    max_mass = (float(np.max(t + tol)) if t.size else 0.0) if grid_max_mass is None else grid_max_mass - base
-    gmass, gcounts = _cached_grid(tuple(float(bm[i]) for i in rest), tuple(int(cmax[i]) for i in rest),
-                                  round(max(max_mass, 0.0) + 1.0, 0))
-    gfull = gcounts + cmin[list(rest)].astype(np.int32) if np.any(cmin) else gcounts
-    mh = bm[heavy]
-    nh_max = np.minimum(np.floor(np.maximum(t + tol, 0) / mh).astype(np.int64), cmax[heavy])
-    lengths = np.where(t + tol >= 0, nh_max + 1, 0)
-    pair_q = np.repeat(np.arange(t.size), lengths)
-    starts = np.cumsum(lengths) - lengths
-    pair_n = np.arange(int(lengths.sum())) - np.repeat(starts, lengths)
-    resid = t[pair_q] - pair_n * mh
-    tq = tol[pair_q]
-    lo = np.searchsorted(gmass, resid - tq, side="left")
-    hi = np.searchsorted(gmass, resid + tq, side="right")
-    hits = hi - lo
-    h_total = int(hits.sum())
-    pair_idx = np.repeat(np.arange(hits.size), hits)
-    hstarts = np.cumsum(hits) - hits
-    gidx = lo[pair_idx] + (np.arange(h_total) - hstarts[pair_idx])
-    n_heavy = pair_n[pair_idx]
-    mass = gmass[gidx] + n_heavy * mh + base
-    q = pair_q[pair_idx]
-    if not np.any(cmin) and np.any(t - tol <= 0):  # only then can the empty composition appear
-        nonempty = (gidx != 0) | (n_heavy != 0)  # grid row 0 is the all-zero composition (mass 0, sorted first)
-        q, gidx, n_heavy, mass = q[nonempty], gidx[nonempty], n_heavy[nonempty], mass[nonempty]
-    return _Hits(q, gidx, n_heavy + cmin[heavy], mass, gfull, heavy + 0, rest)
-
-
-def enumerate_compositions(
-    targets_da: NDArray[np.float64],
-    tol_da: NDArray[np.float64],
-    block_masses: Sequence[float],
-    *,
-    max_counts: Sequence[int] | None = None,
-    min_counts: Sequence[int] | None = None,
-) -> tuple[NDArray[np.int64], NDArray[np.int32], NDArray[np.float64]]:
-    """Every count vector ``n`` (n_i >= 0, not all 0) with ``|n . m - target| <= tol`` for each target.
-
-    The compositions of all blocks but the heaviest are built once (up to the largest target), sorted
-    by mass; each (target, count of the heaviest block) is then a ``searchsorted`` window of that table.
-
-    Returns
-    -------
-    query, counts, mass
-        Index of the target of each hit (non-decreasing), the count vectors (hits x blocks) and masses.
-
-    Examples
-    --------
-    >>> q, n, m = enumerate_compositions(np.array([10.0]), np.array([0.1]), [2.0, 3.0])
-    >>> sorted(map(tuple, n.tolist()))
-    [(2, 2), (5, 0)]
-    """
-    bm = np.asarray(block_masses, dtype=float)
-    k = bm.size
-    if np.any(bm <= 0):
-        raise InputError("building-block masses must be positive", field="blocks")
-    cmax = np.full(k, np.iinfo(np.int32).max, dtype=np.int64) if max_counts is None else np.asarray(max_counts, np.int64)
-    cmin = np.zeros(k, dtype=np.int64) if min_counts is None else np.asarray(min_counts, np.int64)
-    t = np.asarray(targets_da, float)
-    tol = np.broadcast_to(np.asarray(tol_da, float), t.shape)
-    h = _enumerate(t, tol, bm, cmax, cmin)
-    return h.q, h.counts(), h.mass
-
-
 # --------------------------------------------------------------------------------------------------
 # scoring helpers
 
@@ -456,71 +246,6 @@ def _clr_distance(counts: NDArray[np.int32], idx: list[int], target: NDArray[np.
     x = table[sub]
     x -= x.mean(axis=1, keepdims=True)
     return np.sqrt(np.sum((x - (t - t.mean())) ** 2, axis=1))
-
-
-def explain_spacings(
-    masses_da: Sequence[float],
-    blocks: str | Sequence[str | Block] = "Cd,P,OA",
-    *,
-    tolerance_da: float = 3.0,
-    max_units: int = 6,
-    window_da: float | None = None,
-    weights: str | None = None,
-    charges: Sequence[int] = (1, 2, 3),
-) -> list[dict[str, Any]]:
-    """Explain the m/z differences of neighbouring peaks as small steps of building blocks.
-
-    For each pair of adjacent peaks (sorted, closer than ``window_da``, default 1000 Da) every integer
-    step ``v`` (``sum |v_i| <= max_units``) whose mass ``v . m`` matches ``z * delta`` within
-    ``z * tolerance_da`` for a charge ``z`` is listed, simplest first. A spacing with no z = 1
-    explanation (e.g. the ~132 Da spacing of the paper's Table 1, about Cd3P2/3 or Cd(OA)/3) is worth a
-    look: it can mean higher charge states or fragments of different families interleaved.
-
-    Examples
-    --------
-    >>> r = explain_spacings([5000.0, 5399.18])
-    >>> r[0]["steps"][0]["step"], r[0]["steps"][0]["charge"]
-    ('+Cd3P2', 1)
-    """
-    blk = parse_blocks(blocks)
-    if not 1 <= len(blk) <= 5:
-        raise InputError("spacing analysis supports 1 to 5 blocks", field="blocks")
-    bm = np.asarray([b.mass_da(weights) for b in blk])
-    window = float(default("assign", "series_window_da") if window_da is None else window_da)
-    vecs = np.asarray([v for v in itertools.product(range(-max_units, max_units + 1), repeat=len(blk))
-                       if 0 < sum(abs(x) for x in v) <= max_units], dtype=np.int64)
-    l1 = np.abs(vecs).sum(axis=1)
-    vm = vecs @ bm
-    m = np.sort(np.asarray(masses_da, dtype=float))
-    out = []
-    for a, b in itertools.pairwise(m):
-        delta = b - a
-        if delta > window:
-            continue
-        steps = []
-        for z in charges:
-            hit = np.nonzero(np.abs(vm - z * delta) <= z * tolerance_da)[0]
-            for h in hit:
-                txt = _merge_signs("".join(
-                    ("+" if n > 0 else "-") + (blk[j].name if blk[j].is_element else f"({blk[j].name})")
-                    + (str(abs(n)) if abs(n) > 1 else "")
-                    for j, n in enumerate(vecs[h]) if n))
-                steps.append({"step": txt, "charge": int(z), "mass_da": float(vm[h]) / z, "error_da": float(delta - vm[h] / z),
-                              "units": int(l1[h])})
-        steps.sort(key=lambda d: (d["charge"], d["units"], abs(d["error_da"])))
-        out.append({"from_mass_da": float(a), "to_mass_da": float(b), "delta_da": float(delta), "steps": steps})
-    return out
-
-
-def _merge_signs(text: str) -> str:
-    """``+Cd3+P2-(OA)`` -> ``+Cd3P2-(OA)`` (a sign only where it changes)."""
-    out, last = [], ""
-    for part in re.findall(r"[+-][^+-]+", text):
-        sign, body = part[0], part[1:]
-        out.append(body if sign == last else part)
-        last = sign
-    return "".join(out)
-
 
 def _exchange_vectors(block_masses: NDArray[np.float64], window_da: float, max_units: int) -> list[tuple[NDArray[np.int64], float]]:
     """Small integer exchanges ``v`` (L1 <= max_units, first nonzero > 0) with ``|v . m| <= window``."""
