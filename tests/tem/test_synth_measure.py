@@ -210,3 +210,17 @@ def test_figures(medium, tmp_path):
     assert isinstance(hfig, Figure) and "N = " in hfig.axes[0].get_title()
     save_figure(hfig, str(tmp_path / "h.png"))
     assert (tmp_path / "h.png").stat().st_size > 5_000
+
+
+def test_edge_correction_weights():
+    from qdlab.tem.stats import edge_weights
+
+    w = edge_weights([2.0, 4.0], (100.0, 50.0))
+    assert w.tolist() == pytest.approx([5000 / (98 * 48), 5000 / (96 * 46)])
+    s = size_distribution([2.0, 4.0], field_nm=(100.0, 50.0))
+    assert s.edge_corrected_mean_diameter_nm == pytest.approx((2 * w[0] + 4 * w[1]) / w.sum())
+    assert s.edge_corrected_mean_diameter_nm > s.mean_diameter_nm
+    same = size_distribution([3.0, 3.0, 3.0], field_nm=(20.0, 20.0))
+    assert same.edge_corrected_mean_diameter_nm == pytest.approx(3.0)
+    with pytest.raises(InputError):
+        edge_weights([30.0], (20.0, 20.0))

@@ -29,7 +29,7 @@ def _size(
 
     from qdlab.tem.io import read_micrograph
     from qdlab.tem.pipeline import size_images
-    from qdlab.tem.stats import size_distribution
+    from qdlab.tem.stats import edge_weights, size_distribution
 
     if edge_model not in ("sphere", "disk"):
         raise InputError(f"expected 'sphere' or 'disk', got {edge_model!r}", field="--edge-model")
@@ -45,11 +45,14 @@ def _size(
     per_image: list[dict[str, Any]] = []
     tables = []
     all_d: list[np.ndarray] = []
+    all_w: list[np.ndarray] = []
     for run in runs:
         table = run.table
         tables.append(table)
         d = table.diameters_nm
         all_d.append(d)
+        field_nm = (run.shape_px[0] * run.nm_per_px[0], run.shape_px[1] * run.nm_per_px[1])
+        all_w.append(edge_weights(d, field_nm))
         dist = size_distribution(d)
         per_image.append({
             "path": run.path, "sha256": run.meta.get("sha256"), "nm_per_px": list(run.nm_per_px),
@@ -61,7 +64,9 @@ def _size(
         })
     first = (read_micrograph(images[0], nm_per_px=nm_per_px), tables[0]) if overlay is not None else None
     dia = np.concatenate(all_d) if all_d else np.empty(0)
+    wts = np.concatenate(all_w) if all_w else np.empty(0)
     dist = size_distribution(dia)
+    ec_mean = float(np.average(dia, weights=wts)) if dia.size else float("nan")
     if overlay is not None and first is not None:
         from qdlab.tem.plot import overlay_figure, save_figure
 
@@ -83,6 +88,7 @@ def _size(
         "count": dist.count, "mean_diameter_nm": dist.mean_diameter_nm, "std_diameter_nm": dist.std_diameter_nm,
         "sem_diameter_nm": dist.sem_diameter_nm, "ci95_diameter_nm": list(dist.ci95_diameter_nm),
         "median_diameter_nm": dist.median_diameter_nm, "relative_std": dist.relative_std,
+        "edge_corrected_mean_diameter_nm": ec_mean,
         "lognormal": {"mu": dist.lognormal_mu, "sigma": dist.lognormal_sigma,
                       "median_nm": dist.lognormal_median_nm, "mean_nm": dist.lognormal_mean_nm},
         "diameters_nm": dia.tolist(), "edge_model": edge_model, "images": per_image,

@@ -42,6 +42,10 @@ class SizeDistribution(Result):
         Histogram with Freedman-Diaconis bins (at least 5).
     diameters_nm
         The diameters (sorted as given).
+    edge_corrected_mean_diameter_nm, edge_corrected_std_diameter_nm
+        Miles-Lantuejoul weighted statistics (only with ``field_nm``): a particle of diameter ``d`` survives the
+        border exclusion of an ``Ly x Lx`` field with probability ``(Ly - d)(Lx - d) / (Ly Lx)``, so weighting
+        each by the inverse removes the bias against large particles.
     """
 
     count: int
@@ -60,9 +64,30 @@ class SizeDistribution(Result):
     histogram_edges_nm: NDArray[np.float64]
     histogram_counts: NDArray[np.int64]
     diameters_nm: NDArray[np.float64]
+    edge_corrected_mean_diameter_nm: float = float("nan")
+    edge_corrected_std_diameter_nm: float = float("nan")
 
 
-def size_distribution(diameters_nm: ArrayLike, bins: int | None = None) -> SizeDistribution:
+def edge_weights(diameters_nm: ArrayLike, field_nm: tuple[float, float]) -> NDArray[np.float64]:
+    """Miles-Lantuejoul weights ``Ly Lx / ((Ly - d)(Lx - d))`` for particles measured with border exclusion.
+
+    Examples
+    --------
+    >>> edge_weights([0.0, 50.0], (100.0, 100.0)).tolist()
+    [1.0, 4.0]
+    """
+    d = np.asarray(diameters_nm, dtype=np.float64)
+    ly, lx = (float(v) for v in field_nm)
+    if ly <= 0 or lx <= 0:
+        raise InputError("the field must have a positive size", field="field_nm")
+    if (d >= min(ly, lx)).any():
+        raise InputError("a particle is as large as the field: no edge correction possible", field="field_nm")
+    return ly * lx / ((ly - d) * (lx - d))
+
+
+def size_distribution(
+    diameters_nm: ArrayLike, bins: int | None = None, field_nm: tuple[float, float] | None = None
+) -> SizeDistribution:
     """Summarise particle diameters.
 
     Parameters
@@ -71,6 +96,9 @@ def size_distribution(diameters_nm: ArrayLike, bins: int | None = None) -> SizeD
         Diameters (nm); non-finite values are an error.
     bins
         Number of histogram bins (default: Freedman-Diaconis, at least 5).
+    field_nm
+        Size ``(Ly, Lx)`` of the field the particles were measured in with border exclusion; adds the
+        Miles-Lantuejoul edge-corrected mean and standard deviation.
 
     Examples
     --------
@@ -109,13 +137,21 @@ def size_distribution(diameters_nm: ArrayLike, bins: int | None = None) -> SizeD
         width = 2 * iqr / n ** (1 / 3) if iqr > 0 else 0.0
         bins = max(5, min(100, math.ceil(np.ptp(d) / width))) if width > 0 else 5
     counts, edges = np.histogram(d, bins=bins)
+    ec_mean = ec_std = nan
+    if field_nm is not None:
+        w = edge_weights(d, field_nm)
+        ec_mean = float(np.average(d, weights=w))
+        if n > 1:
+            v1, v2 = w.sum(), (w * w).sum()
+            ec_std = math.sqrt(float((w * (d - ec_mean) ** 2).sum()) / (v1 - v2 / v1))  # reliability weights
     return SizeDistribution(
         count=n, mean_diameter_nm=mean, std_diameter_nm=std, sem_diameter_nm=sem, ci95_diameter_nm=ci,
         median_diameter_nm=float(np.median(d)), min_diameter_nm=float(d.min()), max_diameter_nm=float(d.max()),
         relative_std=std / mean if n > 1 else nan, lognormal_mu=mu, lognormal_sigma=sig,
         lognormal_median_nm=math.exp(mu), lognormal_mean_nm=math.exp(mu + sig * sig / 2),
         histogram_edges_nm=edges, histogram_counts=counts.astype(np.int64), diameters_nm=d,
+        edge_corrected_mean_diameter_nm=ec_mean, edge_corrected_std_diameter_nm=ec_std,
     )
 
 
-__all__ = ["SizeDistribution", "size_distribution"]
+__all__ = ["SizeDistribution", "size_distribution", "edge_weights"]
