@@ -130,12 +130,17 @@ class _Problem:
         self.sw = np.sqrt(self.w)
         x = (2 * self.tt - self.tt[0] - self.tt[-1]) / (self.tt[-1] - self.tt[0])
         self.basis = np.polynomial.chebyshev.chebvander(x, background_order)  # (n, order+1)
+        self.qb, self.rb = np.linalg.qr(self.basis * self.sw[:, None])
+        self.yw = self.y * self.sw
+        self.ry = self.yw - self.qb @ (self.qb.T @ self.yw)
+        self.ry2 = float(self.ry @ self.ry)
         self.order = background_order
         self.fwhm = instrument_fwhm_deg
         qmin = math.floor(10 * float(self.q.min()) * 0.98) / 10
         qmax = math.ceil(10 * float(self.q.max()) * 1.02) / 10
-        self.max_d = float(max_diameter_nm or MAX_DIAMETER_NM.get(phase, 6.0))
-        self.lib = sphere_library(phase if phase != "amorphous" else "Cd3P2", max(qmin, 0.05), qmax, self.max_d)
+        lib_phase = phase if phase != "amorphous" else "Cd3P2"
+        self.max_d = float(max_diameter_nm or MAX_DIAMETER_NM.get(lib_phase, 6.0))
+        self.lib = sphere_library(lib_phase, max(qmin, 0.05), qmax, self.max_d)
         self.phase = phase
 
     def profile(self, diameter_nm: float, sigma_rel: float) -> NDArray[np.float64]:
@@ -145,15 +150,20 @@ class _Problem:
         return gaussian_broaden(self.tt, m, self.fwhm) if self.fwhm > 0 else m
 
     def solve(self, diameter_nm: float, sigma_rel: float) -> tuple[float, NDArray[np.float64], float, NDArray[np.float64]]:
-        """(chi2, linear coefficients, scale, model profile) for one trial."""
+        """(chi2, linear coefficients [scale, background...], scale, model profile) for one trial.
+
+        The background basis is factorised once (QR of the weighted basis); for each trial the
+        profile is projected onto its orthogonal complement, so the scale and chi^2 follow in O(n k).
+        """
         prof = self.profile(diameter_nm, sigma_rel)
-        a = np.column_stack([prof, self.basis]) * self.sw[:, None]
-        coef, *_ = np.linalg.lstsq(a, self.y * self.sw, rcond=None)
-        if coef[0] < 0:  # no negative diffraction: background only
-            cb, *_ = np.linalg.lstsq(self.basis * self.sw[:, None], self.y * self.sw, rcond=None)
-            coef = np.concatenate([[0.0], cb])
-        resid = self.y - prof * coef[0] - self.basis @ coef[1:]
-        return float(np.sum(self.w * resid * resid)), coef, float(coef[0]), prof
+        mw = prof * self.sw
+        rm = mw - self.qb @ (self.qb.T @ mw)
+        mm = float(rm @ rm)
+        scale = float(rm @ self.ry) / mm if mm > 0 else 0.0
+        scale = max(scale, 0.0)  # no negative diffraction: background only
+        chi2 = max(self.ry2 - scale * scale * mm, 0.0)
+        cb = np.linalg.solve(self.rb, self.qb.T @ (self.yw - scale * mw))
+        return chi2, np.concatenate([[scale], cb]), scale, prof
 
     def chi2(self, diameter_nm: float, sigma_rel: float) -> float:
         return self.solve(diameter_nm, sigma_rel)[0]
@@ -292,7 +302,7 @@ def _fixed_fit(
     diffractogram: Diffractogram, phase: str, diameter_nm: float, two_theta_range_deg: tuple[float, float], background_order: int
 ) -> tuple[float, float, float]:
     """(chi2, reduced chi2, Rwp) of one fixed-size model (the amorphous cluster, or a phase with no signal)."""
-    prob = _Problem(diffractogram, phase, two_theta_range_deg, background_order, 0.0, max(2.0, diameter_nm + 0.2))
+    prob = _Problem(diffractogram, phase, two_theta_range_deg, background_order, 0.0, None)  # reuses the cached library
     chi2, coef, scale, prof = prob.solve(diameter_nm, 0.0)
     model = prof * scale + prob.basis @ coef[1:]
     rwp = float(np.sqrt(np.sum(prob.w * (prob.y - model) ** 2) / np.sum(prob.w * prob.y**2)))

@@ -54,7 +54,9 @@ def plot_match(result: MatchResult, reference: ReferencePattern | None = None) -
         fig, (ax,) = _figure(1)
         ax.set_title(f"no Cd3P2 signal; Rwp: {ranking}")
         return fig
-    return plot_size_fit(result.size_fit, reference, title=f"best: {result.best_phase} (Rwp {ranking}); D = {result.size_fit.diameter_nm:.2f} nm")
+    best = result.scores[0]
+    title = f"best phase: {best.phase} (Rwp {best.rwp:.3f}, weight {best.weight:.2f}); D = {result.size_fit.diameter_nm:.2f} nm"
+    return plot_size_fit(result.size_fit, reference, title=title)
 
 
 def plot_pattern(pattern: DebyePattern, reference: ReferencePattern | None = None) -> Figure:
