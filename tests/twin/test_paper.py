@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 
@@ -18,7 +20,7 @@ def test_overgrowth_final_pl_within_40_nm(seed_nm, final_nm):
 
 def test_965_red_shifts_throughout():
     pl = [a.pl_peak_nm for a in simulate("overgrowth-965nm").aliquots]
-    assert all(b > a for a, b in zip(pl, pl[1:], strict=False))
+    assert all(b > a for a, b in itertools.pairwise(pl))
 
 
 @pytest.mark.parametrize("seed_nm", [1010, 1102, 1145])

@@ -120,3 +120,27 @@ def test_mass_balance_and_positivity(name):
         assert np.all(sd.number_mol > 0) and np.all(sd.diameter_nm > 0)
     rec = res.records
     assert np.all(rec[:, 1:] >= 0)
+
+
+def test_eulerian_reference_diffuses_a_focusing_front_but_converges():
+    # the same focusing case on a fixed grid: the narrow final peak spans few bins, so the spread is off by
+    # more than 3 % even at 800 bins (benchmarks/bench_twin.py finds the grid that matches and its cost)
+    from qdlab.twin.reference import evolve_closed_fv
+
+    kp0 = _bare()
+    lc = kp0.capillary_length_nm(T_C + 273.15)
+    d = kp0.diffusion_m2_per_s
+    kp = _bare(growth_rate_m_per_s=d / (lc * 1e-9))
+    tend = 20 * (lc * 1e-9) ** 2 / (d * kp.molar_volume_l_per_mol * kp.solubility_mol_per_l)
+    _rs, w, exact = _talapin_case(1.0, 3.0, 20.0)
+    m_ex, s_ex = _moments(exact, w)
+    for nb in (800,):
+        edges = np.linspace(1.5, 9.0, nb + 1) * lc
+        c = 0.5 * (edges[1:] + edges[:-1]) / lc
+        nn = evolve_closed_fv(edges, np.exp(-0.5 * ((c - 2) / 0.1) ** 2), kp, temperature_c=T_C,
+                              times_s=np.array([0.0, tend]), fixed_supersaturation=3.0, dt_max_s=tend / 200)[-1]
+        assert nn.sum() == pytest.approx(np.exp(-0.5 * ((c - 2) / 0.1) ** 2).sum(), rel=1e-10)  # no particle lost
+        m, s = _moments(c, nn)
+        assert m == pytest.approx(m_ex, rel=2e-3)
+        rel_err = abs((s / m) / (s_ex / m_ex) - 1)
+        assert 0.03 < rel_err < 0.4  # close, but not within 3 % at 800 bins (the Lagrangian classes are exact)
