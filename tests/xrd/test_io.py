@@ -126,3 +126,22 @@ def test_fuzz_roundtrip(tmp_path_factory, ys, start, step):
         r = read_diffractogram(writer(d, base / name))
         assert r.intensity == pytest.approx(np.array(ys), rel=1e-5, abs=1e-9)
         assert r.two_theta_deg == pytest.approx(tt, abs=2e-5)
+
+
+@settings(max_examples=60)
+@given(
+    st.lists(st.tuples(st.floats(0.5, 170), st.floats(-1e6, 1e6, allow_nan=False)), min_size=3, max_size=40, unique_by=lambda t: round(t[0], 6)),
+    st.sampled_from([",", ";", "\t"]),
+    st.sampled_from([None, ("2theta", "counts"), ("Intensity", "Angle"), ("pos", "cps")]),
+)
+def test_fuzz_csv_tables(tmp_path_factory, rows, delim, header):
+    rows = sorted(rows)
+    if header == ("Intensity", "Angle"):
+        lines = [delim.join(header)] + [f"{y!r}{delim}{x!r}" for x, y in rows]
+    else:
+        lines = ([delim.join(header)] if header else []) + [f"{x!r}{delim}{y!r}" for x, y in rows]
+    p = tmp_path_factory.mktemp("csv") / "t.csv"
+    p.write_text("\n".join(lines) + "\n")
+    d = read_diffractogram(p)
+    assert d.two_theta_deg == pytest.approx([x for x, _ in rows])
+    assert d.intensity == pytest.approx([y for _, y in rows])
