@@ -73,18 +73,23 @@ def _assign_kwargs(blocks: str, adducts: str, charge: list[int] | None, toleranc
 
 
 def _render_assignment(d: dict[str, Any], top: int = 8) -> None:
+    """Table-1-style tables: theoretical m/z under every atomic-weight table, the chosen one first."""
     from rich.table import Table
 
     from qdlab.console import out_console
 
+    chosen = d.get("weights", "")
     for pk in d["peaks"]:
         t = Table(title=f"m/z {pk['mass_da']:.2f} ± {pk['tolerance_da']:.2f} Da — {pk['n_candidates']} candidates",
                   title_justify="left")
-        for col in ("#", "formula", "theor. m/z (Da)", "error (Da)", "score", "formal q", "near-isobaric"):
+        tables = sorted(pk["candidates"][0]["masses_by_table"], key=lambda n: n != chosen) if pk["candidates"] else []
+        cols = ["#", "formula", *[f"theor. {n} (Da)" for n in tables], "error (Da)", "score", "formal q", "near-isobaric"]
+        for col in cols:
             t.add_column(col, no_wrap=col == "formula", overflow="fold")
         for i, c in enumerate(pk["candidates"][:top], start=1):
             alts = ", ".join(a["formula"] for a in c["near_isobaric"][:2])
-            t.add_row(str(i), c["formula"], f"{c['mass_da']:.2f}", f"{c['error_da']:+.2f}", f"{c['score']:.3f}",
+            masses = [f"{c['masses_by_table'][n]:.2f}" for n in tables]
+            t.add_row(str(i), c["formula"], *masses, f"{c['error_da']:+.2f}", f"{c['score']:.3f}",
                       str(c["formal_charge"]), alts)
         out_console().print(t)
 
