@@ -94,7 +94,8 @@ def histogram_figure(dist: SizeDistribution, title: str | None = None) -> Any:
     std = dist.std_diameter_nm
     ax.set_title(title or f"N = {dist.count}, mean {dist.mean_diameter_nm:.2f} ± {std:.2f} nm", fontsize=10)
     if dist.count:
-        ax.legend(frameon=False, fontsize=8)
+        ax.set_ylim(0, 1.3 * max(1, int(dist.histogram_counts.max())))  # room for the legend above the bars
+        ax.legend(frameon=False, fontsize=7, loc="upper left")
     return fig
 
 
