@@ -55,6 +55,7 @@ from qdlab.ms.compose import (
     parse_blocks,
 )
 from qdlab.ms.config import adduct_table, default
+from qdlab.ms.peaks import profile_fwhm_da
 from qdlab.ms.spacing import explain_spacings
 from qdlab.units import constant
 
@@ -270,13 +271,6 @@ def _exchange_vectors(block_masses: NDArray[np.float64], window_da: float, max_u
 def _instrument_profile(env_mz: NDArray[np.float64], env_p: NDArray[np.float64], x: NDArray[np.float64], sigma: float) -> NDArray[np.float64]:
     z = (x[:, None] - env_mz[None, :]) / sigma
     return np.exp(-0.5 * z * z) @ env_p
-
-
-def profile_fwhm_da(mz: NDArray[np.float64], y: NDArray[np.float64]) -> float:
-    """FWHM (m/z units) of the highest peak of a profile window, by linear interpolation."""
-    from qdlab.chem.isotopes import _fwhm
-
-    return float(_fwhm(np.asarray(mz, float), np.asarray(y, float)))
 
 
 def _representative_fwhm(mass_da: float, blocks: Sequence[Block], target: Mapping[str, float], table: str) -> float:

@@ -102,6 +102,26 @@ def _fwhm(x: NDArray[np.float64], y: NDArray[np.float64], i: int, lo: int, hi: i
     return right - left
 
 
+def profile_fwhm_da(mz: NDArray[np.float64], y: NDArray[np.float64]) -> float:
+    """FWHM (m/z units) of the highest peak of a profile window, by linear interpolation (NaN if flat).
+
+    Examples
+    --------
+    >>> x = np.linspace(-10, 10, 2001)
+    >>> round(profile_fwhm_da(x, np.exp(-0.5 * x**2)), 3)
+    2.355
+    """
+    x = np.asarray(mz, dtype=float)
+    yy = np.asarray(y, dtype=float)
+    if x.size < 3:
+        return float("nan")
+    i = int(np.argmax(yy))
+    if not yy[i] > 0:
+        return float("nan")
+    lo, hi = _half_max_region(yy, i, 0.5)
+    return _fwhm(x, yy, i, lo, hi)
+
+
 def pick_peaks(
     data: MassSpectrum | Preprocessed,
     *,
@@ -173,4 +193,4 @@ def pick_peaks(
     )
 
 
-__all__ = ["PeakList", "pick_peaks"]
+__all__ = ["PeakList", "pick_peaks", "profile_fwhm_da"]
