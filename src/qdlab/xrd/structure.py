@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import functools
 import itertools
+import warnings
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -222,11 +223,13 @@ def enumerate_zn3p2_orderings() -> dict[str, int]:
 
     dfs(0, frozenset())
     counts: dict[str, int] = {}
-    for vac in found:
-        occ = [i for i in range(len(tets)) if i not in vac]
-        cell = (tmat, np.vstack([anions, tets[occ]]), [15] * len(anions) + [48] * len(occ))
-        sg = spglib.get_spacegroup(cell, symprec=1e-4) or "?"
-        counts[sg] = counts.get(sg, 0) + 1
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # spglib's OLD_ERROR_HANDLING notice
+        for vac in found:
+            occ = [i for i in range(len(tets)) if i not in vac]
+            cell = (tmat, np.vstack([anions, tets[occ]]), [15] * len(anions) + [48] * len(occ))
+            sg = spglib.get_spacegroup(cell, symprec=1e-4) or "?"
+            counts[sg] = counts.get(sg, 0) + 1
     return counts
 
 
