@@ -173,3 +173,12 @@ def test_spacings_find_block_steps_and_flag_table1():
     assert len(t1) == 5
     for sp in t1:
         assert all(s["units"] >= 3 for s in sp["steps"] if s["charge"] == 1)
+
+
+def test_named_block_set():
+    entry = published_clusters()["InP_In37P20"]
+    mz = parse_formula(entry["formula"]).average_mass_da() - 0.000549
+    res = assign_masses([mz], blocks="InP", tolerance_da=0.5)
+    assert res.target_ratio == {"In": 1.0, "P": 1.0}
+    assert [b["name"] for b in res.blocks] == ["In", "P", "C8H7O2"]
+    assert entry["formula"] + "+" in res.peaks[0].formulas()

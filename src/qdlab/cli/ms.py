@@ -12,7 +12,7 @@ from qdlab.data.errors import InputError
 
 app = typer.Typer(help="MALDI-TOF MS: read raw spectra, assign cluster compositions, size QDs from the molecular ion.", no_args_is_help=True)
 
-BlocksOpt = Annotated[str, typer.Option("--blocks", help="Building blocks: elements, ligand shorthands (OA) or formulas; NAME:q sets a formal charge.")]
+BlocksOpt = Annotated[str, typer.Option("--blocks", help="Building blocks: elements, ligand shorthands (OA) or formulas (NAME:q sets a formal charge), or a set: Cd3P2, InP, CdSe.")]
 AdductsOpt = Annotated[str, typer.Option("--adducts", help="Comma-separated adducts: none (radical cation), H, Na, K, DCTB.")]
 ChargeOpt = Annotated[list[int] | None, typer.Option("--charge", help="Ion charge(s) to consider (1-3); repeat for several. Default 1.")]
 TolOpt = Annotated[str | None, typer.Option("--tolerance-da", help="m/z tolerance in Da, or 'envelope' (0.2 x envelope FWHM). Default 3.")]

@@ -54,7 +54,7 @@ from qdlab.ms.compose import (
     ion_text,
     parse_blocks,
 )
-from qdlab.ms.config import adduct_table, default
+from qdlab.ms.config import adduct_table, block_sets, default
 from qdlab.ms.peaks import profile_fwhm_da
 from qdlab.ms.spacing import explain_spacings
 from qdlab.units import constant
@@ -318,7 +318,8 @@ def assign_masses(
         Observed m/z values (Da for singly charged ions), e.g. peak centroids.
     blocks
         Building blocks: element symbols, ligand shorthands (``OA``) or formulas, ``"Cd,P,OA"`` by
-        default. ``"NAME:q"`` sets a block's formal charge.
+        default. ``"NAME:q"`` sets a block's formal charge. A set name from ``resources/ms/blocks.toml``
+        (``"Cd3P2"``, ``"InP"``, ``"CdSe"``) selects its blocks and stoichiometry target.
     adducts
         Names from ``resources/ms/adducts.toml``: ``none`` (radical cation, the paper's convention),
         ``H``, ``Na``, ``K``, ``DCTB``.
@@ -369,6 +370,12 @@ def assign_masses(
     tables = list(weight_tables())
     if table not in tables:
         raise InputError(f"unknown atomic-weight table {table!r}; known: {', '.join(tables)}", field="weights")
+    sets = block_sets()
+    if isinstance(blocks, str) and blocks.strip() in sets:  # a named block set, e.g. "InP"
+        chosen = sets[blocks.strip()]
+        blocks = list(chosen["blocks"])
+        if target_ratio is None:
+            target_ratio = {k: float(v) for k, v in chosen["target_ratio"].items()}
     blk = parse_blocks(blocks, block_charges)
     names = [b.name for b in blk]
     add_names = [a.strip() for a in adducts.split(",")] if isinstance(adducts, str) else [str(a) for a in adducts]
