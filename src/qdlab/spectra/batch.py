@@ -78,7 +78,7 @@ def _gauss_column(e, de, uniform, c, s, out):
         out[i] = gv
 
 
-_CHUNK = 64
+_CHUNK = 256
 
 
 @njit(cache=True, fastmath=_FM)
@@ -270,15 +270,16 @@ def _init_maxima(e, y, ncomp, b0, out):
     """
     n = y.size
     sm = np.empty(n)
-    for i in range(n):
-        lo = max(i - 2, 0)
-        hi = min(i + 3, n)
-        acc = 0.0
-        for j in range(lo, hi):
-            acc += y[j]
-        sm[i] = acc / (hi - lo)
+    acc = 0.0
+    for j in range(min(3, n)):
+        acc += y[j]
     top = -1e300
-    for i in range(n):
+    for i in range(n):  # running 5-point box sum (truncated at the ends)
+        if i + 2 < n and i > 0:
+            acc += y[i + 2]
+        if i - 3 >= 0:
+            acc -= y[i - 3]
+        sm[i] = acc / (min(i + 3, n) - max(i - 2, 0))
         top = max(top, sm[i])
     amp = top - b0
     cand = np.empty(n, dtype=np.int64)
@@ -390,74 +391,79 @@ def _valid(p, ncomp, e):
     return True
 
 
+@njit(cache=True)
+def _fit_one(e, y, ncomp, nbg, max_iter, tol, p_row, cov_row):
+    """Fit one spectrum; parameters into ``p_row``, covariance into ``cov_row``. Returns (rss, iterations, converged)."""
+    n_pts = e.size
+    e0 = 0.5 * (e[0] + e[-1])
+    de = (e[-1] - e[0]) / (n_pts - 1)
+    uniform = True
+    for i in range(1, n_pts):
+        if abs((e[i] - e[i - 1]) - de) > 1e-9 * abs(de):
+            uniform = False
+            break
+    b0 = _background_level(y) if nbg >= 1 else 0.0
+    seeds = np.zeros((ncomp, 4))
+    found = _init_maxima(e, y, ncomp, b0, seeds)
+    if found == 0:
+        seeds[0, 0] = e[np.argmax(y)]
+        seeds[0, 1] = (e[-1] - e[0]) / 10
+        seeds[0, 2] = np.max(y) - b0
+    if found == ncomp:
+        p = np.zeros(3 * ncomp + nbg)
+        for k in range(ncomp):
+            p[3 * k] = seeds[k, 0]
+            p[3 * k + 1] = seeds[k, 1]
+            p[3 * k + 2] = seeds[k, 2]
+        if nbg >= 1:
+            p[3 * ncomp] = b0
+        cost, total_it, conv, JtJ = _lm(e, y, p, ncomp, nbg, e0, de, uniform, max_iter, tol)
+    else:
+        p, cost, total_it, conv, JtJ = _staged(
+            e, y, ncomp, nbg, e0, de, uniform, seeds[0, 0], seeds[0, 1], seeds[0, 2], b0, max_iter, tol, False
+        )
+    # a band with negative height or a collapsed width is a local minimum: try the other seedings
+    for attempt in range(2):
+        if _valid(p, ncomp, e) or ncomp == 1:
+            break
+        p2, cost2, it2, conv2, JtJ2 = _staged(
+            e, y, ncomp, nbg, e0, de, uniform, seeds[0, 0], seeds[0, 1], seeds[0, 2], b0, max_iter, tol, attempt == 0
+        )
+        total_it += it2
+        if _valid(p2, ncomp, e) or cost2 < cost:
+            p, cost, conv, JtJ = p2, cost2, conv2, JtJ2
+    P = p.size
+    for a in range(P):
+        p_row[a] = p[a]
+    # covariance = inv(JtJ) * rss / dof
+    A = np.empty((P, P))
+    col = np.empty(P)
+    rhs = np.empty(P)
+    dof = max(n_pts - P, 1)
+    for j in range(P):
+        for a in range(P):
+            for b in range(P):
+                A[a, b] = JtJ[a, b]
+            rhs[a] = 0.0
+        rhs[j] = 1.0
+        if _chol_solve(A, rhs, col):
+            for a in range(P):
+                cov_row[a, j] = col[a] * cost / dof
+        else:
+            for a in range(P):
+                cov_row[a, j] = np.nan
+    return cost, total_it, conv
+
+
 @njit(parallel=True, cache=True)
 def _fit_stack(E, Y, ncomp, nbg, max_iter, tol, P_out, rss_out, it_out, conv_out, cov_out):
-    nspec = Y.shape[0]
     shared = E.shape[0] == 1
-    for s in prange(nspec):
+    for s in prange(Y.shape[0]):
         e = E[0] if shared else E[s]
-        y = Y[s]
-        n_pts = e.size
-        e0 = 0.5 * (e[0] + e[-1])
-        de = (e[-1] - e[0]) / (n_pts - 1)
-        uniform = True
-        for i in range(1, n_pts):
-            if abs((e[i] - e[i - 1]) - de) > 1e-9 * abs(de):
-                uniform = False
-                break
-        b0 = _background_level(y) if nbg >= 1 else 0.0
-        seeds = np.zeros((ncomp, 4))
-        found = _init_maxima(e, y, ncomp, b0, seeds)
-        if found == 0:
-            seeds[0, 0] = e[np.argmax(y)]
-            seeds[0, 1] = (e[-1] - e[0]) / 10
-            seeds[0, 2] = np.max(y) - b0
-        if found == ncomp:
-            p = np.zeros(3 * ncomp + nbg)
-            for k in range(ncomp):
-                p[3 * k] = seeds[k, 0]
-                p[3 * k + 1] = seeds[k, 1]
-                p[3 * k + 2] = seeds[k, 2]
-            if nbg >= 1:
-                p[3 * ncomp] = b0
-            cost, total_it, conv, JtJ = _lm(e, y, p, ncomp, nbg, e0, de, uniform, max_iter, tol)
-        else:
-            p, cost, total_it, conv, JtJ = _staged(
-                e, y, ncomp, nbg, e0, de, uniform, seeds[0, 0], seeds[0, 1], seeds[0, 2], b0, max_iter, tol, False
-            )
-        # a band with negative height or a collapsed width is a local minimum: try the other seedings
-        for attempt in range(2):
-            if _valid(p, ncomp, e) or ncomp == 1:
-                break
-            p2, cost2, it2, conv2, JtJ2 = _staged(
-                e, y, ncomp, nbg, e0, de, uniform, seeds[0, 0], seeds[0, 1], seeds[0, 2], b0, max_iter, tol, attempt == 0
-            )
-            total_it += it2
-            if _valid(p2, ncomp, e) or cost2 < cost:
-                p, cost, conv, JtJ = p2, cost2, conv2, JtJ2
-        P = p.size
-        for a in range(P):
-            P_out[s, a] = p[a]
-        rss_out[s] = cost
-        it_out[s] = total_it
+        rss, it, conv = _fit_one(e, Y[s], ncomp, nbg, max_iter, tol, P_out[s], cov_out[s])
+        rss_out[s] = rss
+        it_out[s] = it
         conv_out[s] = conv
-        # covariance = inv(JtJ) * rss / dof
-        A = np.empty((P, P))
-        col = np.empty(P)
-        rhs = np.empty(P)
-        dof = max(n_pts - P, 1)
-        for j in range(P):
-            for a in range(P):
-                for b in range(P):
-                    A[a, b] = JtJ[a, b]
-                rhs[a] = 0.0
-            rhs[j] = 1.0
-            if _chol_solve(A, rhs, col):
-                for a in range(P):
-                    cov_out[s, a, j] = col[a] * cost / dof
-            else:
-                for a in range(P):
-                    cov_out[s, a, j] = np.nan
 
 
 # --------------------------------------------------------------------------------------------------
