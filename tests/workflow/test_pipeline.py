@@ -161,3 +161,41 @@ def test_dask_scheduler_address(folder: Path, tmp_path: Path) -> None:
                              quiet=True)
     assert res.summary["record"]["action"] == "created"
     assert [r["aliquot"] for r in res.summary["aliquots"]] == ["A0", "A1"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("delay_s", [1.5, 3.0, 4.5])
+def test_kill_9_at_a_random_moment_never_leaves_half_an_experiment(folder: Path, tmp_path: Path, delay_s: float) -> None:
+    import time
+
+    db = f"sqlite:///{tmp_path / 'lab.sqlite'}"
+    env = {**os.environ, "QDLAB_WORKERS": "1"}
+    proc = subprocess.Popen([*QDLAB, "run", str(folder), "--db", db, "--scheduler", "serial", "--json"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    time.sleep(delay_s)
+    proc.kill()
+    proc.wait(timeout=60)
+    with Store(db) as st:
+        c = st.counts()
+    assert c["experiments"] in (0, 1)
+    if c["experiments"]:
+        assert c["aliquots"] == 2 and c["measurements"] == 2 and c["analysis_results"] >= 2
+    res = _run(folder, db)
+    assert res.summary["record"]["action"] in ("created", "unchanged")
+    with Store(db) as st:
+        assert st.counts()["experiments"] == 1 and st.counts()["measurements"] == 2
+
+
+@pytest.mark.slow
+def test_two_runs_at_once_on_one_database(folder: Path, tmp_path: Path) -> None:
+    db = f"sqlite:///{tmp_path / 'lab.sqlite'}"
+    env = {**os.environ, "QDLAB_WORKERS": "1"}
+    procs = [subprocess.Popen([*QDLAB, "run", str(folder), "--db", db, "--scheduler", "serial", "--json",
+                                       "--out", str(tmp_path / f"out{i}")],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env) for i in range(2)]
+    outs = [p.communicate(timeout=300) for p in procs]
+    actions = sorted(json.loads(out)["record"]["action"] for out, _ in outs)
+    assert all(p.returncode == 0 for p in procs), [err[-500:] for _, err in outs]
+    assert actions == ["created", "unchanged"]
+    with Store(db) as st:
+        assert st.counts()["experiments"] == 1 and st.counts()["aliquots"] == 2

@@ -157,7 +157,7 @@ def analyse_series(manifest: Manifest, outcomes: Sequence[Outcome]) -> dict[str,
     times = {a.id: a.time_min for a in manifest.aliquots}
     pl = [o for o in outcomes if o.task.kind == "pl" and o.status == "ok" and o.payload]
     qy = _qy_by_aliquot(manifest, outcomes)
-    out: dict[str, Any] = {"status": "unavailable", "rows": [], "summary": {}, "qy_by_aliquot": qy}
+    out: dict[str, Any] = {"status": "unavailable", "qy_by_aliquot": qy}
     if not pl:
         out["error"] = unavailable_message("spectra") if domain("spectra") is None else "no PL spectra in the manifest"
         return out

@@ -24,6 +24,7 @@ PEAK_KEYS = ("peak_nm", "peak_wavelength_nm", "wavelength_nm", "pl_peak_nm", "la
 FWHM_MEV_KEYS = ("fwhm_mev", "fwhm_energy_mev")
 FWHM_NM_KEYS = ("fwhm_nm",)
 QY_KEYS = ("qy_percent", "plqy_percent")
+EXCITON_KEYS = ("exciton_wavelength_nm", "first_exciton_nm", "band_edge_nm")
 
 
 def pick(d: Mapping[str, Any] | None, keys: Sequence[str]) -> float | None:
@@ -60,6 +61,7 @@ def aliquot_rows(manifest: Manifest, outcomes: Sequence[Outcome], series_out: Ma
         row["qy_percent"] = q if q is not None else (100 * qy[a.id] if a.id in qy else None)
         row["pl_status"] = pl.status if pl is not None else "no file"
         ab = by.get(("absorbance", a.id))
+        row["exciton_nm"] = pick(ab.result, EXCITON_KEYS) if ab is not None and ab.status == "ok" else None
         row["absorbance_status"] = ab.status if ab is not None else "no file"
         rows.append(row)
     return rows
