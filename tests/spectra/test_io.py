@@ -282,3 +282,11 @@ def test_unequal_axes_whitespace_writes_nan(tmp_path: Path) -> None:
     back = read_spectra(write_delimited(tmp_path / "w.txt", [a, b], delimiter=" "))
     assert [len(s) for s in back] == [11, 6]
     np.testing.assert_allclose(back[1].y, np.arange(6.0))
+
+
+def test_metadata_line_is_not_a_header() -> None:
+    txt = "Excitation: 808 nm\n1.10\t1\n1.11\t2\n1.12\t3\n"
+    with pytest.raises(FormatError, match="x-unit"):
+        parse_delimited(txt)
+    s = parse_delimited(txt, x_unit="ev")
+    assert s[0].x_unit == "ev" and s.meta["Excitation"] == "808 nm"

@@ -392,6 +392,11 @@ def parse_delimited(
             cand = [c for c in re.split(r"\t|\s{2,}", header_line) if c]
         if len(cand) == ncol:
             names = cand
+        else:
+            m = re.match(r"^([^:=]{1,60})\s*[:=]\s*(.*)$", header_line)
+            if m:  # a "key: value" line is metadata, not a column header (its units say nothing about x)
+                meta[m.group(1).strip()] = m.group(2).strip()
+                header_line = None
     x_name = names[0] if names else (header_line or "")
     unit_src = meta.get("x_unit") or meta.get("x unit") or x_name
     try:
