@@ -50,3 +50,13 @@ def test_phase_check_tells_cd3p2_from_cdo():
     assert m2.best_phase == "CdO"
     d = m.to_dict()
     assert "observed" not in d["size_fit"] and json.dumps(d, allow_nan=False)
+
+
+def test_strain_is_fitted_and_does_not_bias_size():
+    s = simulate_measurement(5.0, sigma_rel=0.08, seed=3, lattice_scale=1.015)
+    fit = fit_crystallite_size(s.diffractogram, sigma_rel=0.08)
+    assert fit.lattice_scale == pytest.approx(1.015, abs=1e-3)
+    assert fit.lattice_a_angstrom == pytest.approx(8.76 * 1.015, abs=0.01)
+    assert fit.diameter_nm == pytest.approx(5.0, rel=0.05)
+    fixed = fit_crystallite_size(s.diffractogram, sigma_rel=0.08, fit_lattice=False)
+    assert fixed.reduced_chi2 > 5 * fit.reduced_chi2  # bulk cell cannot explain the shifted humps

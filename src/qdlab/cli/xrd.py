@@ -149,6 +149,7 @@ def match(
     two_theta_min: Annotated[float, typer.Option("--two-theta-min", help="Fit window start (deg).")] = 15.0,
     two_theta_max: Annotated[float, typer.Option("--two-theta-max", help="Fit window end (deg).")] = 80.0,
     background_order: Annotated[int, typer.Option("--background-order", help="Chebyshev background degree.")] = 8,
+    fix_lattice: Annotated[bool, typer.Option("--fix-lattice", help="Keep the bulk lattice constants (no strain fit).")] = False,
     plot: PlotOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
@@ -160,14 +161,14 @@ def match(
     d = read_diffractogram(existing_file(file, "pattern file"), wavelength_angstrom=wavelength_angstrom)
     res = match_phases(
         d, sigma_rel=sigma_rel, two_theta_range_deg=(two_theta_min, two_theta_max),
-        background_order=background_order, instrument_fwhm_deg=instrument_fwhm_deg,
+        background_order=background_order, instrument_fwhm_deg=instrument_fwhm_deg, fit_lattice=not fix_lattice,
     )
     if fit_sigma and res.size_fit is not None:
         from dataclasses import replace
 
         res = replace(res, size_fit=fit_crystallite_size(
             d, sigma_rel=sigma_rel, fit_sigma=True, two_theta_range_deg=(two_theta_min, two_theta_max),
-            background_order=background_order, instrument_fwhm_deg=instrument_fwhm_deg,
+            background_order=background_order, instrument_fwhm_deg=instrument_fwhm_deg, fit_lattice=not fix_lattice,
         ))
     if plot is not None:
         from qdlab.xrd.pattern import reference_pattern
@@ -194,6 +195,7 @@ def match(
         if sf is not None:
             key_value_table("Cd3P2 crystallite size (Debye fit)", sf, [
                 ("diameter_nm", "diameter (nm)"), ("diameter_std_nm", "+/- (nm, 1 sigma)"), ("sigma_rel", "size spread"),
+                ("lattice_a_angstrom", "a (A)"), ("lattice_c_angstrom", "c (A)"), ("lattice_scale", "lattice / bulk"),
                 ("reduced_chi2", "reduced chi2"), ("rwp", "Rwp"), ("at_bound", "at search bound")])
         sch = data.get("scherrer") or {}
         if "diameter_nm" in sch:

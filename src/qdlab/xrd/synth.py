@@ -76,6 +76,7 @@ def simulate_measurement(
     instrument_fwhm_deg: float = 0.05,
     seed: int | None = 0,
     noise: bool = True,
+    lattice_scale: float = 1.0,
 ) -> SyntheticPattern:
     """Simulate a lab powder pattern of quantum dots (Bragg-Brentano, Cu K-alpha1 by default).
 
@@ -93,6 +94,8 @@ def simulate_measurement(
         Gaussian instrument profile (0 = none).
     seed
         Random seed for the Poisson noise (``None``: fresh).
+    lattice_scale
+        Isotropic strain: the tabulated a and c are multiplied by this (e.g. 0.99 = 1 % contraction).
 
     Examples
     --------
@@ -102,6 +105,7 @@ def simulate_measurement(
     """
     from qdlab.xrd.debye import debye_pattern
     from qdlab.xrd.pattern import wavelength_angstrom as _wl
+    from qdlab.xrd.structure import build_structure, structure_data
 
     if not (0 < step_deg <= 0.5):
         raise InputError("step must be in (0, 0.5] degrees", field="step_deg")
@@ -112,7 +116,13 @@ def simulate_measurement(
     wl = float(wavelength_angstrom or _wl("CuKa1"))
     n = round((two_theta_max_deg - two_theta_min_deg) / step_deg) + 1
     tt = two_theta_min_deg + step_deg * np.arange(n)
-    pat = debye_pattern(diameter_nm, tt, wavelength_angstrom=wl, phase=phase, sigma_rel=sigma_rel)
+    if not 0.8 <= lattice_scale <= 1.2:
+        raise InputError("lattice_scale must be within 0.8-1.2", field="lattice_scale")
+    rec = structure_data(phase)
+    a = float(rec["lattice_a_angstrom"]["value"]) * lattice_scale
+    c = float(rec["lattice_c_angstrom"]["value"]) * lattice_scale
+    crystal = None if lattice_scale == 1.0 else build_structure(phase, lattice_a_angstrom=a, lattice_c_angstrom=c)
+    pat = debye_pattern(diameter_nm, tt, wavelength_angstrom=wl, phase=phase, sigma_rel=sigma_rel, structure=crystal)
     signal = gaussian_broaden(tt, pat.intensity, instrument_fwhm_deg)
     # shift the signal so its minimum is zero (a constant; fits absorb it in the background), scale to peak_counts
     signal = signal - signal.min()
@@ -124,7 +134,7 @@ def simulate_measurement(
     rng = np.random.default_rng(seed)
     y = rng.poisson(expected).astype(float) if noise else expected.copy()
     truth = {
-        "phase": phase,
+        "phase": phase,  # the crystal the spheres are cut from
         "diameter_nm": float(diameter_nm),
         "sigma_rel": float(sigma_rel),
         "distribution": "lognormal, number-weighted; diameter_nm is the mean",
@@ -133,6 +143,9 @@ def simulate_measurement(
         "peak_counts": float(peak_counts),
         "background_counts": float(background_counts),
         "amorphous_fraction": float(amorphous_fraction),
+        "lattice_scale": float(lattice_scale),
+        "lattice_a_angstrom": a,
+        "lattice_c_angstrom": c,
         "b_iso_angstrom2": pat.b_iso_angstrom2,
         "n_atoms_mean": pat.n_atoms_mean,
         "scale_counts_per_electron2": float(scale),
