@@ -199,3 +199,11 @@ def test_two_runs_at_once_on_one_database(folder: Path, tmp_path: Path) -> None:
     assert actions == ["created", "unchanged"]
     with Store(db) as st:
         assert st.counts()["experiments"] == 1 and st.counts()["aliquots"] == 2
+
+
+def test_dry_run_stores_nothing(folder: Path, tmp_path: Path) -> None:
+    db = f"sqlite:///{tmp_path / 'lab.sqlite'}"
+    plan = run_experiment(folder, db=db, dry_run=True, quiet=True).summary
+    assert plan["dry_run"] and [a["source_name"] for a in plan["analyses"]] == ["pl/A0.csv", "pl/A1.csv"]
+    assert len(plan["fingerprint"]) == 64
+    assert not (tmp_path / "lab.sqlite").exists() and not (folder / "report").exists()

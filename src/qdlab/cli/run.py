@@ -15,12 +15,29 @@ def run_cmd(
     db: DbOpt = None,
     scheduler: SchedulerOpt = None,
     out: Annotated[Path | None, typer.Option("--out", help="Where report/ goes (default: the experiment folder).")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Check the manifest and files, list the analyses; store nothing.")] = False,
     json_out: JsonOpt = False,
 ) -> None:
     """Ingest an experiment folder, analyse every file, calibrate the twin, store the record, write the report."""
     from qdlab.workflow import run_experiment
 
-    result = run_experiment(folder, db=db, scheduler=scheduler, out=out)
+    result = run_experiment(folder, db=db, scheduler=scheduler, out=out, dry_run=dry_run)
+    if dry_run:
+        def render_plan(d: dict[str, Any]) -> None:
+            from rich.table import Table
+
+            from qdlab.console import out_console
+
+            t = Table(title=f"{d['experiment']['id']}: planned analyses (dry run, nothing stored)", title_justify="left")
+            for col in ("kind", "file", "aliquot", "role", "domain present"):
+                t.add_column(col)
+            for a in d["analyses"]:
+                t.add_row(a["kind"], a["source_name"], a["aliquot"] or "", a["role"] or "", "yes" if a["available"] else "no")
+            out_console().print(t)
+            print(f"{len(d['files'])} files ok; twin scenario: {d['twin_scenario'] or '(none)'}")
+
+        emit(result.to_dict(), json_out, render_plan)
+        return
 
     def render(d: dict[str, Any]) -> None:
         from rich.table import Table

@@ -233,6 +233,7 @@ def run_experiment(
     out: str | os.PathLike[str] | None = None,
     store: Any = None,
     quiet: bool = False,
+    dry_run: bool = False,
 ) -> RunResult:
     """Run the whole job on an experiment folder (see module docstring).
 
@@ -250,6 +251,8 @@ def run_experiment(
         An open :class:`qdlab.store.Store` to use instead of ``db``.
     quiet
         No progress bars.
+    dry_run
+        Only validate the manifest, hash the files and list the planned analyses; store and write nothing.
     """
     from qdlab import __version__
     from qdlab.compute import map_progress
@@ -262,28 +265,41 @@ def run_experiment(
         prog.add_task("ingest", total=None)
         files = ingest(manifest, root)
     tasks = build_tasks(manifest, root)
-    outcomes: list[Outcome] = map_progress(
-        run_task, tasks, scheduler=scheduler or "local", description="analyse: measurements", show=None if not quiet else False,
-    ) if tasks else []
-    errors = [(o.task.source_name, o.error or "failed") for o in outcomes if o.status == "error"]
-    if errors:
-        raise RunError(errors)
-    with _stage("series + twin calibration", quiet) as prog:
-        prog.add_task("series", total=None)
-        series_out = analyse_series(manifest, outcomes)
-        from qdlab.workflow.record import aliquot_rows
-
-        calib = calibrate_twin(manifest, aliquot_rows(manifest, outcomes, series_out), scheduler)
     caps = available_domains()
-    fp = fingerprint(manifest_sha, files, {"domains": caps})
-
-    from qdlab.workflow.record import build_record, summary_dict
-
-    summary = summary_dict(manifest, root, files, outcomes, series_out, calib, caps)
-    record = build_record(manifest, root, manifest_sha, fp, files, outcomes, series_out, calib, summary)
+    if dry_run:
+        plan = {
+            "dry_run": True,
+            "experiment": {"id": manifest.experiment.id, "material": manifest.experiment.material, "folder": str(root)},
+            "files": [{"source_name": f.source_name, "kind": f.kind, "role": f.role, "aliquot": f.aliquot,
+                       "size_bytes": f.size_bytes, "sha256": f.sha256} for f in files],
+            "analyses": [{"kind": t.kind, "source_name": t.source_name, "aliquot": t.aliquot, "role": t.role,
+                          "available": caps[t.kind]} for t in tasks],
+            "twin_scenario": manifest.recipe.scenario,
+            "fingerprint": fingerprint(manifest_sha, files, {"domains": caps}),
+        }
+        return RunResult(plan, None, None)
     own_store = store is None
-    st = Store(db) if own_store else store
+    st = Store(db) if own_store else store  # open (and migrate) first: a bad --db fails before the analyses
     try:
+        outcomes: list[Outcome] = map_progress(
+            run_task, tasks, scheduler=scheduler or "local", description="analyse: measurements",
+            show=False if quiet else None,
+        ) if tasks else []
+        errors = [(o.task.source_name, o.error or "failed") for o in outcomes if o.status == "error"]
+        if errors:
+            raise RunError(errors)
+        with _stage("series + twin calibration", quiet) as prog:
+            prog.add_task("series", total=None)
+            series_out = analyse_series(manifest, outcomes)
+            from qdlab.workflow.record import aliquot_rows
+
+            calib = calibrate_twin(manifest, aliquot_rows(manifest, outcomes, series_out), scheduler)
+        fp = fingerprint(manifest_sha, files, {"domains": caps})
+
+        from qdlab.workflow.record import build_record, summary_dict
+
+        summary = summary_dict(manifest, root, files, outcomes, series_out, calib, caps)
+        record = build_record(manifest, root, manifest_sha, fp, files, outcomes, series_out, calib, summary)
         with _stage("store: writing the record", quiet) as prog:
             prog.add_task("store", total=None)
             saved = st.save_experiment(record)
