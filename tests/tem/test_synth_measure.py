@@ -224,3 +224,14 @@ def test_edge_correction_weights():
     assert same.edge_corrected_mean_diameter_nm == pytest.approx(3.0)
     with pytest.raises(InputError):
         edge_weights([30.0], (20.0, 20.0))
+
+
+def test_wrong_expected_diameter_is_adapted(medium):
+    table = measure_particles(medium.micrograph, expected_diameter_nm=7.0)
+    assert table.params["expected_diameter_nm_given"] == 7.0
+    assert table.params["expected_diameter_nm"] == pytest.approx(4.0, rel=0.1)
+    acc = table.accepted
+    s = score(table["x_px"][acc], table["y_px"][acc], table["diameter_nm"][acc], medium.truth)
+    assert abs(s.mean_error_rel) < 0.03 and s.recall >= 0.9
+    fixed = measure_particles(medium.micrograph, expected_diameter_nm=7.0, adapt_expected=False)
+    assert "expected_diameter_nm_given" not in fixed.params

@@ -33,6 +33,9 @@ from qdlab.data.types import Micrograph, Result
 from qdlab.tem.profile import EdgeModel, fit_radius, fit_radius_batch, model_table, sector_profiles
 from qdlab.tem.segment import Segmentation, segment_defaults, segment_particles
 
+ADAPT_TOLERANCE = 0.25
+"""Relative mismatch between measured median and expected diameter that triggers a second pass."""
+
 SECTORS = 8
 """Angular sectors of the delete-one-sector jackknife (each wider than the carbon-texture grain)."""
 
@@ -342,6 +345,7 @@ def measure_particles(
     min_solidity: float | None = None,
     max_diameter_rel_err: float | None = None,
     exclude_border: bool = True,
+    adapt_expected: bool = True,
     **segment_kwargs: Any,
 ) -> ParticleTable:
     """Measure every candidate of a segmentation and apply the size/shape/border filters.
@@ -359,7 +363,11 @@ def measure_particles(
         Filters (defaults in ``resources/tem/defaults.toml``); the last one bounds the jackknife uncertainty of
         the diameter relative to the diameter.
     exclude_border
-        Reject particles whose region touches the image border.
+        Reject particles whose fitted disk leaves the image.
+    adapt_expected
+        With a :class:`Micrograph`: if the median measured diameter differs from ``expected_diameter_nm`` by
+        more than :data:`ADAPT_TOLERANCE`, segment and measure once more with the median (the given value is
+        kept in ``params["expected_diameter_nm_given"]``).
 
     Returns
     -------
@@ -374,9 +382,21 @@ def measure_particles(
     >>> bool(table.accepted.sum() >= 5 and abs(table.diameters_nm.mean() - 3.0) < 0.2)
     True
     """
+    filters = {"edge_model": edge_model, "psf_sigma_nm": psf_sigma_nm, "min_diameter_nm": min_diameter_nm,
+               "max_diameter_nm": max_diameter_nm, "min_circularity": min_circularity, "min_solidity": min_solidity,
+               "max_diameter_rel_err": max_diameter_rel_err, "exclude_border": exclude_border}
     if isinstance(segmentation, Micrograph):
-        segmentation = segment_particles(segmentation, **segment_kwargs)
-    elif segment_kwargs:
+        mic = segmentation
+        table = measure_particles(segment_particles(mic, **segment_kwargs), adapt_expected=False, **filters)
+        expected = float(table.params["expected_diameter_nm"])
+        d = table.diameters_nm
+        if adapt_expected and d.size >= 10 and abs(float(np.median(d)) / expected - 1) > ADAPT_TOLERANCE:
+            # the seed spacing and smoothing follow the expected size: redo once with the measured median
+            kw = {**segment_kwargs, "expected_diameter_nm": float(np.median(d))}
+            table = measure_particles(segment_particles(mic, **kw), adapt_expected=False, **filters)
+            table.params["expected_diameter_nm_given"] = expected
+        return table
+    if segment_kwargs:
         raise InputError(f"segmentation options {sorted(segment_kwargs)} need a Micrograph, not a Segmentation")
     if edge_model not in ("sphere", "disk"):
         raise InputError(f"expected 'sphere' or 'disk', got {edge_model!r}", field="edge_model")
