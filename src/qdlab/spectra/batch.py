@@ -317,7 +317,7 @@ def _init_maxima(e, y, ncomp, b0, out):
         if w <= 0:
             w = (e[-1] - e[0]) / 20
         out[found, 0] = e[i]
-        out[found, 1] = w / 1.1774100225154747  # HWHM -> sigma
+        out[found, 1] = 2.0 * w / FWHM_PER_SIGMA  # HWHM -> sigma (global: a numba compile-time constant)
         out[found, 2] = h
         out[found, 3] = i
         found += 1
