@@ -179,10 +179,9 @@ def analyse_series(manifest: Manifest, outcomes: Sequence[Outcome]) -> dict[str,
 def calibrate_twin(manifest: Manifest, rows: Sequence[Mapping[str, Any]], scheduler: Any) -> dict[str, Any]:
     """Fit the twin scenario named in the manifest to the measured PL series (``qdlab.twin.calibrate``).
 
-    ``rows`` are the aliquot rows (time, PL peak, FWHM). The calibrated scenario is then simulated on a
-    fine time grid for the report's twin-vs-measured figure.
+    ``rows`` are the aliquot rows (time, PL peak, FWHM). The calibrated scenario is then simulated at the
+    measured aliquot times for the report's twin-vs-measured figure.
     """
-    import numpy as np
 
     scenario = manifest.recipe.scenario
     if not scenario:
@@ -201,10 +200,12 @@ def calibrate_twin(manifest: Manifest, rows: Sequence[Mapping[str, Any]], schedu
     try:
         res = tw.calibrate(scenario, measured, scheduler=scheduler)
         d = res.to_dict()
+        # predict the same aliquots (same times and withdrawals: a denser grid would withdraw more volume
+        # and change the run it is meant to show)
         sc = tw.load_scenario(scenario)
-        t_grid = np.linspace(0.0, float(sc.protocol.duration_min), 41)
-        sim = tw.simulate(sc.with_overrides({**res.values, "protocol.aliquot_times_min": t_grid.tolist(),
-                                             "protocol.aliquot_ids": [f"P{i}" for i in range(t_grid.size)]}))
+        sim = tw.simulate(sc.with_overrides({**res.values,
+                                             "protocol.aliquot_times_min": [r["time_min"] for r in measured],
+                                             "protocol.aliquot_ids": [r["aliquot_id"] for r in measured]}))
         d["predicted_time_min"] = [a.time_min for a in sim.aliquots]
         d["predicted_pl_peak_nm"] = [a.pl_peak_nm for a in sim.aliquots]
         d["predicted_mean_diameter_nm"] = [a.mean_diameter_nm for a in sim.aliquots]
