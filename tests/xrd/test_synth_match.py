@@ -60,3 +60,14 @@ def test_strain_is_fitted_and_does_not_bias_size():
     assert fit.diameter_nm == pytest.approx(5.0, rel=0.05)
     fixed = fit_crystallite_size(s.diffractogram, sigma_rel=0.08, fit_lattice=False)
     assert fixed.reduced_chi2 > 5 * fit.reduced_chi2  # bulk cell cannot explain the shifted humps
+
+
+def test_kalpha_doublet_roundtrip_and_fit(tmp_path):
+    s = simulate_measurement(4.4, sigma_rel=0.08, seed=9, kalpha2=True)
+    back = read_diffractogram(s.write(tmp_path / "d.xrdml"))
+    assert back.meta["doublet"] and back.meta["kalpha2_ratio"] == pytest.approx(0.5)
+    assert back.wavelength_angstrom == pytest.approx((1.540598 + 0.5 * 1.544426) / 1.5, abs=1e-6)
+    fit = fit_crystallite_size(back, sigma_rel=0.08)
+    assert fit.diameter_nm == pytest.approx(4.4, rel=0.05)
+    assert fit.lattice_scale == pytest.approx(1.0, abs=1e-3)
+    assert fit.reduced_chi2 < 2.0

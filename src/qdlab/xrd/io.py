@@ -236,6 +236,7 @@ def parse_xrdml_bytes(raw: bytes, *, path: Path | None = None, wavelength_angstr
                 meta.update(kalpha2_angstrom=wl2, kalpha2_ratio=r)
                 if "alpha 1" not in intended and "alpha1" not in intended and r > 0:
                     wl = (wl + r * wl2) / (1 + r)
+                    meta["doublet"] = True  # the fit models both lines (qdlab.xrd.match)
     meta["wavelength_from"] = "argument" if wavelength_angstrom else ("file" if wl else "default Cu K-alpha1")
     return _finish(tt, y, wl or _default_wavelength(), path, "xrdml", meta)
 
@@ -290,7 +291,11 @@ def write_xy(diffractogram: Diffractogram, path: str | Path, *, header: dict[str
 
 
 def write_xrdml(diffractogram: Diffractogram, path: str | Path, *, counting_time_s: float = 1.0) -> Path:
-    """Write a minimal XRDML 1.5 file (one continuous 2theta scan, equally spaced points)."""
+    """Write a minimal XRDML 1.5 file (one continuous 2theta scan, equally spaced points).
+
+    A diffractogram whose ``meta`` says ``doublet`` (with ``kalpha1_angstrom``, ``kalpha2_angstrom``,
+    ``kalpha2_ratio``) is written as an unresolved K-alpha measurement.
+    """
     from lxml import etree
 
     tt = diffractogram.two_theta_deg
@@ -299,8 +304,15 @@ def write_xrdml(diffractogram: Diffractogram, path: str | Path, *, counting_time
     ns = "http://www.xrdml.com/XRDMeasurement/1.5"
     root = etree.Element(f"{{{ns}}}xrdMeasurements", nsmap={None: ns}, status="Completed")
     meas = etree.SubElement(root, f"{{{ns}}}xrdMeasurement", measurementType="Scan", status="Completed")
-    used = etree.SubElement(meas, f"{{{ns}}}usedWavelength", intended="K-Alpha 1")
-    etree.SubElement(used, f"{{{ns}}}kAlpha1", unit="Angstrom").text = f"{diffractogram.wavelength_angstrom:.7f}"
+    meta = diffractogram.meta
+    if meta.get("doublet"):
+        used = etree.SubElement(meas, f"{{{ns}}}usedWavelength", intended="K-Alpha")
+        etree.SubElement(used, f"{{{ns}}}kAlpha1", unit="Angstrom").text = f"{float(meta['kalpha1_angstrom']):.7f}"
+        etree.SubElement(used, f"{{{ns}}}kAlpha2", unit="Angstrom").text = f"{float(meta['kalpha2_angstrom']):.7f}"
+        etree.SubElement(used, f"{{{ns}}}ratioKAlpha2KAlpha1").text = f"{float(meta['kalpha2_ratio']):.4f}"
+    else:
+        used = etree.SubElement(meas, f"{{{ns}}}usedWavelength", intended="K-Alpha 1")
+        etree.SubElement(used, f"{{{ns}}}kAlpha1", unit="Angstrom").text = f"{diffractogram.wavelength_angstrom:.7f}"
     scan = etree.SubElement(meas, f"{{{ns}}}scan", appendNumber="0", mode="Continuous", scanAxis="Gonio", status="Completed")
     dp = etree.SubElement(scan, f"{{{ns}}}dataPoints")
     pos = etree.SubElement(dp, f"{{{ns}}}positions", axis="2Theta", unit="deg")

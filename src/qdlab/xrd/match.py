@@ -128,6 +128,15 @@ class _Problem:
             raise InputError("the pattern is flat: nothing to fit", field="intensity")
         self.wl = diffractogram.wavelength_angstrom
         self.q = q_from_two_theta(self.tt, self.wl)
+        # an unresolved K-alpha doublet (XRDML "K-Alpha"): model both lines, weights 1 : ratio
+        meta = diffractogram.meta
+        self.lines: list[tuple[NDArray[np.float64], float]] = [(self.q, 1.0)]
+        if meta.get("doublet") and meta.get("kalpha1_angstrom") and meta.get("kalpha2_angstrom"):
+            r = float(meta.get("kalpha2_ratio", 0.5))
+            self.lines = [
+                (q_from_two_theta(self.tt, float(meta["kalpha1_angstrom"])), 1.0 / (1 + r)),
+                (q_from_two_theta(self.tt, float(meta["kalpha2_angstrom"])), r / (1 + r)),
+            ]
         self.pol = polarization_factor(self.tt)
         counts_like = bool(np.all(self.y >= 0))
         floor = max(1.0, 1e-3 * float(np.max(self.y))) if counts_like else 1.0
@@ -142,8 +151,10 @@ class _Problem:
         self.order = background_order
         self.fwhm = instrument_fwhm_deg
         # margins for lattice scales within +/- LATTICE_SCALE_LIMIT
-        qmin = math.floor(10 * float(self.q.min()) * (1 - 1.5 * LATTICE_SCALE_LIMIT)) / 10
-        qmax = math.ceil(10 * float(self.q.max()) * (1 + 1.5 * LATTICE_SCALE_LIMIT)) / 10
+        q_lo = min(float(q.min()) for q, _ in self.lines)
+        q_hi = max(float(q.max()) for q, _ in self.lines)
+        qmin = math.floor(10 * q_lo * (1 - 1.5 * LATTICE_SCALE_LIMIT)) / 10
+        qmax = math.ceil(10 * q_hi * (1 + 1.5 * LATTICE_SCALE_LIMIT)) / 10
         lib_phase = phase if phase != "amorphous" else "Cd3P2"
         self.max_d = float(max_diameter_nm or MAX_DIAMETER_NM.get(lib_phase, 6.0))
         self.lib = sphere_library(lib_phase, max(qmin, 0.05), qmax, self.max_d)
@@ -155,7 +166,8 @@ class _Problem:
         of order (alpha - 1) in a smooth factor, which the scale and background absorb)."""
         from qdlab.xrd.synth import gaussian_broaden
 
-        m = self.pol * self.lib.pattern(diameter_nm / lattice_scale, sigma_rel, self.q * lattice_scale)
+        col = self.lib.intensity @ self.lib.weights(diameter_nm / lattice_scale, sigma_rel)
+        m = self.pol * sum(w * np.interp(q * lattice_scale, self.lib.q, col) for q, w in self.lines)
         return gaussian_broaden(self.tt, m, self.fwhm) if self.fwhm > 0 else m
 
     def solve(

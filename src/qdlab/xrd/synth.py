@@ -77,6 +77,7 @@ def simulate_measurement(
     seed: int | None = 0,
     noise: bool = True,
     lattice_scale: float = 1.0,
+    kalpha2: bool = False,
 ) -> SyntheticPattern:
     """Simulate a lab powder pattern of quantum dots (Bragg-Brentano, Cu K-alpha1 by default).
 
@@ -96,6 +97,9 @@ def simulate_measurement(
         Random seed for the Poisson noise (``None``: fresh).
     lattice_scale
         Isotropic strain: the tabulated a and c are multiplied by this (e.g. 0.99 = 1 % contraction).
+    kalpha2
+        Add the Cu K-alpha2 line (ratio from ``xrd.toml``) as an unresolved doublet; the pattern's
+        wavelength is then the weighted mean and ``meta`` carries both lines (as an XRDML "K-Alpha" scan).
 
     Examples
     --------
@@ -123,7 +127,19 @@ def simulate_measurement(
     c = float(rec["lattice_c_angstrom"]["value"]) * lattice_scale
     crystal = None if lattice_scale == 1.0 else build_structure(phase, lattice_a_angstrom=a, lattice_c_angstrom=c)
     pat = debye_pattern(diameter_nm, tt, wavelength_angstrom=wl, phase=phase, sigma_rel=sigma_rel, structure=crystal)
-    signal = gaussian_broaden(tt, pat.intensity, instrument_fwhm_deg)
+    raw = pat.intensity
+    line_meta: dict[str, Any] = {}
+    if kalpha2:
+        from qdlab.resources import load_toml
+
+        table = load_toml("xrd/xrd.toml")["wavelengths_angstrom"]
+        wl2 = float(table["CuKa2"]["value"])
+        ratio = float(table["CuKa2_to_Ka1_ratio"]["value"])
+        pat2 = debye_pattern(diameter_nm, tt, wavelength_angstrom=wl2, phase=phase, sigma_rel=sigma_rel, structure=crystal)
+        raw = (raw + ratio * pat2.intensity) / (1 + ratio)
+        line_meta = {"doublet": True, "kalpha1_angstrom": wl, "kalpha2_angstrom": wl2, "kalpha2_ratio": ratio}
+        wl = (wl + ratio * wl2) / (1 + ratio)
+    signal = gaussian_broaden(tt, raw, instrument_fwhm_deg)
     # shift the signal so its minimum is zero (a constant; fits absorb it in the background), scale to peak_counts
     signal = signal - signal.min()
     scale = peak_counts / signal.max()
@@ -153,7 +169,8 @@ def simulate_measurement(
         "noise": "poisson" if noise else "none",
         "counting_time_s": 1.0,
     }
-    meta = {"source": "qdlab.xrd.synth", "truth": truth}
+    truth.update(line_meta)
+    meta = {"source": "qdlab.xrd.synth", "truth": truth, **line_meta}
     return SyntheticPattern(Diffractogram(tt, y, wl, meta), truth, signal, bg)
 
 
