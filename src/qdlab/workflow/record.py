@@ -57,6 +57,8 @@ def aliquot_rows(manifest: Manifest, outcomes: Sequence[Outcome], series_out: Ma
         row["pl_peak_nm"] = pick(src, PEAK_KEYS)
         row["fwhm_mev"] = pick(src, FWHM_MEV_KEYS)
         row["fwhm_nm"] = pick(src, FWHM_NM_KEYS)
+        bim = src.get("bimodal") if isinstance(src, Mapping) else None
+        row["bimodal"] = bool(bim) if isinstance(bim, bool) else None
         q = pick(src, QY_KEYS)
         row["qy_percent"] = q if q is not None else (100 * qy[a.id] if a.id in qy else None)
         row["pl_status"] = pl.status if pl is not None else "no file"
