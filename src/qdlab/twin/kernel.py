@@ -20,6 +20,10 @@ Every transfer is booked from one reservoir to another, so the Cd3P2 units (prec
 monomer + QDs + withdrawn) are conserved to round-off; :func:`qdlab.twin.solver.simulate` checks it.
 The step is limited by ``dt_max``, by the next event (aliquot, rate change) and by ``dr_max`` on
 the fastest surviving class.
+
+Developer note: the kernels are cached by numba (``cache=True``); numba does not notice edits to the
+helpers they call in :mod:`qdlab.twin.model`, so delete ``src/qdlab/twin/__pycache__/*.nb[ic]`` after
+changing ``model.py``.
 """
 
 from __future__ import annotations
@@ -154,7 +158,6 @@ def run_kernel(p: np.ndarray, r: np.ndarray, nn: np.ndarray, origin: np.ndarray,
     open_idx = -1
     open_t = -1e300
     steps = 0
-    s_guess = x[X_NM] / max(1e-300, 1.0)
     while True:
         while ia < n_ali and ali_t[ia] <= t + 1e-9:
             # record the aliquot, then withdraw it
@@ -359,5 +362,4 @@ def run_kernel(p: np.ndarray, r: np.ndarray, nn: np.ndarray, origin: np.ndarray,
         steps += 1
         if abs(t - t_next) < 1e-9:
             t = t_next
-    s_guess += 0.0
     return steps

@@ -12,8 +12,8 @@ Absorbance: a first-exciton Gaussian at the band-edge energy plus a smoothed con
 both proportional to the QD volume, plus the MSC band at 447 nm.
 
 Peak wavelength and FWHM are read on the wavelength-axis spectrum (as a chemist reads them) and the
-FWHM in meV on the energy axis; ``bimodal`` flags two resolved QD maxima (the minor one at least
-15 % of the major with a dip below 85 % of the minor between them).
+FWHM in meV on the energy axis; ``bimodal`` flags two resolved QD maxima on the wavelength axis (the
+minor one at least 15 % of the major with a dip below 85 % of the minor between them).
 """
 
 from __future__ import annotations
@@ -190,7 +190,7 @@ def summarize(aliquot_id: str, time_min: float, temperature_c: float, volume_ml:
         y_lam = (qd_pl_e * e * e / HC_EV_NM)[::-1]  # Jacobian
         peak_nm, k = _peak(lam, y_lam)
         fwhm_nm = _fwhm(lam, y_lam, k)
-        bimodal = is_bimodal(qd_pl_e)
+        bimodal = is_bimodal(y_lam)  # on the wavelength axis, as the spectra are displayed and read
     else:
         peak_nm = fwhm_ev = fwhm_nm = float("nan")
         bimodal = False
