@@ -9,6 +9,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
 
 from qdlab.data.errors import InputError
 from qdlab.store import (
@@ -177,3 +180,13 @@ def test_folder_measurement_blobs_and_eln(tmp_path: Path) -> None:
         eln = export_eln(store, "exp-1", tmp_path / "x.eln")
     with zipfile.ZipFile(eln) as zf:
         assert zf.read("exp-1/exp-1/raw/ms/after/1/1Lin/fid") == b"\x01\x02\x03\x04"
+
+
+@settings(max_examples=40, deadline=None)
+@given(arrays(np.float64, st.integers(1, 200), elements=st.floats(allow_nan=True, allow_infinity=True, width=64)))
+def test_array_store_round_trips_any_float_column(tmp_path_factory: pytest.TempPathFactory, y: np.ndarray) -> None:
+    s = ArrayStore(tmp_path_factory.mktemp("arr"))
+    h = s.put({"x": np.arange(y.size, dtype=float), "y": y})
+    back = s.get(h)
+    np.testing.assert_array_equal(back["y"], y)  # NaN == NaN here, bit-exact values
+    assert h == s.put({"x": np.arange(y.size, dtype=float), "y": y.copy()})
