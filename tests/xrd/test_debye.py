@@ -67,3 +67,12 @@ def test_library_matches_direct_pattern():
     direct = debye_intensity(*carve_sphere(phase_structure("Cd"), 3.0), q)
     assert np.max(np.abs(lib.pattern(3.0, q_inv_angstrom=q) - direct)) / direct.max() < 2e-3
     assert lib.weights(2.0, 0.1).sum() == pytest.approx(1.0)
+
+
+def test_explicit_size_distribution_is_the_weighted_sum():
+    tt = np.linspace(25, 55, 301)
+    a = debye_pattern(2.0, tt).intensity
+    b = debye_pattern(3.0, tt).intensity
+    mix = debye_pattern(0.0 + 2.5, tt, size_distribution=([2.0, 3.0], [3.0, 1.0]))
+    assert mix.intensity == pytest.approx(0.75 * a + 0.25 * b, rel=1e-12)
+    assert mix.diameter_nm == pytest.approx(2.25)

@@ -71,3 +71,9 @@ def test_kalpha_doublet_roundtrip_and_fit(tmp_path):
     assert fit.diameter_nm == pytest.approx(4.4, rel=0.05)
     assert fit.lattice_scale == pytest.approx(1.0, abs=1e-3)
     assert fit.reduced_chi2 < 2.0
+
+
+def test_volume_weighted_diameter_from_lognormal_moments():
+    s = simulate_measurement(4.0, sigma_rel=0.1, seed=1)
+    fit = fit_crystallite_size(s.diffractogram, sigma_rel=0.1)
+    assert fit.volume_weighted_diameter_nm == pytest.approx(fit.diameter_nm * 1.01**3, rel=1e-9)

@@ -311,6 +311,7 @@ def debye_pattern(
     b_iso_angstrom2: float | None = None,
     bin_width_angstrom: float | None = None,
     polarization: bool = True,
+    size_distribution: tuple[ArrayLike, ArrayLike] | None = None,
 ) -> DebyePattern:
     """Debye-equation powder pattern of spheres cut from a crystal, optionally size-averaged.
 
@@ -328,6 +329,9 @@ def debye_pattern(
         Relative width (std/mean) of a number-weighted lognormal distribution of diameters.
     structure
         A pymatgen structure to carve instead of a named phase.
+    size_distribution
+        ``(diameters_nm, number_weights)``, e.g. a TEM histogram, used instead of the lognormal;
+        ``diameter_nm`` is then ignored and the reported diameter is the number-weighted mean.
 
     Examples
     --------
@@ -349,7 +353,19 @@ def debye_pattern(
     q = q_from_two_theta(tt, wl)
     crystal = structure if structure is not None else phase_structure(phase)
     b_iso = default_b_iso_angstrom2() if b_iso_angstrom2 is None else float(b_iso_angstrom2)
-    nodes, weights = lognormal_nodes(diameter_nm, sigma_rel)
+    if size_distribution is not None:
+        nodes = np.asarray(size_distribution[0], float)
+        weights = np.asarray(size_distribution[1], float)
+        if nodes.ndim != 1 or nodes.shape != weights.shape or nodes.size == 0:
+            raise InputError("size_distribution needs equal-length 1-D diameters and weights", field="size_distribution")
+        if np.any(weights < 0) or weights.sum() <= 0 or np.any(nodes < 0.3) or np.any(nodes > 30):
+            raise InputError("weights must be >= 0 (not all zero), diameters 0.3-30 nm", field="size_distribution")
+        keep = weights > 0
+        nodes, weights = nodes[keep], weights[keep] / weights[keep].sum()
+        diameter_nm = float(np.sum(nodes * weights))
+        sigma_rel = float(np.sqrt(np.sum(weights * (nodes - diameter_nm) ** 2)) / diameter_nm)
+    else:
+        nodes, weights = lognormal_nodes(diameter_nm, sigma_rel)
     total = np.zeros_like(q)
     n_atoms = 0.0
     for d, w in zip(nodes, weights, strict=True):

@@ -43,6 +43,7 @@ class SizeFit(Result):
     sigma_rel: float
     sigma_rel_std: float | None
     sigma_fitted: bool
+    volume_weighted_diameter_nm: float
     lattice_scale: float
     lattice_scale_std: float | None
     lattice_a_angstrom: float
@@ -319,6 +320,9 @@ def fit_crystallite_size(
     rwp = float(np.sqrt(np.sum(prob.w * (prob.y - model) ** 2) / np.sum(prob.w * prob.y**2)))
     at_bound = bool(d_fit - d_lo < 0.15 or d_hi - d_fit < 0.15)
     rec = structure_data(phase if phase != "amorphous" else "Cd3P2")
+    # lognormal number distribution: <D^k> = exp(k mu + k^2 s^2 / 2); volume-weighted mean = <D^4>/<D^3>
+    ln_s2 = math.log1p(s_fit**2)
+    d_vol = d_fit * math.exp(3.0 * ln_s2)
     return SizeFit(
         phase=phase,
         diameter_nm=d_fit,
@@ -326,6 +330,7 @@ def fit_crystallite_size(
         sigma_rel=s_fit,
         sigma_rel_std=err(1) if fit_sigma else None,
         sigma_fitted=fit_sigma,
+        volume_weighted_diameter_nm=d_vol,
         lattice_scale=a_fit,
         lattice_scale_std=err(len(xs) - 1) if fit_lattice else None,
         lattice_a_angstrom=a_fit * float(rec["lattice_a_angstrom"]["value"]),
