@@ -73,6 +73,6 @@ def test_explicit_size_distribution_is_the_weighted_sum():
     tt = np.linspace(25, 55, 301)
     a = debye_pattern(2.0, tt).intensity
     b = debye_pattern(3.0, tt).intensity
-    mix = debye_pattern(0.0 + 2.5, tt, size_distribution=([2.0, 3.0], [3.0, 1.0]))
+    mix = debye_pattern(0, tt, size_distribution=([2.0, 3.0], [3.0, 1.0]))
     assert mix.intensity == pytest.approx(0.75 * a + 0.25 * b, rel=1e-12)
     assert mix.diameter_nm == pytest.approx(2.25)

@@ -342,7 +342,7 @@ def debye_pattern(
     from qdlab.xrd.pattern import wavelength_angstrom as _wl
     from qdlab.xrd.structure import carve_sphere, phase_structure
 
-    if not (np.isfinite(diameter_nm) and 0.3 <= diameter_nm <= 30):
+    if size_distribution is None and not (np.isfinite(diameter_nm) and 0.3 <= diameter_nm <= 30):
         raise InputError(f"diameter must be 0.3-30 nm for a Debye simulation, got {diameter_nm}", field="diameter_nm")
     if not (0 <= sigma_rel < 1):
         raise InputError(f"sigma_rel must be in [0, 1), got {sigma_rel}", field="sigma_rel")
