@@ -167,11 +167,11 @@ class Protocol(_Model):
         out: list[dict[str, Any]] = []
         tt, temp = self.temperature_table()
         for i in range(1, len(tt)):
-            out.append({"step": "heat" if temp[i] != temp[i - 1] else "hold", "time_min": tt[i - 1] / 60,
-                        "to_temperature_c": temp[i] - 273.15, "duration_min": (tt[i] - tt[i - 1]) / 60})
+            out.append({"step": "heat" if temp[i] != temp[i - 1] else "hold", "time_min": float(tt[i - 1] / 60),
+                        "to_temperature_c": float(temp[i] - 273.15), "duration_min": float((tt[i] - tt[i - 1]) / 60)})
         rt, rq = self.rate_table()
         for i in range(len(rt)):
-            out.append({"step": "inject", "time_min": rt[i] / 60, "rate_ml_per_h": rq[i] * 3600})
+            out.append({"step": "inject", "time_min": float(rt[i] / 60), "rate_ml_per_h": float(rq[i] * 3600)})
         for a, t in zip(self.ids(), self.aliquot_times_min, strict=True):
             out.append({"step": "aliquot", "time_min": t, "aliquot_id": a, "volume_ml": self.aliquot_volume_ml})
         return sorted(out, key=lambda s: s["time_min"])
