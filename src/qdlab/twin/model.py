@@ -96,7 +96,7 @@ def radius_of_units(units: float, vu_nm3: float) -> float:
     """Radius (nm) of a sphere holding ``units`` formula units."""
     if units <= 0.0:
         return 0.0
-    return (units * vu_nm3 / 4.1887902047863905) ** (1.0 / 3.0)
+    return np.cbrt(units * vu_nm3 / 4.1887902047863905)
 
 
 @njit(cache=True)
