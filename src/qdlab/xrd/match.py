@@ -6,12 +6,15 @@ Model of a measured pattern y(2theta):
 
 with <I_Debye> the number-weighted lognormal average of per-particle Debye intensities of spheres cut
 from the phase (:class:`qdlab.xrd.debye.SphereLibrary`), P the polarisation factor and T_k Chebyshev
-polynomials for the background. For a trial (D, sigma) the scale and background are linear and are
-solved exactly by weighted least squares (Poisson weights 1/y for counts); D (and optionally sigma)
-is found by a grid search on the library followed by Nelder-Mead. The 1-sigma uncertainty comes from
-the curvature of chi^2, scaled by the reduced chi^2 (so model misfit widens it).
+polynomials for the background. A lattice scaled by alpha (a and c together, fitted by default)
+diffracts like the tabulated crystal at q * alpha. For a trial (D, sigma, alpha) the scale and
+background are linear and are solved exactly by weighted least squares (Poisson weights 1/y for
+counts; the background basis is factorised once by QR and projected out); D, alpha (and optionally
+sigma) are found by a grid search on the library followed by Nelder-Mead. The 1-sigma uncertainties
+come from the curvature of chi^2, scaled by the reduced chi^2 (so model misfit widens them). An
+unresolved K-alpha doublet (XRDML "K-Alpha") is modelled with both lines.
 
-:func:`match_phases` fits tetragonal Cd3P2, Cd metal and CdO the same way (free size), plus an
+:func:`match_phases` fits tetragonal Cd3P2, Cd metal and CdO the same way (free size and lattice), plus an
 "amorphous" model (the Debye pattern of a 1 nm Cd3P2 cluster: short-range order only), and ranks them
 by chi^2 with Akaike-type weights exp(-delta chi^2 / 2 chi2_red,best).
 """
@@ -27,10 +30,15 @@ from numpy.typing import NDArray
 
 from qdlab.data.errors import InputError, ModelError
 from qdlab.data.types import Diffractogram, Result
+from qdlab.resources import load_toml
 
-MAX_DIAMETER_NM = {"Cd3P2": 7.0, "Cd": 5.0, "CdO": 5.0}
-AMORPHOUS_DIAMETER_NM = 1.0
-LATTICE_SCALE_LIMIT = 0.03  # fitted isotropic lattice scale stays within 1 +/- this
+_FIT = load_toml("xrd/xrd.toml")["fit"]
+#: Largest sphere (nm) in the fit library of each phase.
+MAX_DIAMETER_NM: dict[str, float] = {k: float(v) for k, v in _FIT["max_diameter_nm"].items() if k not in ("unit", "source")}
+#: Diameter (nm) of the cluster standing in for an amorphous solid.
+AMORPHOUS_DIAMETER_NM = float(_FIT["amorphous_diameter_nm"]["value"])
+#: The fitted isotropic lattice scale stays within 1 +/- this.
+LATTICE_SCALE_LIMIT = float(_FIT["lattice_scale_limit"]["value"])
 
 
 @dataclass(frozen=True, eq=False)
