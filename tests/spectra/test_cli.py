@@ -65,7 +65,7 @@ def test_garbage_file_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str])
 
 
 def test_series_folder_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    series, _ = synth_series([1010.0, (960.0, 1090.0), 1113.0, 1277.0], noise=0.002, n_points=400)
+    series, _ = synth_series([1010.0, (960.0, 1090.0), 1113.0, 1277.0], noise=0.002, n_points=400, apex=True)
     folder = tmp_path / "aliquots"
     folder.mkdir()
     for i, s in enumerate(series):

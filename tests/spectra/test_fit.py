@@ -143,3 +143,24 @@ def test_agrees_with_lmfit_reference() -> None:
     for p, c in zip(ours.peaks, lm_centers, strict=True):
         assert p.energy_ev == pytest.approx(c, abs=1e-6)
         assert p.fwhm_mev / 1000 == pytest.approx(lm_fwhm[round(c, 3)], rel=1e-4)
+
+
+@pytest.mark.parametrize(("apex_nm", "fwhm"), [(965.0, 100.0), (1338.0, 100.0), (1200.0, 160.0)])
+def test_band_apex_on_wavelength_axis(apex_nm: float, fwhm: float) -> None:
+    """peak_wavelength_nm is where the band peaks on a wavelength plot; components stay hc/E."""
+    from qdlab.spectra.synth import energy_center_for_apex_nm
+
+    c = energy_center_for_apex_nm(apex_nm, fwhm)
+    spec, _ = synth_pl([(1239.841984 / c, fwhm, 1.0)], n_points=3000)
+    r = analyze_pl(spec)
+    assert r.peak_wavelength_nm == pytest.approx(apex_nm, abs=0.05)
+    assert r.peaks[0].energy_ev == pytest.approx(c, abs=1e-6)
+    assert r.peak_energy_ev == pytest.approx(c, abs=1e-5)
+    # the wavelength-axis apex is bluer than hc/E_centre
+    assert r.peak_wavelength_nm < r.peaks[0].wavelength_nm
+    # fwhm_nm is measured on the wavelength axis: compare with a fine-grid evaluation of the true band
+    lam = np.linspace(apex_nm - 400, apex_nm + 600, 400001)
+    e = 1239.841984 / lam
+    y = np.exp(-0.5 * ((e - c) / (fwhm / 1000 / 2.3548200450309493)) ** 2) * e**2
+    half = lam[y >= 0.5 * y.max()]
+    assert r.fwhm_nm == pytest.approx(half[-1] - half[0], abs=0.05)

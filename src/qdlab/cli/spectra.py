@@ -18,6 +18,10 @@ KindOpt = Annotated[str, typer.Option("--kind", help="Spectrum kind: pl or absor
 ShapeOpt = Annotated[str, typer.Option("--shape", help="PL band shape: gaussian or voigt.")]
 MaxCompOpt = Annotated[int, typer.Option("--max-components", min=1, max=3, help="Most PL components tried (BIC picks).")]
 BaselineOpt = Annotated[str, typer.Option("--baseline", help="Baseline removed before fitting: none, linear, modpoly, asls, arpls, snip...")]
+FitWindowOpt = Annotated[
+    tuple[float, float] | None,
+    typer.Option("--window", help="Fit only this wavelength range LO HI in nm (e.g. 800 1700 drops the 455 nm cluster PL)."),
+]
 
 spectra_app = typer.Typer(help="Absorption and PL spectra: read instrument files, fit bands, analyse aliquot series.", no_args_is_help=True)
 plqy_app = typer.Typer(help="Photoluminescence quantum yield: integrating sphere (de Mello, two-step) or relative to a dye.", no_args_is_help=True)
@@ -70,6 +74,7 @@ def analyze(
     shape: ShapeOpt = "gaussian",
     max_components: MaxCompOpt = 3,
     baseline: BaselineOpt = "none",
+    window: FitWindowOpt = None,
     response: Annotated[Path | None, typer.Option("--response", help="Detector relative spectral response file (PL only).")] = None,
     plot: PlotOpt = None,
     json_out: JsonOpt = False,
@@ -87,13 +92,14 @@ def analyze(
         series = read_spectra(existing_file(f, "spectrum file"), x_unit=x_unit, kind=kind)
         for spec in series:
             if kind == "pl":
-                r = analyze_pl(spec, shape=shape, max_components=max_components, baseline=baseline, response=resp)  # type: ignore[arg-type]
+                r = analyze_pl(spec, shape=shape, max_components=max_components, baseline=baseline, response=resp, window_nm=window)  # type: ignore[arg-type]
                 d = r.to_dict()
                 row = {
                     "file": str(f),
                     "label": spec.label,
                     "kind": "pl",
                     "bimodal": r.bimodal,
+                    "modes_nm": list(r.modes_nm),
                     "n_components": r.n_components,
                     "peak_wavelength_nm": r.peak_wavelength_nm,
                     "peak_energy_ev": r.peak_energy_ev,
@@ -197,6 +203,7 @@ def series_cmd(
     shape: ShapeOpt = "gaussian",
     max_components: MaxCompOpt = 3,
     baseline: BaselineOpt = "none",
+    window: FitWindowOpt = None,
     scheduler: SchedulerOpt = None,
     plot: PlotOpt = None,
     json_out: JsonOpt = False,
@@ -221,7 +228,7 @@ def series_cmd(
         return
     res = analyze_series(
         series, _parse_qy(qy, qy_file), shape=shape, max_components=max_components, baseline=baseline,
-        scheduler=scheduler or "serial",
+        window_nm=window, scheduler=scheduler or "serial",
     )
     out: dict[str, Any] = {"path": str(path), "kind": "pl", **res.to_dict()}
     if plot is not None:
@@ -244,7 +251,7 @@ def series_cmd(
                 f"{r['peak_wavelength_nm']:.1f}",
                 f"{r['fwhm_mev']:.1f}",
                 f"{r['fwhm_nm']:.1f}",
-                " + ".join(f"{w:.0f}" for w in r["component_wavelengths_nm"]) if r["bimodal"] else "no",
+                " + ".join(f"{w:.0f}" for w in r["mode_wavelengths_nm"]) if r["bimodal"] else "no",
                 "" if r["qy"] is None else f"{100 * r['qy']:.1f}",
                 "" if r["relative_brightness"] is None else f"{r['relative_brightness']:.2f}",
             )

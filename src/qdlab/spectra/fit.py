@@ -5,10 +5,11 @@ The spectrum is moved to an increasing energy axis with the Jacobian (photon den
 Levenberg–Marquardt (:func:`scipy.optimize.least_squares`, ``method="lm"``, analytic Jacobian for
 Gaussians). A component is added only if the Bayesian information criterion
 ``BIC = N ln(RSS/N) + k ln N`` drops by more than ``bic_min_improvement`` (package data, Kass &
-Raftery's "very strong" threshold). The band is called *bimodal* when two retained components each
-carry at least ``bimodal_min_fraction`` of the area and their centres are separated by at least
-``bimodal_min_separation_fwhm`` times their mean FWHM — an asymmetric single band fitted by two
-overlapping components is not bimodal.
+Raftery's "very strong" threshold). The band is called *bimodal* when the fitted band (all retained
+components, background removed), drawn against wavelength as chemists read it, has two resolved maxima: the smaller reaches ``bimodal_minor_peak_ratio``
+of the larger and the valley between them falls below ``bimodal_max_dip_ratio`` of the smaller (the
+thresholds of :func:`qdlab.twin.observe.is_bimodal`). A skewed single band that needs two or three
+overlapping components is therefore not bimodal, whatever the components' spacing.
 
 We use scipy rather than lmfit here because lmfit's per-fit parameter machinery costs ~10x more per
 spectrum (measured in ``benchmarks/bench_spectra.py``) and we need no expression constraints.
@@ -66,14 +67,20 @@ class PLAnalysis(Result):
 
     Attributes
     ----------
+    bimodal
+        The fitted band, drawn against wavelength, has two resolved maxima (see :func:`band_modes`).
+    modes_nm
+        Wavelengths of those resolved maxima (one for a unimodal band).
     peaks
         Components sorted by increasing wavelength (bluest first).
     main
         Index in ``peaks`` of the component with the largest area.
-    peak_energy_ev, peak_wavelength_nm
-        Maximum of the fitted band (all components) on the energy axis.
-    fwhm_mev, fwhm_nm
-        Full width at half maximum of the fitted band as a whole (numerical).
+    peak_energy_ev, fwhm_mev
+        Maximum and FWHM of the fitted band (all components, background removed) on the energy axis.
+    peak_wavelength_nm, fwhm_nm
+        Maximum and FWHM of the same band drawn against wavelength (per-nm density) — what is read off
+        a wavelength plot. Because of the Jacobian the apex lies a few nm to the blue of
+        ``hc / peak_energy_ev`` for broad SWIR bands (same convention as the twin's ``pl_peak_nm``).
     integrated
         Integral of the background-free band (photons, in the spectrum's intensity units x eV).
     bic
@@ -85,6 +92,7 @@ class PLAnalysis(Result):
     shape: str
     n_components: int
     bimodal: bool
+    modes_nm: tuple[float, ...]
     peaks: tuple[Peak, ...]
     main: int
     peak_energy_ev: float
@@ -484,7 +492,12 @@ def _summarise(original: Spectrum, s: Spectrum, f: _Fit, fits: dict[int, _Fit], 
     pb[0] = pb[1] = 0.0
     band = _model(pb, grid, f.n, shape, e0)
     pos, fw_total = _fwhm_numeric(grid, band)
-    bimodal = _is_bimodal(peaks)
+    # the same band as drawn against wavelength (per-nm density): apex, width and modes as read by eye
+    lam = HC_EV_NM / grid[::-1]
+    band_lam = (band * grid**2 / HC_EV_NM)[::-1]
+    apex_nm, fw_lam = _fwhm_numeric(lam, band_lam)
+    modes = band_modes(lam, band_lam)
+    bimodal = len(modes) >= 2
     resid = y - _model(p, e, f.n, shape, e0)
     ss_tot = float(np.sum((y - y.mean()) ** 2))
     return PLAnalysis(
@@ -493,12 +506,13 @@ def _summarise(original: Spectrum, s: Spectrum, f: _Fit, fits: dict[int, _Fit], 
         shape=shape,
         n_components=f.n,
         bimodal=bimodal,
+        modes_nm=tuple(sorted(modes)),
         peaks=tuple(peaks),
         main=main,
         peak_energy_ev=pos,
-        peak_wavelength_nm=HC_EV_NM / pos,
+        peak_wavelength_nm=apex_nm,
         fwhm_mev=1000 * fw_total,
-        fwhm_nm=float(fwhm_ev_to_nm(pos, fw_total)) if math.isfinite(fw_total) else math.nan,
+        fwhm_nm=fw_lam,
         integrated=total,
         background=(float(p[0]), float(p[1])),
         bic={str(n): float(fi.bic) for n, fi in fits.items()},
@@ -509,16 +523,26 @@ def _summarise(original: Spectrum, s: Spectrum, f: _Fit, fits: dict[int, _Fit], 
     )
 
 
-def _is_bimodal(peaks: list[Peak]) -> bool:
-    min_frac = analysis_default("bimodal_min_fraction")
-    min_sep = analysis_default("bimodal_min_separation_fwhm")
-    big = [q for q in peaks if q.area_fraction >= min_frac]
-    for i in range(len(big)):
-        for j in range(i + 1, len(big)):
-            sep = abs(big[i].energy_ev - big[j].energy_ev) * 1000
-            if sep >= min_sep * 0.5 * (big[i].fwhm_mev + big[j].fwhm_mev):
-                return True
-    return False
+def band_modes(x: NDArray[np.float64], band: NDArray[np.float64]) -> list[float]:
+    """Positions (in the units of ``x``) of the resolved maxima of a sampled band, strongest first.
+
+    A local maximum counts if it reaches ``bimodal_minor_peak_ratio`` of the strongest one and the valley
+    between it and every stronger retained maximum falls below ``bimodal_max_dip_ratio`` times its height.
+    """
+    minor = analysis_default("bimodal_minor_peak_ratio")
+    dip = analysis_default("bimodal_max_dip_ratio")
+    y = np.asarray(band, dtype=float)
+    if y.size < 3 or not np.any(y > 0):
+        return []
+    ymax = float(y.max())
+    inner = (y[1:-1] > y[:-2]) & (y[1:-1] >= y[2:]) & (y[1:-1] >= minor * ymax)
+    idx = np.flatnonzero(inner) + 1
+    idx = idx[np.argsort(-y[idx])]
+    kept: list[int] = []
+    for i in idx:
+        if all(y[min(i, j) : max(i, j) + 1].min() < dip * min(y[i], y[j]) for j in kept):
+            kept.append(int(i))
+    return [float(x[i]) for i in kept]
 
 
-__all__ = ["Peak", "PLAnalysis", "analyze_pl", "fit_components", "analysis_default"]
+__all__ = ["Peak", "PLAnalysis", "analyze_pl", "fit_components", "analysis_default", "band_modes"]

@@ -137,7 +137,7 @@ def plot_trends(analysis: Any) -> Any:
         axes[0].plot(x, [r["peak_wavelength_nm"] for r in rows], "o-", ms=3, color="C0")
         bim = [i for i, r in enumerate(rows) if r["bimodal"]]
         for i in bim:
-            for w in rows[i]["component_wavelengths_nm"]:
+            for w in rows[i]["mode_wavelengths_nm"]:
                 axes[0].plot(i, w, "s", ms=3, mfc="none", color="C3")
         axes[0].set_ylabel("PL peak (nm)")
         axes[1].plot(x, [r["fwhm_mev"] for r in rows], "o-", ms=3, color="C1")
@@ -177,7 +177,7 @@ def plot_series_overview(series: SpectrumSeries, analysis: Any) -> Any:
         axes[0].plot(x, [r["peak_wavelength_nm"] for r in rows], "o-", ms=3, color="C0")
         for i, r in enumerate(rows):
             if r["bimodal"]:
-                axes[0].plot([i] * len(r["component_wavelengths_nm"]), r["component_wavelengths_nm"], "s", ms=3, mfc="none", color="C3")
+                axes[0].plot([i] * len(r["mode_wavelengths_nm"]), r["mode_wavelengths_nm"], "s", ms=3, mfc="none", color="C3")
         axes[0].set_ylabel("PL peak (nm)")
         axes[1].plot(x, [r["fwhm_mev"] for r in rows], "o-", ms=3, color="C1")
         axes[1].set_ylabel("FWHM (meV)")

@@ -30,7 +30,8 @@ class SeriesAnalysis(Result):
     ----------
     table
         One row per aliquot: ``aliquot_id``, ``time_min``, ``peak_wavelength_nm``, ``peak_energy_ev``,
-        ``fwhm_mev``, ``fwhm_nm``, ``bimodal``, ``n_components``, ``component_wavelengths_nm``,
+        ``fwhm_mev``, ``fwhm_nm``, ``bimodal``, ``mode_wavelengths_nm`` (resolved maxima),
+        ``n_components``, ``component_wavelengths_nm``,
         ``component_fractions``, ``integrated``, ``relative_brightness``, ``qy`` (fraction), ``qy_percent``.
     summary
         ``initial``, ``brightest``, ``final`` (each ``aliquot_id``, ``time_min``, ``wavelength_nm``,
@@ -92,6 +93,7 @@ def analyze_series(
     shape: str = "gaussian",
     max_components: int = 3,
     baseline: str = "none",
+    window_nm: tuple[float, float] | None = None,
     scheduler: str | None = None,
 ) -> SeriesAnalysis:
     """Analyse every aliquot of a PL series and summarise it like Table 2 of the reference paper.
@@ -102,8 +104,9 @@ def analyze_series(
         PL spectra in aliquot order.
     qy
         PLQYs as fractions, in aliquot order or keyed by aliquot id (None where unknown).
-    shape, max_components, baseline
-        Passed to :func:`~qdlab.spectra.analyze_pl`.
+    shape, max_components, baseline, window_nm
+        Passed to :func:`~qdlab.spectra.analyze_pl`; ``window_nm`` restricts every fit to a wavelength
+        range (e.g. ``(800, 1700)`` keeps the QD band and drops the 455 nm cluster emission).
     scheduler
         ``None``/``"serial"`` fits in this process; ``"local"`` or a Dask address fans out through
         :func:`qdlab.compute.map_progress`.
@@ -120,7 +123,7 @@ def analyze_series(
         raise InputError("the series has no spectra")
     ids = list(series.aliquot_ids)
     qys = _qy_list(qy, ids)
-    kw = {"shape": shape, "max_components": max_components, "baseline": baseline}
+    kw = {"shape": shape, "max_components": max_components, "baseline": baseline, "window_nm": window_nm}
     if scheduler in (None, "serial"):
         results = [_safe_fit(s, kw) for s in series]
     else:
@@ -141,7 +144,7 @@ def analyze_series(
                     "aliquot_id": ids[i],
                     "time_min": float(series.time_min[i]) if np.isfinite(series.time_min[i]) else None,
                     "peak_wavelength_nm": None, "peak_energy_ev": None, "fwhm_mev": None, "fwhm_nm": None,
-                    "bimodal": False, "n_components": 0, "component_wavelengths_nm": [], "component_fractions": [],
+                    "bimodal": False, "n_components": 0, "mode_wavelengths_nm": [], "component_wavelengths_nm": [], "component_fractions": [],
                     "integrated": None, "relative_brightness": None,
                     "qy": q, "qy_percent": None if q is None else 100 * q, "error": f,
                 }
@@ -157,6 +160,7 @@ def analyze_series(
                 "fwhm_nm": f.fwhm_nm,
                 "bimodal": f.bimodal,
                 "n_components": f.n_components,
+                "mode_wavelengths_nm": list(f.modes_nm),
                 "component_wavelengths_nm": [p.wavelength_nm for p in f.peaks],
                 "component_fractions": [p.area_fraction for p in f.peaks],
                 "integrated": f.integrated,

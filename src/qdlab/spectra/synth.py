@@ -80,6 +80,20 @@ def _axis(axis: str, range_nm: tuple[float, float], n_points: int) -> NDArray[np
     raise InputError(f"axis must be 'nm' or 'ev', got {axis!r}", field="axis")
 
 
+def energy_center_for_apex_nm(apex_nm: float, fwhm_mev: float) -> float:
+    """Centre (eV) of a Gaussian-in-energy band whose maximum *on a wavelength plot* is at ``apex_nm``.
+
+    The per-nm density is ``f(E) E^2 / hc``; its maximum solves ``E^2 - c E - 2 sigma^2 = 0``, so
+    ``c = E* - 2 sigma^2 / E*`` with ``E* = hc / apex_nm``.
+
+    >>> round(HC_EV_NM / energy_center_for_apex_nm(1338.0, 100.0), 1)
+    1343.6
+    """
+    e_star = HC_EV_NM / apex_nm
+    sigma = fwhm_mev / 1000.0 / FWHM_PER_SIGMA
+    return e_star - 2 * sigma**2 / e_star
+
+
 def synth_pl(
     components: Sequence[tuple[float, float, float]],
     *,
@@ -202,10 +216,13 @@ def synth_series(
     n_points: int = 800,
     noise: float = 0.002,
     seed: int = 0,
+    apex: bool = False,
 ) -> tuple[SpectrumSeries, list[SynthTruth]]:
     """Synthetic aliquot series; an entry of ``peaks_nm`` that is a sequence makes a multimodal aliquot.
 
-    ``brightness`` scales each aliquot's total area (e.g. proportional to its QY).
+    ``brightness`` scales each aliquot's total area (e.g. proportional to its QY). With ``apex=True``
+    each peak wavelength is where the band peaks *on a wavelength plot* (as peaks are read in papers);
+    otherwise it is ``hc / E_centre``.
     """
     n = len(peaks_nm)
     widths = [float(fwhm_mev)] * n if np.isscalar(fwhm_mev) else [float(w) for w in fwhm_mev]  # type: ignore[arg-type]
@@ -215,6 +232,8 @@ def synth_series(
     truths = []
     for i, pk in enumerate(peaks_nm):
         lams = [float(pk)] if np.isscalar(pk) else [float(p) for p in pk]  # type: ignore[union-attr]
+        if apex:
+            lams = [HC_EV_NM / energy_center_for_apex_nm(lam, widths[i]) for lam in lams]
         comps = [(lam, widths[i], bright[i] / len(lams)) for lam in lams]
         s, t = synth_pl(
             comps, axis=axis, range_nm=range_nm, n_points=n_points, noise=noise, seed=seed + i,
@@ -284,6 +303,7 @@ def synth_sphere(
 
 
 __all__ = [
+    "energy_center_for_apex_nm",
     "ComponentTruth",
     "SynthTruth",
     "gaussian_ev",
