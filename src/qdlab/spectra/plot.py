@@ -55,7 +55,19 @@ def save_figure(fig: Any, path: str | Path) -> Path:
 
 
 def _wavelength_top_axis(ax: Any) -> None:
+    """Wavelength ticks on top of an energy axis, placed under the energy ticks and rounded to 10/50 nm."""
     top = ax.secondary_xaxis("top", functions=(lambda e: HC_EV_NM / np.clip(e, 1e-6, None), lambda lam: HC_EV_NM / np.clip(lam, 1e-6, None)))
+    lo, hi = sorted(ax.get_xlim())
+    energies = [e for e in ax.get_xticks() if lo <= e <= hi and e > 0]
+    ticks = []
+    for e in energies:
+        lam = HC_EV_NM / e
+        step = 10.0 if lam < 1000 else 50.0
+        r = step * round(lam / step)
+        if r not in ticks:
+            ticks.append(r)
+    if ticks:
+        top.set_xticks(ticks)
     top.set_xlabel("Wavelength (nm)")
 
 
