@@ -25,6 +25,7 @@ import time
 from pathlib import Path
 
 from qdlab.data.errors import QdlabError
+from qdlab.data.types import to_jsonable
 
 FIG = Path(__file__).resolve().parents[1] / "docs" / "figures"
 
@@ -111,7 +112,7 @@ def main() -> None:
             f"TPE-40 reference {timing['ref_median_s']:.2f} s ({timing['ref_median_error_nm']:.2f} nm): "
             f"ratio {timing['ref_median_s'] / timing['ours_median_s']:.1f}x"
         )
-    (FIG / "planner_benchmark.json").write_text(json.dumps(out, indent=1, default=float))
+    (FIG / "planner_benchmark.json").write_text(json.dumps(to_jsonable(out), indent=1, allow_nan=False))
     print("wrote", ", ".join(paths))
 
 
