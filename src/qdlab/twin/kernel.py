@@ -240,10 +240,13 @@ def run_kernel(p: np.ndarray, r: np.ndarray, nn: np.ndarray, origin: np.ndarray,
                 dt = t_next - t
         # ---- 1. growth / dissolution / etching with implicit supersaturation ----
         # acid etching removes units as Cd oleate + PH3 (the phosphine leaves the flask): booked to a sink
+        # (the exact volume the etch term alone removes in this step, so that the monomer balance keeps a
+        # root S >= 0: the full update shrinks every class at least this much when S = 0)
         etched = 0.0
         for i in range(n):
             if u0[i] > 0.0 and etch * emul[i] > 0.0:
-                etched += nn[i] * min(12.566370614359172 * r[i] * r[i] * etch * emul[i] * dt / vu, u0[i])
+                r_e = r[i] - dt * etch * emul[i]
+                etched += nn[i] * (u0[i] - (units_of_radius(r_e, vu) if r_e > rmin else 0.0))
         nm_av = x[X_NM] - etched  # the shrinkage by etching (in dunits) must not feed the monomer
         if fixed_s >= 0.0:
             s = fixed_s
