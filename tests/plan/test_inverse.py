@@ -44,3 +44,13 @@ def test_too_blue_is_refused(standin):
 def test_out_of_reach_red(standin):
     with pytest.raises(InputError, match="out of reach"):
         plan_recipe(standin, 2400.0)
+
+
+def test_reason_when_only_a_risky_recipe_exists(standin_cls):
+    """Renucleation at any rate: the plan is returned, flagged with a reason (not silently 'safe')."""
+    m = standin_cls(safe_rate_ml_per_h=0.01)
+    res = plan_recipe(m, 1250.0, n_samples=0)
+    assert res.predicted["bimodal"]
+    assert res.reason and "bimodal" in res.reason
+    ok = plan_recipe(standin_cls(), 1250.0, n_samples=0)
+    assert ok.reason is None

@@ -80,6 +80,8 @@ def plan_cmd(
         )
         for n in d["notes"]:
             print(f"note: {n}")
+        if d.get("reason"):
+            print(f"caution: {d['reason']}")
 
     emit(res, json_out, render)
 

@@ -47,6 +47,7 @@ class PlanResult(Result):
     twin_runs: int
     elapsed_s: float
     notes: list[str] = field(default_factory=list)
+    reason: str | None = None
 
 
 class _Counter:
@@ -255,10 +256,12 @@ def plan_recipe(
         return (bad, objective.wavelength_error_nm(o) if not bad else (o.secondary_fraction or 0.0))
 
     vol, point, out = min(candidates, key=rank)
+    reasons = []
     if rank((vol, point, out))[0]:
-        notes.append("no safe rate found within the search: secondary nucleation predicted; see 'predicted'")
+        reasons.append("no rate within the search avoids bimodal PL (secondary nucleation) in the twin")
     if objective.wavelength_error_nm(out) > objective.wavelength_scale_nm:
-        notes.append(f"closest reachable peak {out.pl_peak_nm:.0f} nm is more than {objective.wavelength_scale_nm:g} nm from the target")
+        reasons.append(f"closest reachable peak {out.pl_peak_nm:.0f} nm is more than {objective.wavelength_scale_nm:g} nm from the target")
+    notes.extend(reasons)
     if n_samples is None:
         # fit the uncertainty samples into the time budget (each costs about one twin run)
         per_run = max(run.typical_s(), 1e-4)
@@ -280,6 +283,7 @@ def plan_recipe(
         twin_runs=run.runs,
         elapsed_s=time.perf_counter() - t0,
         notes=notes,
+        reason="; ".join(reasons) or None,
     )
 
 
