@@ -77,3 +77,38 @@ def test_volume_weighted_diameter_from_lognormal_moments():
     s = simulate_measurement(4.0, sigma_rel=0.1, seed=1)
     fit = fit_crystallite_size(s.diffractogram, sigma_rel=0.1)
     assert fit.volume_weighted_diameter_nm == pytest.approx(fit.diameter_nm * 1.01**3, rel=1e-9)
+
+
+def _mixture(fraction, phase, d_imp_nm, seed=1):
+    from qdlab.data.types import Diffractogram
+    from qdlab.xrd.debye import debye_pattern
+    from qdlab.xrd.structure import phase_structure
+
+    tt = np.arange(15, 80.0001, 0.02)
+    p1 = debye_pattern(4.0, tt, sigma_rel=0.08)
+    p2 = debye_pattern(d_imp_nm, tt, sigma_rel=0.08, phase=phase)
+
+    def mass(p, ph):
+        comp = phase_structure(ph).composition
+        return p.n_atoms_mean * float(comp.weight) / comp.num_atoms
+
+    ratio = fraction / (1 - fraction) * mass(p1, "Cd3P2") / mass(p2, phase)  # particles of 2 per particle of 1
+    sig = p1.intensity + ratio * p2.intensity
+    sig = (sig - sig.min()) * 2000 / (sig - sig.min()).max()
+    y = np.random.default_rng(seed).poisson(sig + 300).astype(float)
+    return Diffractogram(tt, y, p1.wavelength_angstrom)
+
+
+@pytest.mark.parametrize("fraction, phase, d_nm", [(0.10, "CdO", 5.0), (0.05, "Cd", 4.5)])
+def test_minor_phase_detected_with_its_weight_fraction(fraction, phase, d_nm):
+    m = match_phases(_mixture(fraction, phase, d_nm))
+    assert m.best_phase == "Cd3P2"
+    found = {i.phase: i for i in m.impurities}
+    assert found[phase].significant and found[phase].weight_fraction == pytest.approx(fraction, abs=0.02)
+    other = "Cd" if phase == "CdO" else "CdO"
+    assert not found[other].significant and found[other].weight_fraction < 0.01
+
+
+def test_no_false_impurity_on_pure_cd3p2():
+    m = match_phases(simulate_measurement(3.4, seed=6).diffractogram)
+    assert all(not i.significant and i.weight_fraction < 0.02 for i in m.impurities)

@@ -153,7 +153,7 @@ def match(
     plot: PlotOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """Phase check (Cd3P2 vs Cd, CdO, amorphous), Debye-fit crystallite size and a Scherrer estimate."""
+    """Phase check (Cd3P2 vs Cd, CdO, amorphous; minor Cd/CdO beside Cd3P2), Debye-fit size, Scherrer."""
     from qdlab.xrd.io import read_diffractogram
     from qdlab.xrd.match import fit_crystallite_size, match_phases
 
@@ -197,6 +197,11 @@ def match(
                 ("diameter_nm", "diameter (nm)"), ("diameter_std_nm", "+/- (nm, 1 sigma)"), ("sigma_rel", "size spread"),
                 ("lattice_a_angstrom", "a (A)"), ("lattice_c_angstrom", "c (A)"), ("lattice_scale", "lattice / bulk"),
                 ("reduced_chi2", "reduced chi2"), ("rwp", "Rwp"), ("at_bound", "at search bound")])
+        for imp in data.get("impurities") or []:
+            verdict = "DETECTED" if imp["significant"] else "not significant"
+            size = "" if imp["diameter_nm"] is None else f", D = {imp['diameter_nm']:.1f} nm"
+            print(f"second phase {imp['phase']}: {100 * imp['weight_fraction']:.1f} wt%{size} ({verdict}, "
+                  f"delta chi2 = {imp['delta_chi2_scaled']:.0f} x reduced)")
         sch = data.get("scherrer") or {}
         if "diameter_nm" in sch:
             print(f"Scherrer: D = {sch['diameter_nm']:.2f} nm (K = {sch['k']} for {sch['breadth_type']} of a sphere, "

@@ -10,7 +10,15 @@ Heavy dependencies (pymatgen, pybaselines, lxml) are imported inside the functio
 from qdlab.xrd.background import BackgroundResult, subtract_background
 from qdlab.xrd.debye import DebyePattern, SphereLibrary, debye_intensity, debye_pattern, form_factor
 from qdlab.xrd.io import read_diffractogram, write_xrdml, write_xy
-from qdlab.xrd.match import MatchResult, PhaseScore, SizeFit, fit_crystallite_size, match_phases
+from qdlab.xrd.match import (
+    ImpurityCheck,
+    MatchResult,
+    PhaseScore,
+    SizeFit,
+    check_impurities,
+    fit_crystallite_size,
+    match_phases,
+)
 from qdlab.xrd.pattern import ReferencePattern, Reflection, reference_pattern, wavelength_angstrom
 from qdlab.xrd.scherrer import PeakFit, ScherrerResult, fit_peak, scherrer_from_pattern, scherrer_size, shape_factor
 from qdlab.xrd.structure import PHASES, carve_sphere, cd3p2_structure, phase_structure
@@ -19,6 +27,7 @@ from qdlab.xrd.synth import SyntheticPattern, simulate_measurement
 __all__ = [
     "BackgroundResult",
     "DebyePattern",
+    "ImpurityCheck",
     "MatchResult",
     "PHASES",
     "PeakFit",
@@ -30,6 +39,7 @@ __all__ = [
     "SphereLibrary",
     "SyntheticPattern",
     "carve_sphere",
+    "check_impurities",
     "cd3p2_structure",
     "debye_intensity",
     "debye_pattern",
