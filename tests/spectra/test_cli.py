@@ -117,3 +117,11 @@ def test_series_absorbance_kind(tmp_path: Path, capsys: pytest.CaptureFixture[st
     assert [round(r["exciton_wavelength_nm"]) for r in d["table"]] == [441, 447]
     code, _, err = run(capsys, "spectra", "series", str(f), "--plot", str(tmp_path / "x.gif"), "--json")
     assert code == 2 and "--plot" in err
+
+
+def test_stokes_command_cluster(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    a, _ = synth_absorbance(447.0, fwhm_mev=60.0, noise=0.002)
+    p, _ = synth_pl([(455.0, 60.0, 1.0)], noise=0.002)
+    fa, fp = write_jcamp(tmp_path / "abs.jdx", a), write_ocean_optics(tmp_path / "pl.txt", p)
+    code, d, _ = run(capsys, "spectra", "stokes", str(fa), str(fp), "--json")
+    assert code == 0 and d["shift_mev"] == pytest.approx(48.8, abs=1.0)

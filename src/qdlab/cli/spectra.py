@@ -269,6 +269,32 @@ def series_cmd(
     emit(out, json_out, render)
 
 
+def stokes_cmd(
+    absorbance: Annotated[Path, typer.Argument(help="Absorbance spectrum file (first exciton).")],
+    pl: Annotated[Path, typer.Argument(help="Matching PL spectrum file.")],
+    x_unit: XUnitOpt = None,
+    window: FitWindowOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Stokes shift between the first excitonic absorption peak and the PL maximum (meV and nm)."""
+    from qdlab.spectra import analyze_pl, read_spectra, stokes_shift
+    from qdlab.spectra.absorption import analyze_absorbance
+
+    a = read_spectra(existing_file(absorbance, "absorbance file"), x_unit=x_unit, kind="absorbance")
+    p = read_spectra(existing_file(pl, "PL file"), x_unit=x_unit, kind="pl")
+    if len(a) != 1 or len(p) != 1:
+        raise InputError(f"expected one spectrum per file, found {len(a)} and {len(p)}")
+    ab = analyze_absorbance(a[0])
+    em = analyze_pl(p[0], window_nm=window)
+    st = stokes_shift(ab, em)
+    out = {**st.to_dict(), "exciton_fwhm_mev": ab.exciton_fwhm_mev, "pl_fwhm_mev": em.fwhm_mev}
+    emit(out, json_out, lambda d: key_value_table("Stokes shift", d, [
+        ("absorption_nm", "first exciton (nm)"), ("emission_nm", "PL maximum (nm)"),
+        ("absorption_ev", "first exciton (eV)"), ("emission_ev", "PL maximum (eV)"),
+        ("shift_mev", "Stokes shift (meV)"), ("shift_nm", "Stokes shift (nm)"),
+    ]))
+
+
 # ------------------------------------------------------------------------------------------ plqy
 WindowOpt = Annotated[tuple[float, float], typer.Option(help="Integration window LO HI in nm.")]
 ResponseOpt = Annotated[
@@ -395,6 +421,7 @@ def register(app: typer.Typer) -> None:
     """Attach ``qdlab spectra`` and ``qdlab plqy`` to the root app."""
     spectra_app.command("analyze")(analyze)
     spectra_app.command("series")(series_cmd)
+    spectra_app.command("stokes")(stokes_cmd)
     plqy_app.command("demello")(demello_cmd)
     plqy_app.command("two-step")(two_step_cmd)
     plqy_app.command("relative")(relative_cmd)
