@@ -24,8 +24,9 @@ def _plt() -> Any:
     return plt
 
 
-def pl_waterfall(spectra: Sequence[tuple[str, np.ndarray, np.ndarray]], *, offset: float = 0.6) -> Any:
-    """Normalised PL spectra of the aliquots, stacked (the paper's Fig. 3).
+def pl_waterfall(spectra: Sequence[tuple[str, np.ndarray, np.ndarray]], *, offset: float = 0.6,
+                 ylabel: str = "normalised PL (offset)", title: str = "PL of the aliquots") -> Any:
+    """Normalised spectra of the aliquots, stacked (PL: the paper's Fig. 3; absorbance: Fig. 2a).
 
     Parameters
     ----------
@@ -46,9 +47,9 @@ def pl_waterfall(spectra: Sequence[tuple[str, np.ndarray, np.ndarray]], *, offse
         ax.plot(lam[order], y[order] / peak + i * offset, color=color, lw=1.2)
         ax.text(lam[order][-1], i * offset + 0.08, f" {label}", fontsize=8, color=color, va="bottom")
     ax.set_xlabel("wavelength (nm)")
-    ax.set_ylabel("normalised PL (offset)")
+    ax.set_ylabel(ylabel)
     ax.set_yticks([])
-    ax.set_title("PL of the aliquots")
+    ax.set_title(title)
     return fig
 
 

@@ -74,6 +74,16 @@ def build_figures(summary: Mapping[str, Any], outcomes: Sequence[Any], calib: Ma
             curves.append((o.task.aliquot or o.task.source_name, x, y))
         figs["series"].append(_img(png(F.pl_waterfall(curves)), "PL spectra of the aliquots, normalised and offset.",
                                    "PL waterfall"))
+    ab = [o for o in outcomes if o.task.kind == "absorbance" and o.status == "ok" and o.arrays]
+    if ab:
+        curves = []
+        for o in ab:
+            x, y = np.asarray(o.arrays["x"], float), np.asarray(o.arrays["y"], float)
+            if o.parameters.get("x_unit") == "ev":
+                x = HC_EV_NM / x
+            curves.append((o.task.aliquot or o.task.source_name, x, y))
+        fig = F.pl_waterfall(curves, offset=0.4, ylabel="normalised absorbance (offset)", title="Absorbance of the aliquots")
+        figs["series"].append(_img(png(fig), "Absorption spectra of the aliquots, normalised and offset.", "absorbance"))
     rows = summary.get("aliquots", [])
     if rows and any(r.get("pl_peak_nm") is not None for r in rows):
         figs["series"].append(_img(png(F.series_trends(rows)), "PL peak, FWHM and PLQY of each aliquot.",
