@@ -61,6 +61,7 @@ from qdlab.units import FWHM_PER_SIGMA, HC_EV_NM
 DT_MAX_S = 5.0
 DR_MAX_NM = 0.01
 MAX_NEW_CLASSES = 300
+MAX_STEPS = 20000
 
 
 @dataclass(frozen=True)
@@ -215,7 +216,8 @@ def _initial_state(scenario: Scenario, capacity: int) -> dict[str, Any]:
 
 
 def simulate(scenario: Scenario | str | Path, *, dt_max_s: float = DT_MAX_S, dr_max_nm: float = DR_MAX_NM,
-             heun: bool = True, max_new_classes: int = MAX_NEW_CLASSES, spectra: bool = True) -> TwinResult:
+             heun: bool = True, max_new_classes: int = MAX_NEW_CLASSES, spectra: bool = True,
+             max_steps: int = MAX_STEPS) -> TwinResult:
     """Run the twin on a scenario (object, built-in name or file).
 
     Parameters
@@ -230,6 +232,9 @@ def simulate(scenario: Scenario | str | Path, *, dt_max_s: float = DT_MAX_S, dr_
         Room for classes of new nuclei (when full, nuclei merge into the nearest class).
     spectra
         Compute the QD PL used by the summary (peak, FWHM, bimodality); ``False`` leaves them NaN.
+    max_steps
+        The step is never shorter than ``duration / max_steps``: in extreme regimes (very hot, very fast
+        growth) ``dr_max_nm`` is relaxed rather than letting a run take minutes.
     """
     sc = load_scenario(scenario)
     kp = sc.kinetic_parameters()
@@ -248,7 +253,8 @@ def simulate(scenario: Scenario | str | Path, *, dt_max_s: float = DT_MAX_S, dr_
     x = st["x"]
     steps = run_kernel(p, st["r"], st["nn"], st["origin"], st["gmul"], st["emul"], st["birth"], st["n_init"], x,
                        rate_t, rate_q_ml / 1000.0, temp_t, temp_k, st["feed_c"], prot.duration_min * 60.0, ali_t,
-                       prot.aliquot_volume_ml / 1000.0, dt_max_s, dr_max_nm, heun, -1.0, out_r, out_n, out_o, out_rec)
+                       prot.aliquot_volume_ml / 1000.0, dt_max_s, dr_max_nm, min(dt_max_s, prot.duration_min * 60.0 / max_steps),
+                       heun, -1.0, out_r, out_n, out_o, out_rec)
     vu = kp.unit_volume_nm3
     qd_end = float((st["nn"] * (4 / 3) * np.pi * st["r"] ** 3).sum()) / vu
     total_in = st["initial_units"] + x[X_FED]
@@ -310,7 +316,7 @@ def evolve_closed(radius_nm: NDArray[np.float64], number_mol: NDArray[np.float64
     fs = -1.0 if fixed_supersaturation is None else float(fixed_supersaturation)
     run_kernel(p, r, nn, np.zeros(cap, dtype=np.int8), np.ones(cap), np.ones(cap), np.zeros(cap), r0.size, x,
                np.array([0.0]), np.array([0.0]), np.array([0.0]), np.array([temperature_c + 273.15]), np.zeros(3),
-               float(ts[-1]), ts, 0.0, dt_max_s, dr_max_nm, heun, fs, out_r, out_n, out_o, out_rec)
+               float(ts[-1]), ts, 0.0, dt_max_s, dr_max_nm, 1e-12, heun, fs, out_r, out_n, out_o, out_rec)
     return {"time_s": ts, "radius_nm": out_r, "number_mol": out_n, "monomer_mol": out_rec[:, R_NM],
             "supersaturation": out_rec[:, R_S], "steps": out_rec[:, R_STEPS]}
 __all__ = ["SizeDistribution", "TwinResult", "evolve_closed", "seed_classes", "simulate"]
