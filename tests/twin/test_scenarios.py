@@ -69,3 +69,11 @@ def test_bad_file(tmp_path):
         load_scenario(p)
     with pytest.raises(InputError):
         load_scenario(tmp_path / "missing.toml")
+
+
+def test_duration_override_scales_the_aliquot_schedule():
+    s = load_scenario("overgrowth-1010nm")
+    s2 = s.with_overrides({"protocol.duration_min": 30.0})
+    assert s2.protocol.aliquot_times_min[-1] == 30.0 and len(s2.protocol.aliquot_times_min) == 11
+    s3 = s.with_overrides({"protocol.duration_min": 90.0, "protocol.aliquot_times_min": [0.0, 90.0]})
+    assert s3.protocol.aliquot_times_min == [0.0, 90.0]

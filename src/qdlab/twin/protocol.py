@@ -235,7 +235,9 @@ class Scenario(_Model):
         """A validated copy with dotted-path overrides, e.g. ``{"protocol.injection_rate_ml_per_h": 3.0}``.
 
         ``params.NAME`` and ``optics.NAME`` set kinetic/optical parameters (aliases such as
-        ``params.k_diss_per_s`` are accepted, see :data:`PARAM_ALIASES`).
+        ``params.k_diss_per_s`` are accepted, see :data:`PARAM_ALIASES`). Changing
+        ``protocol.duration_min`` without giving ``protocol.aliquot_times_min`` scales the aliquot
+        schedule with the duration (same number of aliquots, same relative times).
         """
         data = copy.deepcopy(self.model_dump())
         for key, value in overrides.items():
@@ -254,6 +256,10 @@ class Scenario(_Model):
             if not isinstance(node, dict):
                 raise InputError("cannot set a field inside a non-table value", field=key)
             node[".".join(parts[-1:])] = value
+        if "protocol.duration_min" in overrides and "protocol.aliquot_times_min" not in overrides:
+            # a longer/shorter run keeps its sampling plan: the aliquot times scale with the duration
+            scale = float(data["protocol"]["duration_min"]) / self.protocol.duration_min
+            data["protocol"]["aliquot_times_min"] = [t * scale for t in self.protocol.aliquot_times_min]
         # unknown keys are rejected by the models (extra="forbid"), naming the field
         return scenario_from_dict(data)
 
