@@ -205,7 +205,7 @@ def plan_recipe(
 
     rate_var = space["injection_rate_ml_per_h"]
     max_sec = value("design", "max_secondary_fraction")
-    candidates: list[tuple[float, dict[str, float], Outcome]] = []
+    candidates: list[tuple[float, dict[str, float], Outcome, float]] = []
     reach: tuple[float, float] = (float("nan"), float("nan"))
     prev_sec = float("inf")
     near: float | None = None
@@ -214,7 +214,7 @@ def plan_recipe(
         vol, out, reach = _solve_volume(run, base, ramp, target_nm, guess, space, near_ml=near)
         reach_all = (min(reach_all[0], reach[0]), max(reach_all[1], reach[1]))
         point = {**base, "cluster_volume_ml": vol}
-        candidates.append((vol, point, out))
+        candidates.append((vol, point, out, ramp))
         if not (reach[0] - objective.wavelength_scale_nm <= target_nm <= reach[1] + objective.wavelength_scale_nm):
             if attempt == 0 and "p_conc_mol_per_l" not in user_fixed and target_nm > reach[1]:
                 base["p_conc_mol_per_l"] = space["p_conc_mol_per_l"].high
@@ -233,10 +233,15 @@ def plan_recipe(
         ok = (not out.bimodal) and sec <= max_sec and objective.feasible(out)
         if ok or "injection_rate_ml_per_h" in user_fixed:
             break
-        if time.perf_counter() - t0 > 0.5 * value("twin", "time_budget_s"):
-            notes.append("rate search stopped at half the time budget")
+        if time.perf_counter() - t0 > 0.8 * value("twin", "time_budget_s"):
+            notes.append("rate search stopped by the time budget")
             break
         near = vol
+        if out.bimodal and ramp > 1.0:
+            notes.append(f"the ramp to x{ramp:.2f} gives bimodal PL in the twin: constant rate tried")
+            ramp = 1.0
+            guess = vol
+            continue
         new_rate = base["injection_rate_ml_per_h"] * value("design", "rate_search_factor")
         if new_rate < max(rate_var.low, value("design", "min_rate_ml_per_h")) or sec >= prev_sec:
             if sec >= prev_sec:
@@ -250,14 +255,17 @@ def plan_recipe(
         base["injection_rate_ml_per_h"] = new_rate
         guess = vol
     # keep the feasible candidate closest to the target, else the one with least secondary nucleation
-    def rank(c: tuple[float, dict[str, float], Outcome]) -> tuple[int, float]:
+    def rank(c: tuple[float, dict[str, float], Outcome, float]) -> tuple[int, int, float]:
+        # safe before risky; on target before off target; then closest (safe) or least secondary (risky)
         o = c[2]
         bad = int(o.bimodal or (o.secondary_fraction or 0.0) > max_sec or not objective.feasible(o))
-        return (bad, objective.wavelength_error_nm(o) if not bad else (o.secondary_fraction or 0.0))
+        off = int(objective.wavelength_error_nm(o) > objective.wavelength_scale_nm)
+        return (bad, off, objective.wavelength_error_nm(o) if not bad else (o.secondary_fraction or 0.0))
 
-    vol, point, out = min(candidates, key=rank)
+    best = min(candidates, key=rank)
+    vol, point, out, ramp = best
     reasons = []
-    if rank((vol, point, out))[0]:
+    if rank(best)[0]:
         reasons.append("no rate within the search avoids bimodal PL (secondary nucleation) in the twin")
     if objective.wavelength_error_nm(out) > objective.wavelength_scale_nm:
         reasons.append(f"closest reachable peak {out.pl_peak_nm:.0f} nm is more than {objective.wavelength_scale_nm:g} nm from the target")
