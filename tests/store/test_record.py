@@ -190,3 +190,19 @@ def test_array_store_round_trips_any_float_column(tmp_path_factory: pytest.TempP
     back = s.get(h)
     np.testing.assert_array_equal(back["y"], y)  # NaN == NaN here, bit-exact values
     assert h == s.put({"x": np.arange(y.size, dtype=float), "y": y.copy()})
+
+
+def test_sqlite_writers_lock_up_front_readers_do_not(tmp_path: Path) -> None:
+    """Write transactions start with BEGIN IMMEDIATE; reads stay deferred (WAL: they never wait for a writer)."""
+    from sqlalchemy import event, text
+
+    with Store(tmp_path / "lab.sqlite", array_dir=tmp_path / "arr") as store:
+        store.engine.dispose()
+        log: list[str] = []
+        event.listen(store.engine, "connect", lambda c, _r: c.set_trace_callback(log.append))
+        with store.session(write=True) as s:
+            assert s.execute(text("PRAGMA foreign_keys")).scalar() == 1
+            assert s.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+        with store.session() as s:
+            s.execute(text("SELECT 1"))
+    assert [q for q in log if q.startswith(("BEGIN", "COMMIT"))] == ["BEGIN IMMEDIATE", "COMMIT", "BEGIN", "COMMIT"]

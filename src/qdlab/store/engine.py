@@ -25,6 +25,8 @@ from qdlab.data.errors import InputError
 ENV_URL = "QDLAB_DATABASE_URL"
 #: Environment variable naming the array (Parquet) directory; default beside the SQLite file.
 ENV_ARRAYS = "QDLAB_ARRAY_DIR"
+#: Execution option marking a write transaction (SQLite: BEGIN IMMEDIATE).
+WRITE_OPTION = "qdlab_write"
 #: Seconds a writer waits for another writer's lock on SQLite before giving up.
 SQLITE_BUSY_TIMEOUT_S = 120.0
 
@@ -106,8 +108,10 @@ def _sqlite_events(engine: Any) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
-        # Take the write lock up front: no deadlock upgrading a read lock when two writers overlap.
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        # Writers take the write lock up front (no deadlock upgrading a read lock when two writers overlap);
+        # readers start a deferred transaction and, in WAL mode, never wait for a writer.
+        write = conn.get_execution_options().get(WRITE_OPTION, False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
 
 def create_engine_for(url: str) -> Any:
@@ -199,7 +203,7 @@ def upgrade(engine: Any, url: str) -> str:
             if current_revision(engine) == head:
                 return head
             cfg = _alembic_config()
-            with engine.begin() as conn:
+            with engine.execution_options(**{WRITE_OPTION: True}).begin() as conn:
                 cfg.attributes["connection"] = conn
                 command.upgrade(cfg, "head")
     except OperationalError as exc:
@@ -209,6 +213,7 @@ def upgrade(engine: Any, url: str) -> str:
 
 __all__ = [
     "ENV_URL",
+    "WRITE_OPTION",
     "ENV_ARRAYS",
     "user_data_dir",
     "default_database_url",

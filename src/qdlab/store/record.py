@@ -207,6 +207,8 @@ class Store:
         self.arrays = ArrayStore(root / "parquet")
         self.blobs = BlobStore(root / "raw")
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._write_sessions = sessionmaker(self.engine.execution_options(**{_engine.WRITE_OPTION: True}),
+                                            expire_on_commit=False)
 
     def __enter__(self) -> Store:
         return self
@@ -226,9 +228,12 @@ class Store:
         return make_url(self.url).render_as_string(hide_password=True)
 
     @contextmanager
-    def session(self) -> Iterator[Any]:
-        """A session in one transaction: committed on success, rolled back on any error."""
-        with self._sessions() as s, s.begin():
+    def session(self, write: bool = False) -> Iterator[Any]:
+        """A session in one transaction: committed on success, rolled back on any error.
+
+        ``write=True`` takes SQLite's write lock at the start (``BEGIN IMMEDIATE``); readers never wait.
+        """
+        with (self._write_sessions if write else self._sessions)() as s, s.begin():
             yield s
 
     # ---- writing ---------------------------------------------------------------------------
@@ -261,7 +266,7 @@ class Store:
         array_of = self._put_blobs(rec)
         result_arrays = [self.arrays.put(r.arrays) if r.arrays else None for r in rec.results]
         kill_point("after_blobs")
-        with self.session() as s:
+        with self.session(write=True) as s:
             if self.engine.dialect.name == "postgresql":
                 lock = int.from_bytes(hashlib.sha256(rec.key.encode()).digest()[:8], "big", signed=True)
                 s.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": lock})
