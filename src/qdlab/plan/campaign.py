@@ -159,8 +159,11 @@ def _grid_job(job: tuple[ForwardModel, dict[str, float], float]) -> dict[str, An
 class Campaign:
     """An ask/tell campaign on an Optuna study. Create with :meth:`create`, reopen with :meth:`load`."""
 
-    def __init__(self, study: Any, spec: CampaignSpec, model_factory: ModelFactory | None = None, seed: int | None = None) -> None:
+    def __init__(
+        self, study: Any, spec: CampaignSpec, model_factory: ModelFactory | None = None, seed: int | None = None, storage: Any = None
+    ) -> None:
         self.study = study
+        self.storage = storage
         self.spec = spec
         self._factory = model_factory or _default_model_factory
         self._model: ForwardModel | None = None
@@ -192,7 +195,7 @@ class Campaign:
         except optuna.exceptions.DuplicatedStudyError as exc:
             raise InputError(f"a campaign named {spec.name!r} already exists (see: qdlab campaign status {spec.name})", field="name") from exc
         study.set_user_attr(_SPEC_KEY, spec.to_dict())
-        camp = cls(study, spec, model_factory, seed)
+        camp = cls(study, spec, model_factory, seed, storage)
         if spec.strategy == "twin":
             from qdlab.plan.inverse import plan_recipe
 
@@ -220,9 +223,7 @@ class Campaign:
         raw = study.user_attrs.get(_SPEC_KEY)
         if raw is None:
             raise InputError(f"study {name!r} was not created by qdlab campaign new", field="name")
-        spec = CampaignSpec(**raw)
-        camp = cls(study, spec, model_factory, seed)
-        return camp
+        return cls(study, CampaignSpec(**raw), model_factory, seed, storage)
 
     @property
     def model(self) -> ForwardModel:
@@ -234,7 +235,7 @@ class Campaign:
         import optuna
 
         done = len(self.study.get_trials(deepcopy=False))
-        return optuna.load_study(study_name=self.spec.name, storage=self.study._storage, sampler=_sampler(self.spec, done, self._seed))
+        return optuna.load_study(study_name=self.spec.name, storage=self.storage, sampler=_sampler(self.spec, done, self._seed))
 
     # ----------------------------------------------------------------- observations
     def observations(self) -> list[tuple[Any, Outcome]]:
@@ -423,6 +424,7 @@ class Campaign:
         loss = obj.loss(outcome)
         import optuna
 
+        # a RUNNING trial re-opened in this process (ask and tell may run in different processes)
         live = optuna.trial.Trial(study, t._trial_id)
         live.set_user_attr("measured", outcome.to_dict())
         live.set_user_attr("wavelength_error_nm", obj.wavelength_error_nm(outcome))
