@@ -86,6 +86,7 @@ class Reactor(_Model):
     oleic_acid_mmol: float = Field(0.0, ge=0, description="free oleic acid")
     precursor_mmol: float = Field(0.0, ge=0, description="unreacted Cd/P precursor, in Cd3P2 units")
     cluster_mmol: float = Field(0.0, ge=0, description="MSCs, in Cd3P2 units")
+    monomer_mmol: float = Field(0.0, ge=0, description="dissolved Cd3P2 monomer (e.g. TMSP fully converted on injection)")
 
 
 class Feed(_Model):

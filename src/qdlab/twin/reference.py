@@ -340,7 +340,7 @@ def simulate_reference(scenario: Any, *, n_bins: int = 800, r_max_nm: float = 4.
         np.add.at(n, idx, n_seed)
     x = st["x"]
     vu = kp.unit_volume_nm3
-    initial_units = x[X_NP] + x[X_NC] + float((n * 4.1887902047863905 * centers**3).sum()) / vu
+    initial_units = x[X_NP] + x[X_NC] + x[X_NM] + float((n * 4.1887902047863905 * centers**3).sum()) / vu
     prot = sc.protocol
     rate_t, rate_q = prot.rate_table()
     temp_t, temp_k = prot.temperature_table()

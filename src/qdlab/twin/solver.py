@@ -202,6 +202,7 @@ def _initial_state(scenario: Scenario, capacity: int) -> dict[str, Any]:
     x[X_NP] = rc.precursor_mmol / 1000
     x[X_NC] = rc.cluster_mmol / 1000
     x[X_NOA] = rc.oleic_acid_mmol / 1000
+    x[X_NM] = rc.monomer_mmol / 1000
     feed = scenario.feed
     feed_c = np.zeros(3)
     if feed is not None and feed.volume_ml > 0:
@@ -210,7 +211,7 @@ def _initial_state(scenario: Scenario, capacity: int) -> dict[str, Any]:
         feed_c[:] = (units * (1 - feed.cluster_fraction) / v_l, units * feed.cluster_fraction / v_l,
                      feed.oleic_acid_mmol / 1000 / v_l)
         x[X_FEEDLEFT] = v_l
-    initial_units = x[X_NP] + x[X_NC] + float((nn * (4 / 3) * np.pi * r**3).sum()) / kp.unit_volume_nm3
+    initial_units = x[X_NP] + x[X_NC] + x[X_NM] + float((nn * (4 / 3) * np.pi * r**3).sum()) / kp.unit_volume_nm3
     return {"r": r, "nn": nn, "origin": origin, "gmul": gmul, "emul": emul, "birth": birth, "x": x,
             "feed_c": feed_c, "n_init": len(r_seed), "initial_units": initial_units}
 
