@@ -18,6 +18,7 @@ minor one at least 15 % of the major with a dip below 85 % of the minor between 
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 
@@ -158,13 +159,14 @@ def spectra_for(diameter_nm: NDArray[np.float64], number: NDArray[np.float64], c
         peak = _broaden(e, e1, vol * sig * math.sqrt(2 * math.pi), fw)
         # continuum: a smoothed step above each band edge (cumulative sum of the deposited weights)
         steps = np.cumsum(_broaden(e, e1 + 2 * sig, vol, fw)) * float(e[1] - e[0])
-        ab = peak + optics.absorption_continuum_ratio * steps * (e / e[0]) ** 0
+        ab = peak + optics.absorption_continuum_ratio * steps
     e_ca = HC_EV_NM / optics.cluster_abs_nm
     ab = ab + w_c / max(optics.cluster_relative_qy, 1e-12) * np.exp(-0.5 * ((e - e_ca) / sig_c) ** 2)
-    norm = float(pl.max()) or 1.0
-    norm_ab = float(ab.max()) or 1.0
-    pl_s = Spectrum(e, pl / norm, x_unit="ev", kind="pl", meta={**meta, "source": "qdlab.twin"}).to_wavelength()
-    ab_s = Spectrum(e, ab / norm_ab, x_unit="ev", kind="absorbance", meta={**meta, "source": "qdlab.twin"}).to_wavelength()
+    pl_s = Spectrum(e, pl, x_unit="ev", kind="pl", meta={**meta, "source": "qdlab.twin"}).to_wavelength()
+    ab_s = Spectrum(e, ab, x_unit="ev", kind="absorbance", meta={**meta, "source": "qdlab.twin"}).to_wavelength()
+    # normalised to 1 at the maximum of the displayed (wavelength-axis) spectrum
+    pl_s = dataclasses.replace(pl_s, y=pl_s.y / (float(pl_s.y.max()) or 1.0))
+    ab_s = dataclasses.replace(ab_s, y=ab_s.y / (float(ab_s.y.max()) or 1.0))
     return pl_s, ab_s, qd
 
 

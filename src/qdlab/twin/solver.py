@@ -96,7 +96,7 @@ class TwinResult:
             pls, abss = [], []
             for a, sd, rec in zip(self.aliquots, self.size_distributions, self.records, strict=True):
                 meta = {"aliquot_id": a.aliquot_id, "time_min": a.time_min, "scenario": self.scenario.name}
-                pl, ab, _ = spectra_for(sd.diameter_nm, sd.number_mol, rec[R_NC] / max(rec[R_V], 1e-30) * 1.0,
+                pl, ab, _ = spectra_for(sd.diameter_nm, sd.number_mol, rec[R_NC],
                                         optics, meta, vu)
                 pls.append(pl)
                 abss.append(ab)
