@@ -67,11 +67,11 @@ def _plot(res: Any, path: Path) -> None:
     n = len(res.aliquots)
     cmap = plt.get_cmap("viridis")
     for i, (s, a) in enumerate(zip(res.pl, res.aliquots, strict=True)):
-        m = (s.x > 500) & (s.x < 1700)
+        m = (s.x > 420) & (s.x < 1700)
         y = s.y[m] / max(float(np.max(s.y[m])), 1e-30) if np.any(m) else s.y[m]
         axes[0].plot(s.x[m], y, color=cmap(i / max(n - 1, 1)), label=f"{a.aliquot_id} {a.time_min:.0f} min")
     axes[0].set_xlabel("wavelength (nm)")
-    axes[0].set_ylabel("PL (normalised, QD range)")
+    axes[0].set_ylabel("PL (normalised)")
     axes[0].legend(fontsize=7)
     t = [a.time_min for a in res.aliquots]
     axes[1].plot(t, [a.pl_peak_nm for a in res.aliquots], "o-", label="PL peak (nm)")
