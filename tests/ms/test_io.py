@@ -254,3 +254,17 @@ def test_text_round_trip_property(tmp_path, rows, sep):
     ms = read_mass_spectrum(write_text(tmp_path / "r.txt", s, sep=sep))
     assert np.allclose(ms.mz, s.mz, rtol=0, atol=1e-6)
     assert np.allclose(ms.intensity, s.intensity, rtol=1e-5, atol=1e-30)
+
+
+def test_write_flex_refuses_normalised_intensities(tmp_path):
+    """A fid holds integer counts: a spectrum normalised to 1 would be rounded to 0/1 silently."""
+    import numpy as np
+
+    from qdlab.data import InputError
+    from qdlab.ms import write_flex
+
+    mz = np.linspace(10_000, 200_000, 2000)
+    y = np.exp(-0.5 * ((mz - 40_000) / 6_000) ** 2)
+    with pytest.raises(InputError, match="integer detector counts"):
+        write_flex(tmp_path / "acq", mz=mz, intensity=y)
+    assert write_flex(tmp_path / "acq", mz=mz, intensity=1000 * y).exists()

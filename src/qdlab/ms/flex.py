@@ -49,6 +49,9 @@ _LINE_RE = re.compile(r"^##(\$?)([^=]+)=\s?(.*)$")
 _NTB_RE = re.compile(r"V1\.0CTOF2CalibrationConstants\s+([-+0-9.eE\s]+?)\s+V1\.0CTOF2CalibrationConstants")
 
 
+#: Smallest apex (counts) accepted by :func:`write_flex`: below it int32 rounding destroys the spectrum.
+MIN_PEAK_COUNTS = 50.0
+
 def parse_acqus(path: str | Path) -> dict[str, str]:
     """Read a flex ``acqus``/``acqu`` file into ``{KEY: raw value}`` (``$`` dropped, ``<>`` stripped).
 
@@ -368,6 +371,13 @@ def write_flex(
         raise InputError("mz must be positive, finite and strictly increasing", field="mz")
     if ml1 <= 0 or dw_ns <= 0:
         raise InputError("ML1 and DW must be > 0")
+    peak = float(np.max(np.abs(y))) if y.size else 0.0
+    if peak < MIN_PEAK_COUNTS:
+        raise InputError(
+            f"the largest intensity is {peak:.3g}: a fid stores integer detector counts, so these values would be "
+            f"rounded away; give counts (e.g. scale the spectrum so its apex is >= {MIN_PEAK_COUNTS:g})",
+            field="intensity",
+        )
     t_lo = float(mass_to_quadratic_tof(x[0], ml1, ml2, ml3))
     t_hi = float(mass_to_quadratic_tof(x[-1], ml1, ml2, ml3))
     delay = math.ceil(t_lo / dw_ns) * dw_ns if delay_ns is None else float(delay_ns)
