@@ -206,3 +206,17 @@ def test_sqlite_writers_lock_up_front_readers_do_not(tmp_path: Path) -> None:
         with store.session() as s:
             s.execute(text("SELECT 1"))
     assert [q for q in log if q.startswith(("BEGIN", "COMMIT"))] == ["BEGIN IMMEDIATE", "COMMIT", "BEGIN", "COMMIT"]
+
+
+def test_eln_is_read_by_ro_crate_py(tmp_path: Path) -> None:
+    """An independent RO-Crate implementation (ro-crate-py) parses the .eln and finds every file entity."""
+    rocrate = pytest.importorskip("rocrate.rocrate")
+    with Store(tmp_path / "lab.sqlite", array_dir=tmp_path / "arr") as store:
+        store.save_experiment(make_record(tmp_path))
+        eln = export_eln(store, "exp-1", tmp_path / "e.eln")
+    with zipfile.ZipFile(eln) as zf:
+        zf.extractall(tmp_path / "unz")
+    crate = rocrate.ROCrate(tmp_path / "unz" / "exp-1")
+    ids = {e.id for e in crate.data_entities}
+    assert "exp-1/" in ids and "exp-1/raw/pl/A0.txt" in ids and "exp-1/record.json" in ids
+    assert crate.get("./exp-1/").type == "Dataset"

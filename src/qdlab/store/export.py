@@ -125,6 +125,8 @@ def export_eln(store: Any, ident: int | str, path: str | os.PathLike[str]) -> Pa
                  "additionalType": ELN_SPEC, "dateCreated": now, "sdPublisher": {"@id": "#qdlab"}},
                 {"@id": "#qdlab", "@type": "Organization", "name": "qdlab", "description": f"qdlab {__version__}"},
                 {"@id": "./", "@type": "Dataset", "name": f"qdlab export of {key}", "datePublished": now,
+                 "description": f"Experiment {key} from a qdlab record: raw instrument files, analysed arrays "
+                                "(Parquet) and the stored analyses (record.json).",
                  "hasPart": [{"@id": exp_dir}]},
                 dataset,
                 *graph,
