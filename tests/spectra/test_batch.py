@@ -81,3 +81,11 @@ def test_bad_input() -> None:
         fit_batch(np.arange(10.0), np.ones((2, 10)), 4)
     with pytest.raises(InputError):
         fit_batch(np.arange(100.0), np.ones((2, 100)), 2, background="cubic")
+
+
+def test_stack_order_does_not_matter() -> None:
+    e, Y, _, _ = _stack(m=12, noise=0.01, seed=5)
+    perm = np.random.default_rng(0).permutation(12)
+    a, b = fit_batch(e, Y, 2), fit_batch(e, Y[perm], 2)
+    np.testing.assert_array_equal(a.centers_ev[perm], b.centers_ev)
+    np.testing.assert_array_equal(a.fwhm_ev[perm], b.fwhm_ev)

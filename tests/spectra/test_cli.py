@@ -125,3 +125,13 @@ def test_stokes_command_cluster(tmp_path: Path, capsys: pytest.CaptureFixture[st
     fa, fp = write_jcamp(tmp_path / "abs.jdx", a), write_ocean_optics(tmp_path / "pl.txt", p)
     code, d, _ = run(capsys, "spectra", "stokes", str(fa), str(fp), "--json")
     assert code == 0 and d["shift_mev"] == pytest.approx(48.8, abs=1.0)
+
+
+def test_series_from_one_multicolumn_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    series, _ = synth_series([1000.0, 1100.0, 1200.0], noise=0.002, n_points=300, apex=True)
+    f = write_delimited(tmp_path / "series.tsv", series, delimiter="\t", decimal=",")
+    code, d, _ = run(capsys, "spectra", "series", str(f), "--json")
+    assert code == 0
+    assert [round(r["peak_wavelength_nm"]) for r in d["table"]] == [1000, 1100, 1200]
+    assert [r["time_min"] for r in d["table"]] == [0.0, 5.0, 10.0]
+    assert d["summary"]["brightness_basis"] == "integrated_pl"

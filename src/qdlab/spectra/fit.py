@@ -238,13 +238,19 @@ def _initial_single(e: NDArray[np.float64], y: NDArray[np.float64]) -> tuple[flo
     return c, s, a
 
 
-def _run(e, y, p0, n, shape, e0, ymax, floor):
+def _run(e, y, p0, n, shape, e0, ymax, floor, w=None):
     from scipy.optimize import least_squares
 
-    def resid(p):
-        return _model(p, e, n, shape, e0) - y
+    wt = np.ones_like(e) if w is None else w
 
-    jac = (lambda p: _jac_gauss(p, e, n, e0)) if shape == "gaussian" else (lambda p: _jac_voigt(p, e, n, e0))
+    def resid(p):
+        return (_model(p, e, n, shape, e0) - y) * wt
+
+    jfun = _jac_gauss if shape == "gaussian" else _jac_voigt
+
+    def jac(p):
+        return jfun(p, e, n, e0) * wt[:, None]
+
     try:
         with np.errstate(all="ignore"):
             res = least_squares(resid, p0, jac=jac, method="lm", x_scale="jac", max_nfev=1500)
@@ -285,9 +291,14 @@ def _candidates(e, y, prev: _Fit | None, n, shape, e0):
     kper = _n_per(shape)
     out = []
     if prev is None:
-        c, s, a = _initial_single(e, y)
-        comp = [c, math.log(s), a] + ([math.log(s / 10)] if shape == "voigt" else [])
-        out.append(np.array([0.0, 0.0, *comp]))
+        # from the raw data, then from a median-filtered copy (robust to noise spikes)
+        from scipy.signal import medfilt
+
+        k = max(3, (e.size // 50) | 1)
+        for yy in (y, medfilt(y, k)):
+            c, s, a = _initial_single(e, yy)
+            comp = [c, math.log(s), a] + ([math.log(s / 10)] if shape == "voigt" else [])
+            out.append(np.array([float(np.median(yy[: max(3, e.size // 20)])), 0.0, *comp]))
         return out
     base = prev.p
     resid = y - _model(base, e, prev.n, shape, e0)
@@ -318,15 +329,31 @@ def _candidates(e, y, prev: _Fit | None, n, shape, e0):
     return out
 
 
-def _fit_n(e, y, prev, n, shape, e0, ymax, floor) -> _Fit | None:
+def _fit_n(e, y, prev, n, shape, e0, ymax, floor, w=None) -> _Fit | None:
     best = None
     for p0 in _candidates(e, y, prev, n, shape, e0):
-        f = _run(e, y, p0, n, shape, e0, ymax, floor)
+        f = _run(e, y, p0, n, shape, e0, ymax, floor, w)
         if f is None:
             continue
         if best is None or (f.valid, -f.rss) > (best.valid, -best.rss):
             best = f
     return best
+
+
+def _significant(e: NDArray[np.float64], y: NDArray[np.float64], f: _Fit, shape: str, e0: float) -> bool:
+    """The strongest band rises ``min_band_snr`` noise sigmas above the background and spans >= 3 points.
+
+    The noise is estimated from first differences of the data (robust MAD; insensitive to the model).
+    """
+    kper = _n_per(shape)
+    d = np.diff(y)
+    noise = 1.4826 * float(np.median(np.abs(d - np.median(d)))) / math.sqrt(2)
+    band = f.p.copy()
+    band[0] = band[1] = 0.0
+    height = float(np.max(_model(band, e, f.n, shape, e0)))
+    spacing = float(np.median(np.diff(e)))
+    widest = max(FWHM_PER_SIGMA * _sig(f.p[3 + kper * i]) for i in range(f.n))
+    return height >= analysis_default("min_band_snr") * noise and widest >= 3 * spacing
 
 
 def fit_components(
@@ -359,6 +386,7 @@ def analyze_pl(
     response: Any = None,
     window_nm: tuple[float, float] | None = None,
     smooth_points: int = 0,
+    weighting: str = "auto",
 ) -> PLAnalysis:
     """Fit a PL spectrum in energy space and decide its modality.
 
@@ -381,6 +409,10 @@ def analyze_pl(
         Restrict the fit to this wavelength window.
     smooth_points
         Savitzky–Golay window before fitting (0: none; fitting raw data is preferred).
+    weighting
+        ``"auto"``: a spectrum recorded per nm is fitted with residual weights ``hc/lambda^2`` (the inverse
+        Jacobian), so that channels whose noise the Jacobian amplified do not dominate; ``"none"``:
+        unweighted least squares in energy.
 
     Examples
     --------
@@ -402,6 +434,7 @@ def analyze_pl(
     if window_nm is not None:
         s = s.to_wavelength() if s.x_unit != "nm" else s
         s = pp.crop(s, *window_nm)
+    recorded_per_nm = spectrum.x_unit == "nm"
     s = pp.to_energy(s, emission=True)
     if s.x.size < 8:
         raise InputError(f"{spectrum.label!r}: {s.x.size} points are too few to fit a band")
@@ -413,20 +446,28 @@ def analyze_pl(
     ymax = float(np.max(np.abs(y)))
     if not ymax > 0:
         raise InputError(f"{spectrum.label!r} has no signal (all zero)")
+    if weighting not in ("auto", "none"):
+        raise InputError(f"weighting must be 'auto' or 'none', got {weighting!r}", field="weighting")
+    w = None
+    if weighting == "auto" and recorded_per_nm:
+        # channel noise recorded per nm is multiplied by the Jacobian lambda^2/hc on the energy axis:
+        # weight residuals by its inverse so that every recorded channel counts equally
+        jac = (HC_EV_NM / e) ** 2 / HC_EV_NM
+        w = (1.0 / jac) / np.mean(1.0 / jac)
     e0 = float(0.5 * (e[0] + e[-1]))
     floor = e.size * (1e-6 * ymax) ** 2
     improve = analysis_default("bic_min_improvement")
     fits: dict[int, _Fit] = {}
     nmax = n_components or max_components
-    first = _fit_n(e, y, None, 1, shape, e0, ymax, floor)
-    if first is None:
-        raise ModelError(f"no band could be fitted to {spectrum.label!r}")
+    first = _fit_n(e, y, None, 1, shape, e0, ymax, floor, w)
+    if first is None or not first.valid or not _significant(e, y, first, shape, e0):
+        raise ModelError(f"no significant PL band in {spectrum.label!r} (is there emission in the data range?)")
     fits[1] = first
     chosen = first
     prev = first
     # add components while the BIC drops by more than the threshold (all of them when forced)
     for n in range(2, nmax + 1):
-        f = _fit_n(e, y, prev, n, shape, e0, ymax, floor)
+        f = _fit_n(e, y, prev, n, shape, e0, ymax, floor, w)
         if f is None:
             break
         fits[n] = f

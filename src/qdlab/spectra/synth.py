@@ -118,7 +118,7 @@ def synth_pl(
     axis
         Output axis ``"nm"`` (density per nm) or ``"ev"`` (density per eV).
     range_nm
-        Wavelength window; default: +-6 FWHM around the bands.
+        Wavelength window; default: +-6 FWHM around the bands, at most a factor 1.6 in wavelength.
     noise
         Gaussian noise sigma relative to the highest point of the noiseless spectrum.
     baseline_slope_per_ev, baseline_offset
@@ -133,10 +133,10 @@ def synth_pl(
     comps = [(float(a), float(b), float(c)) for a, b, c in components]
     e_c = [HC_EV_NM / lam for lam, _, _ in comps]
     f_ev = [w / 1000.0 for _, w, _ in comps]
-    if range_nm is None:
-        e_lo = min(e - 6 * f for e, f in zip(e_c, f_ev, strict=True))
-        e_hi = max(e + 6 * f for e, f in zip(e_c, f_ev, strict=True))
-        range_nm = (HC_EV_NM / e_hi, HC_EV_NM / max(e_lo, 0.05))
+    if range_nm is None:  # +-6 FWHM, but never beyond a factor 1.6 in wavelength either side
+        e_lo = min(max(e - 6 * f, e / 1.6) for e, f in zip(e_c, f_ev, strict=True))
+        e_hi = max(min(e + 6 * f, 1.6 * e) for e, f in zip(e_c, f_ev, strict=True))
+        range_nm = (HC_EV_NM / e_hi, HC_EV_NM / e_lo)
     x = _axis(axis, range_nm, n_points)
     e = HC_EV_NM / x if axis == "nm" else x
     gamma = lorentz_hwhm_mev / 1000.0
