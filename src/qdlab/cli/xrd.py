@@ -82,7 +82,7 @@ def simulate(
     wavelength_angstrom: WavelengthOpt = None,
     two_theta_min: Annotated[float, typer.Option("--two-theta-min", help="Lower 2-theta limit (deg).")] = 10.0,
     two_theta_max: Annotated[float, typer.Option("--two-theta-max", help="Upper 2-theta limit (deg).")] = 80.0,
-    step: Annotated[float, typer.Option("--step", help="2-theta step (deg).")] = 0.02,
+    step_deg: Annotated[float, typer.Option("--step-deg", help="2-theta step (deg).")] = 0.02,
     out: Annotated[Path | None, typer.Option("--out", help="Also write the pattern as .xy.", dir_okay=False)] = None,
     plot: PlotOpt = None,
     json_out: JsonOpt = False,
@@ -95,13 +95,13 @@ def simulate(
     from qdlab.xrd.pattern import reference_pattern
 
     _check_range(two_theta_min, two_theta_max)
-    if not (0 < step <= 1):
-        raise InputError(f"step must be in (0, 1] deg, got {step}", field="--step")
-    if (two_theta_max - two_theta_min) / step > 200_000:
-        raise InputError("too many points: increase --step", field="--step")
+    if not (0 < step_deg <= 1):
+        raise InputError(f"step must be in (0, 1] deg, got {step_deg}", field="--step-deg")
+    if (two_theta_max - two_theta_min) / step_deg > 200_000:
+        raise InputError("too many points: increase --step-deg", field="--step-deg")
     if not (0.3 <= diameter_nm <= 15):
         raise InputError(f"diameter must be 0.3-15 nm, got {diameter_nm}", field="--diameter-nm")
-    tt = np.arange(two_theta_min, two_theta_max + step / 2, step)
+    tt = np.arange(two_theta_min, two_theta_max + step_deg / 2, step_deg)
     pat = debye_pattern(diameter_nm, tt, wavelength_angstrom=wavelength_angstrom, phase=_phase(phase), sigma_rel=sigma_rel)
     ref = reference_pattern(phase, wavelength_angstrom=pat.wavelength_angstrom, two_theta_min_deg=two_theta_min, two_theta_max_deg=two_theta_max)
     if out is not None:
