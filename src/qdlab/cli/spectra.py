@@ -76,6 +76,7 @@ def analyze(
     baseline: BaselineOpt = "none",
     window: FitWindowOpt = None,
     response: Annotated[Path | None, typer.Option("--response", help="Detector relative spectral response file (PL only).")] = None,
+    material: Annotated[str | None, typer.Option("--material", help="Absorbance: also give the diameter from this material's sizing curve (e.g. Cd3P2).")] = None,
     plot: PlotOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
@@ -110,7 +111,7 @@ def analyze(
                     "r_squared": r.r_squared,
                 }
             else:
-                a = analyze_absorbance(spec)
+                a = analyze_absorbance(spec, material=material)
                 row = {
                     "file": str(f),
                     "label": spec.label,
@@ -121,6 +122,7 @@ def analyze(
                     "exciton_energy_ev": a.exciton_energy_ev,
                     "band_edge_ev": a.band_edge_ev,
                     "onset_nm": a.onset_nm,
+                    "diameter_nm": a.diameter_nm,
                 }
                 r = a
             out.append(row)
