@@ -207,3 +207,35 @@ def test_dry_run_stores_nothing(folder: Path, tmp_path: Path) -> None:
     assert plan["dry_run"] and [a["source_name"] for a in plan["analyses"]] == ["pl/A0.csv", "pl/A1.csv"]
     assert len(plan["fingerprint"]) == 64
     assert not (tmp_path / "lab.sqlite").exists() and not (folder / "report").exists()
+
+
+@pytest.mark.skipif(not SPECTRA, reason="needs qdlab.spectra")
+def test_series_and_calibration_failures_are_reported_not_fatal(folder: Path, tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    import qdlab.spectra
+    from qdlab.data.errors import ModelError
+    from qdlab.workflow.manifest import parse_manifest
+    from qdlab.workflow.pipeline import calibrate_twin
+
+    def boom(*_a: object, **_k: object) -> None:
+        raise ZeroDivisionError("synthetic failure")
+
+    monkeypatch.setattr(qdlab.spectra, "analyze_series", boom, raising=False)
+    res = _run(folder, f"sqlite:///{tmp_path / 'lab.sqlite'}")
+    assert res.summary["series"]["status"] == "error"
+    assert "ZeroDivisionError: synthetic failure" in res.summary["series"]["error"]
+    assert res.summary["record"]["action"] == "created"  # the measurements are stored all the same
+    assert "series analysis failed" in res.report_html.read_text()
+
+    tw = domain("twin", ("calibrate",))
+    if tw is None:
+        pytest.skip("needs qdlab.twin")
+
+    def no_fit(*_a: object, **_k: object) -> None:
+        raise ModelError("the solver did not converge")
+
+    monkeypatch.setattr(tw, "calibrate", no_fit)
+    m = parse_manifest('[experiment]\nid = "x"\n[recipe]\nscenario = "overgrowth-1010nm"\n')
+    rows = [{"aliquot": f"A{i}", "time_min": 6.0 * i, "pl_peak_nm": 1010.0 + 10 * i, "fwhm_mev": 150.0} for i in range(3)]
+    out = calibrate_twin(m, rows, "serial")
+    assert out == {"status": "error", "scenario": "overgrowth-1010nm", "error": "the solver did not converge"}

@@ -133,6 +133,13 @@ def fingerprint(manifest_sha256: str, files: Sequence[IngestedFile], extra: Mapp
     return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()
 
 
+def _describe(exc: BaseException, where: str) -> str:
+    """One line for the report: the user-facing message, or the exception type for a bug."""
+    if isinstance(exc, QdlabError):
+        return str(exc)
+    return f"internal error in {where}: {type(exc).__name__}: {exc}"
+
+
 # ---- series-level analysis ----------------------------------------------------------------------
 def _qy_by_aliquot(manifest: Manifest, outcomes: Sequence[Outcome]) -> dict[str, float]:
     """PLQY (fraction) per aliquot: from sphere scans if analysed, else ``qy_percent`` of the manifest."""
@@ -170,7 +177,11 @@ def analyse_series(manifest: Manifest, outcomes: Sequence[Outcome]) -> dict[str,
     series = SpectrumSeries.from_spectra(spectra, [times.get(i, np.nan) for i in ids], ids,
                                          {"experiment": manifest.experiment.id})
     qy_arr = np.array([qy.get(i, np.nan) for i in ids]) if qy else None
-    res = sp.analyze_series(series, qy=qy_arr)
+    try:
+        res = sp.analyze_series(series, qy=qy_arr)
+    except Exception as exc:  # a failing series analysis is reported, the per-file results are still stored
+        out.update(status="error", error=_describe(exc, "qdlab.spectra.analyze_series"))
+        return out
     d = res.to_dict() if hasattr(res, "to_dict") else dict(res)
     out.update(status="ok", result=d, series=series, series_result=res)
     return out
@@ -209,8 +220,8 @@ def calibrate_twin(manifest: Manifest, rows: Sequence[Mapping[str, Any]], schedu
         d["predicted_time_min"] = [a.time_min for a in sim.aliquots]
         d["predicted_pl_peak_nm"] = [a.pl_peak_nm for a in sim.aliquots]
         d["predicted_mean_diameter_nm"] = [a.mean_diameter_nm for a in sim.aliquots]
-    except QdlabError as exc:
-        return {"status": "error", "scenario": scenario, "error": str(exc)}
+    except Exception as exc:  # reported in the report and the record; the measurements are still stored
+        return {"status": "error", "scenario": scenario, "error": _describe(exc, "qdlab.twin.calibrate")}
     params = {n: {"value": res.values[n], "stderr": res.std.get(n), "unit": "1 (scale factor)"} for n in res.names}
     return {"status": "ok", "scenario": scenario, "result": d, "parameters": params}
 

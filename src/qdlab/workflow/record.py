@@ -220,7 +220,7 @@ def build_record(
         )
         for o in outcomes
     ]
-    if series_out.get("status") in ("ok", "unavailable"):
+    if series_out.get("status") in ("ok", "unavailable", "error"):
         results.append(ResultRecord(
             analysis="spectra.analyze_series", status=series_out["status"],
             result=to_jsonable(series_out.get("result", {})), error=series_out.get("error"),
