@@ -293,10 +293,16 @@ def run_experiment(
     own_store = store is None
     st = Store(db) if own_store else store  # open (and migrate) first: a bad --db fails before the analyses
     try:
-        outcomes: list[Outcome] = map_progress(
-            run_task, tasks, scheduler=scheduler or "local", description="analyse: measurements",
-            show=False if quiet else None,
-        ) if tasks else []
+        from concurrent.futures.process import BrokenProcessPool
+
+        try:
+            outcomes: list[Outcome] = map_progress(
+                run_task, tasks, scheduler=scheduler or "local", description="analyse: measurements",
+                show=False if quiet else None,
+            ) if tasks else []
+        except BrokenProcessPool as exc:
+            raise InputError("a worker process died during the analyses (out of memory?); nothing was stored. "
+                             "Re-run with --scheduler serial to see which file causes it") from exc
         errors = [(o.task.source_name, o.error or "failed") for o in outcomes if o.status == "error"]
         if errors:
             raise RunError(errors)
