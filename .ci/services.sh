@@ -38,12 +38,11 @@ _qdlab_postgres() {
     "${as[@]}" "$bin/pg_ctl" -D "$dir" -l "$log" -w -t 60 \
       -o "-c listen_addresses=127.0.0.1 -p $port -k /tmp -c fsync=off" start >/dev/null || { tail -5 "$log" >&2; return 1; }
   fi
-  "$bin/psql" -h 127.0.0.1 -p "$port" -U postgres -d postgres -tAc \
-    "SELECT 1 FROM pg_roles WHERE rolname='qdlab'" | grep -q 1 \
-    || "$bin/psql" -h 127.0.0.1 -p "$port" -U postgres -d postgres -qc "CREATE ROLE qdlab LOGIN CREATEDB" || return 1
-  "$bin/psql" -h 127.0.0.1 -p "$port" -U postgres -d postgres -tAc \
-    "SELECT 1 FROM pg_database WHERE datname='qdlab_test'" | grep -q 1 \
-    || "$bin/psql" -h 127.0.0.1 -p "$port" -U postgres -d postgres -qc "CREATE DATABASE qdlab_test OWNER qdlab" || return 1
+  local psql=("$bin/psql" -h 127.0.0.1 -p "$port" -U postgres -d postgres)
+  [ "$("${psql[@]}" -tAc "SELECT 1 FROM pg_roles WHERE rolname='qdlab'")" = 1 ] \
+    || "${psql[@]}" -qc "CREATE ROLE qdlab LOGIN CREATEDB" || return 1
+  [ "$("${psql[@]}" -tAc "SELECT 1 FROM pg_database WHERE datname='qdlab_test'")" = 1 ] \
+    || "${psql[@]}" -qc "CREATE DATABASE qdlab_test OWNER qdlab" || return 1
   export QDLAB_TEST_POSTGRES_URL="postgresql://qdlab@127.0.0.1:$port/qdlab_test"
   _qdlab_note "PostgreSQL ready at $QDLAB_TEST_POSTGRES_URL"
 }
