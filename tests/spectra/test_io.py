@@ -290,3 +290,32 @@ def test_metadata_line_is_not_a_header() -> None:
         parse_delimited(txt)
     s = parse_delimited(txt, x_unit="ev")
     assert s[0].x_unit == "ev" and s.meta["Excitation"] == "808 nm"
+
+
+def test_spectrasuite_processed_export_with_decimal_comma() -> None:
+    head = (
+        "SpectraSuite Data File\n++++++++++++++++++++++++++++++++++++\nDate: Mon Nov 24 10:11:12 CET 2026\n"
+        "User: lab\nDark Spectrum Present: Yes\nSpectrometers: USB4C01234\n"
+        "Integration Time (usec): 100000 (USB4C01234)\nSpectra Averaged: 10 (USB4C01234)\n"
+        "Number of Pixels in Processed Spectrum: 4\n>>>>>Begin Processed Spectral Data<<<<<\n"
+    )
+    body = "900,50\t12,5\n901,25\t13,0\n902,00\t14,25\n902,75\t15,0\n>>>>>End Processed Spectral Data<<<<<\n"
+    assert sniff_format(head + body) == "ocean"
+    s = parse_ocean_optics(head + body)
+    np.testing.assert_allclose(s[0].x, [900.5, 901.25, 902.0, 902.75])
+    np.testing.assert_allclose(s[0].y, [12.5, 13.0, 14.25, 15.0])
+    assert s[0].meta["integration_time_s"] == pytest.approx(0.1)
+    assert s.meta["Spectrometers"] == "USB4C01234"
+
+
+def test_cary_mixed_baseline_and_sample_columns() -> None:
+    txt = (
+        "Baseline 100%T,,A0 (0 min),,\nWavelength (nm),%T,Wavelength (nm),Abs,\n"
+        "800.0,100.1,800.0,0.012,\n799.0,99.9,799.0,0.013,\n798.0,100.0,798.0,0.015,\n\n"
+        "Baseline 100%T\nCollection Time: 11/24/2026 10:00:00 AM\n"
+    )
+    s = parse_cary_csv(txt)
+    assert [sp.kind for sp in s] == ["transmittance", "absorbance"]
+    np.testing.assert_allclose(s[1].x, [798.0, 799.0, 800.0])  # sorted ascending
+    np.testing.assert_allclose(s[1].y, [0.015, 0.013, 0.012])
+    assert s.aliquot_ids[1] == "A0" and s.time_min[1] == 0.0
