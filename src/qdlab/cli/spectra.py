@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-from qdlab.cli.common import JsonOpt, PlotOpt, SchedulerOpt, emit, existing_file, key_value_table
+from qdlab.cli.common import JsonOpt, PlotOpt, emit, existing_file, key_value_table
 from qdlab.data.errors import InputError
 
 XUnitOpt = Annotated[
@@ -206,7 +206,10 @@ def series_cmd(
     max_components: MaxCompOpt = 3,
     baseline: BaselineOpt = "none",
     window: FitWindowOpt = None,
-    scheduler: SchedulerOpt = None,
+    scheduler: Annotated[
+        str | None,
+        typer.Option("--scheduler", help="Fit aliquots in parallel: 'local' processes or a Dask address tcp://host:port (default: in this process)."),
+    ] = None,
     plot: PlotOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
