@@ -550,7 +550,8 @@ def fit_batch(
         1-3 Gaussian bands.
     x_unit
         ``"ev"`` (y are per-eV densities) or ``"nm"`` (per-nm densities: moved to energy with the
-        Jacobian before fitting).
+        Jacobian before fitting). The fit is unweighted least squares in energy, as lmfit's default;
+        :func:`qdlab.spectra.analyze_pl` additionally weights per-nm data by the inverse Jacobian.
     background
         ``"none"``, ``"constant"`` or ``"linear"`` (slope about the axis midpoint).
     max_iter
