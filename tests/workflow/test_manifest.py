@@ -140,3 +140,9 @@ def test_aliquot_tables_validate_or_fail_cleanly(entry: dict) -> None:
         return
     a = m.aliquots[0]
     assert a.time_min >= 0 and a.id
+
+
+def test_unknown_twin_scenario_is_a_field_error() -> None:
+    pytest.importorskip("qdlab.twin")
+    with pytest.raises(FormatError, match=r"recipe\.scenario: unknown twin scenario 'nope'"):
+        parse_manifest('[experiment]\nid = "x"\n[recipe]\nscenario = "nope"\n')

@@ -65,6 +65,20 @@ class RecipeRef(_Model):
     file: RelPath | None = None
     scenario: str | None = Field(None, description="Twin scenario to calibrate, e.g. overgrowth-1010nm.")
 
+    @field_validator("scenario")
+    @classmethod
+    def _known_scenario(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
+        try:
+            from qdlab.twin import list_scenarios
+        except Exception:  # the twin is not part of this version: the run will say so
+            return v
+        names = [str(getattr(n, "name", n)) for n in list_scenarios()]
+        if names and v not in names:
+            raise ValueError(f"unknown twin scenario {v!r}; shipped: {', '.join(names)}")
+        return v
+
 
 class PlqyScans(_Model):
     """Integrating-sphere scans of one aliquot.
@@ -277,7 +291,7 @@ synthetic = false                      # true for data made by the twin / genera
 
 [recipe]
 # file = "recipe.toml"                 # the synthesis recipe (kept verbatim in the record)
-scenario = "overgrowth-1010nm"         # twin scenario calibrated to the PL series (`qdlab twin list`)
+scenario = "overgrowth-1010nm"         # twin scenario calibrated to the PL series (`qdlab twin scenarios`)
 
 # One [[aliquots]] entry per aliquot, in order. Files: PL and absorbance (Ocean Optics, Cary CSV or
 # two-column text), optional integrating-sphere scans for the PLQY, or a PLQY measured elsewhere.
