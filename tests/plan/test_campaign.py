@@ -100,3 +100,18 @@ def test_batch_ask_through_dask(standin):
         batch = camp.ask(n=2, scheduler=client)
         assert len(batch) == 2
         assert batch[0].predicted["pl_peak_nm"] == pytest.approx(1280.0, abs=3.0)
+
+
+def test_measured_bimodal_moves_the_line(standin):
+    """A bimodal measurement applies the next safety move (package data) to the twin line."""
+    storage = optuna.storages.InMemoryStorage()
+    spec = CampaignSpec(name="m", target_nm=1250.0, seed_nm=1010.0, seed_mg=20.0)
+    camp = Campaign.create(spec, db=storage, model_factory=_factory(standin), seed=2)
+    (s0,) = camp.ask()
+    camp.tell(s0.trial, Outcome(pl_peak_nm=1240.0, bimodal=True))
+    (s1,) = camp.ask()
+    before = {**s0.params, "ramp_factor": s0.ramp_factor}
+    after = {**s1.params, "ramp_factor": s1.ramp_factor}
+    changed = {k for k in before if k != "cluster_volume_ml" and before[k] != after[k]}
+    assert changed  # ramp dropped first (the stand-in's warm start is ramped)
+    assert s1.ramp_factor == 1.0

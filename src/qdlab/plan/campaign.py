@@ -322,13 +322,22 @@ class Campaign:
         return math.log(line["cluster_volume_ml"])
 
     def _propose_twin(self, n: int, scheduler: Any) -> list[tuple[dict[str, float], float, str, dict[str, Any]]]:
+        from qdlab.plan import design
+
         line, ramp = self._line()
-        # measured bimodal PL on the current line: halve its rate (no-renucleation rule)
+        # measured bimodal PL on the current line: apply the next safety move (more oleic acid, slower,
+        # more dilute, hotter: package data [[safety_moves]]) and continue on the new line
+        raw = self.study.user_attrs.get(_LINE_KEY) or {}
+        done = int(raw.get("moves_done", 0))
+        moves = design.safety_moves()
         for t, o in self.observations():
             if o.bimodal and _line_key(self.space.complete(t.params), float(t.user_attrs.get("ramp_factor", 1.0))) == _line_key(line, ramp):
-                var = self.space["injection_rate_ml_per_h"]
-                line["injection_rate_ml_per_h"] = var.clip(line["injection_rate_ml_per_h"] * value("design", "rate_search_factor"))
-                self.study.set_user_attr(_LINE_KEY, {"params": line, "ramp_factor": ramp})
+                while done < len(moves):
+                    ramp, changed = design.apply_move(moves[done], line, ramp, self.space)
+                    done += 1
+                    if changed:
+                        break
+                self.study.set_user_attr(_LINE_KEY, {"params": line, "ramp_factor": ramp, "moves_done": done})
                 break
         ln_a, b, w = self._posterior(scheduler)
         var = self.space["cluster_volume_ml"]
@@ -357,7 +366,8 @@ class Campaign:
         if best_volume(float(ln_a[i_map]), float(b[i_map])) >= 0.98 * var.high and line["p_conc_mol_per_l"] < conc.high:
             # the corrected twin wants more feed than the syringe holds: concentrate the feed (new line)
             line["p_conc_mol_per_l"] = conc.high
-            self.study.set_user_attr(_LINE_KEY, {"params": line, "ramp_factor": ramp})
+            raw = self.study.user_attrs.get(_LINE_KEY) or {}
+            self.study.set_user_attr(_LINE_KEY, {**raw, "params": line, "ramp_factor": ramp})
             g = self._grid(line, ramp, scheduler)
         picks = [(float(ln_a[i_map]), float(b[i_map]), "twin + residual (MAP)")]
         rng = np.random.default_rng(self._seed if self._seed is not None else len(self.study.trials))

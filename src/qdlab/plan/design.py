@@ -14,6 +14,8 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
+from typing import Any
 
 from qdlab.data.errors import InputError
 from qdlab.materials import curve_for, diameter_to_mass_da, formula_units, get_material
@@ -110,7 +112,28 @@ def max_blue_shift_nm(seed_nm: float) -> float:
     return HC_EV_NM / e
 
 
+def safety_moves() -> list[dict[str, Any]]:
+    """Ordered recipe changes that reduce secondary nucleation (package data ``[[safety_moves]]``)."""
+    from qdlab.plan.space import config
+
+    return [dict(m) for m in config()["safety_moves"]]
+
+
+def apply_move(move: Mapping[str, Any], params: dict[str, float], ramp: float, space: Any) -> tuple[float, bool]:
+    """Apply one safety move to ``params`` in place (clipped to the bounds); returns (new ramp, changed?)."""
+    var, op, x = move["variable"], move["op"], float(move["value"])
+    if var == "ramp_factor":
+        new = x if op == "set" else ramp * x if op == "mul" else ramp + x
+        return new, abs(new - ramp) > 1e-12
+    old = params[var]
+    new = x if op == "set" else old * x if op == "mul" else old + x
+    params[var] = space[var].clip(new)
+    return ramp, abs(params[var] - old) > 1e-12
+
+
 __all__ = [
+    "safety_moves",
+    "apply_move",
     "seed_diameter_nm",
     "seed_count",
     "units_needed",

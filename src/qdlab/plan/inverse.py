@@ -203,24 +203,28 @@ def plan_recipe(
     run = _Counter(model)
     guess = design.volume_for_target_ml(model.seed_mg, seed_nm, target_nm, base["p_conc_mol_per_l"], material=model.material)
 
-    rate_var = space["injection_rate_ml_per_h"]
     max_sec = value("design", "max_secondary_fraction")
     candidates: list[tuple[float, dict[str, float], Outcome, float]] = []
-    reach: tuple[float, float] = (float("nan"), float("nan"))
-    prev_sec = float("inf")
     near: float | None = None
     reach_all = (float("inf"), float("-inf"))
-    for attempt in range(int(value("design", "rate_attempts"))):
+    moves = [m for m in design.safety_moves() if m["variable"] not in user_fixed]
+    concentrated = moved = False
+    while True:
         vol, out, reach = _solve_volume(run, base, ramp, target_nm, guess, space, near_ml=near)
         reach_all = (min(reach_all[0], reach[0]), max(reach_all[1], reach[1]))
         point = {**base, "cluster_volume_ml": vol}
         candidates.append((vol, point, out, ramp))
         if not (reach[0] - objective.wavelength_scale_nm <= target_nm <= reach[1] + objective.wavelength_scale_nm):
-            if attempt == 0 and "p_conc_mol_per_l" not in user_fixed and target_nm > reach[1]:
+            if not concentrated and "p_conc_mol_per_l" not in user_fixed and target_nm > reach[1]:
+                concentrated = True
                 base["p_conc_mol_per_l"] = space["p_conc_mol_per_l"].high
                 notes.append("target beyond the reference feed: concentrated feed used")
                 guess = design.volume_for_target_ml(model.seed_mg, seed_nm, target_nm, base["p_conc_mol_per_l"], material=model.material)
+                near = None
                 continue
+            if moved:  # a safety move pushed the target out of reach: keep what we had
+                candidates.pop()
+                break
             where = "redder" if target_nm > reach_all[1] else "bluer"
             raise InputError(
                 f"target {target_nm:g} nm is out of reach: from {seed_nm:g} nm seeds ({model.seed_mg:g} mg) the twin's "
@@ -230,29 +234,26 @@ def plan_recipe(
                 field="target_nm",
             )
         sec = out.secondary_fraction or 0.0
-        ok = (not out.bimodal) and sec <= max_sec and objective.feasible(out)
-        if ok or "injection_rate_ml_per_h" in user_fixed:
+        if (not out.bimodal) and sec <= max_sec and objective.feasible(out):
             break
         if time.perf_counter() - t0 > 0.8 * value("twin", "time_budget_s"):
-            notes.append("rate search stopped by the time budget")
+            notes.append("safety search stopped by the time budget")
             break
-        near = vol
-        if out.bimodal and ramp > 1.0:
-            notes.append(f"the ramp to x{ramp:.2f} gives bimodal PL in the twin: constant rate tried")
-            ramp = 1.0
-            guess = vol
-            continue
-        new_rate = base["injection_rate_ml_per_h"] * value("design", "rate_search_factor")
-        if new_rate < max(rate_var.low, value("design", "min_rate_ml_per_h")) or sec >= prev_sec:
-            if sec >= prev_sec:
-                notes.append("a slower rate did not reduce secondary nucleation in the twin: search stopped")
+        # the twin predicts secondary nucleation: apply the next safety move (package data, in order)
+        while moves:
+            move = moves.pop(0)
+            new_ramp, changed = design.apply_move(move, base, ramp, space)
+            if changed:
+                break
+        else:
             break
-        prev_sec = sec
         notes.append(
-            f"at {base['injection_rate_ml_per_h']:.3g} mL/h the twin predicts secondary fraction {sec:.2f}"
-            f"{', bimodal PL' if out.bimodal else ''}, FWHM {out.fwhm_mev or float('nan'):.0f} meV: rate halved"
+            f"twin predicts {'bimodal PL' if out.bimodal else f'secondary fraction {sec:.2f}'} at "
+            f"{vol:.2f} mL: {move['note']}"
         )
-        base["injection_rate_ml_per_h"] = new_rate
+        ramp = new_ramp
+        moved = True
+        near = vol
         guess = vol
     # keep the feasible candidate closest to the target, else the one with least secondary nucleation
     def rank(c: tuple[float, dict[str, float], Outcome, float]) -> tuple[int, int, float]:
@@ -266,7 +267,7 @@ def plan_recipe(
     vol, point, out, ramp = best
     reasons = []
     if rank(best)[0]:
-        reasons.append("no rate within the search avoids bimodal PL (secondary nucleation) in the twin")
+        reasons.append("no recipe within the safety search avoids bimodal PL (secondary nucleation) in the twin")
     if objective.wavelength_error_nm(out) > objective.wavelength_scale_nm:
         reasons.append(f"closest reachable peak {out.pl_peak_nm:.0f} nm is more than {objective.wavelength_scale_nm:g} nm from the target")
     notes.extend(reasons)
