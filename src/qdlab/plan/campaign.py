@@ -14,7 +14,8 @@ Strategies
     the seeds than the twin thinks, ``b``: an offset of the sizing curve), regularised by priors on
     ``ln a`` and ``b`` (package data), and proposes the volume where the corrected twin hits the target.
     A batch of ``K`` draws ``(a, b)`` from the posterior (Thompson sampling) for diverse proposals.
-    Measured bimodal PL halves the rate of the twin line (no-renucleation rule).
+    Measured bimodal PL applies the next safety move to the twin line (constant rate, more oleic
+    acid, slower, more dilute, hotter: :func:`qdlab.plan.design.safety_moves`).
 ``tpe``
     Plain Optuna TPE over all decision variables (data only, no twin), bimodality as a constraint.
 ``random``

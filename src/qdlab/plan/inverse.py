@@ -10,7 +10,9 @@ The search is deliberately small (the twin costs ~20 ms a run):
    Brent root search on ``ln V`` (:func:`scipy.optimize.brentq`) hits the target; the mass balance
    gives the first guess. If the target lies beyond the reachable range the answer says so.
 4. **Refinement**. If the twin predicts secondary nucleation (bimodal PL, secondary fraction above the
-   limit) or a line broader than ``max_fwhm_mev``, the rate is halved and step 3 repeated (a few times).
+   limit) or a line broader than ``max_fwhm_mev``, the next safety move (package data
+   ``[[safety_moves]]``: constant rate, more oleic acid, slower, more dilute, hotter) is applied and
+   step 3 repeated, within the time budget.
 5. **Uncertainty**. The recipe is re-run with parameter sets drawn from the twin's calibrated
    covariance (through :func:`qdlab.compute.map_progress`) and the spread is reported.
 """
