@@ -96,7 +96,7 @@ def make(out: Path, seed: int = 7) -> Path:
     before = molecular_ion_band(modes_da=(PAPER["ms_before_da"],), relative_widths=0.15, seed=seed)
     write_flex(out / "ms" / "before", before.spectrum, mode="linear")
     after = molecular_ion_band(modes_da=(40000.0, PAPER["ms_after_da"]), relative_widths=0.15,
-                               amplitudes=(0.6, 1.0), seed=seed + 1)
+                               amplitudes=(600.0, 1000.0), seed=seed + 1)
     write_flex(out / "ms" / "after", after.spectrum, mode="linear")
 
     for role, d_nm, count in (("before", PAPER["tem_before_nm"], 75), ("after", PAPER["tem_after_nm"], 45)):
@@ -198,6 +198,8 @@ Tiwari, Liang, Fedin, *Nanoscale* 2025, **17**, 12654:
 These values are also in the manifest's `[reference]` table and appear beside qdlab's results in the report.
 """
     (out / "README.md").write_text(text, encoding="utf-8")
+    # a run of the example writes its report inside the folder by default; keep it out of git
+    (out / ".gitignore").write_text("report/\n", encoding="utf-8")
 
 
 def main(argv: list[str] | None = None) -> int:
