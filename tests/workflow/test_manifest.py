@@ -123,7 +123,8 @@ def test_parser_never_crashes_on_arbitrary_text(text: str) -> None:
 
 
 def _toml_value(v: object) -> str:
-    return json.dumps(v, ensure_ascii=False) if isinstance(v, str) else repr(v)
+    # JSON string escapes (\uXXXX for control characters) are valid TOML basic-string escapes
+    return json.dumps(v, ensure_ascii=True) if isinstance(v, str) else repr(v)
 
 
 @settings(max_examples=40, deadline=None)
