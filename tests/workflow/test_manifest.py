@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
@@ -123,8 +122,14 @@ def test_parser_never_crashes_on_arbitrary_text(text: str) -> None:
 
 
 def _toml_value(v: object) -> str:
-    # JSON string escapes (\uXXXX for control characters) are valid TOML basic-string escapes
-    return json.dumps(v, ensure_ascii=True) if isinstance(v, str) else repr(v)
+    if not isinstance(v, str):
+        return repr(v)
+    # a TOML basic string: escape backslash, quote and control characters; everything else stays literal
+    out = "".join(
+        "\\\\" if c == "\\" else '\\"' if c == '"' else f"\\u{ord(c):04x}" if ord(c) < 0x20 or ord(c) == 0x7F else c
+        for c in v
+    )
+    return f'"{out}"'
 
 
 @settings(max_examples=40, deadline=None)
