@@ -46,12 +46,12 @@ def _render_run(data: dict[str, Any]) -> None:
     cols = [("aliquot_id", "aliquot", "{}"), ("time_min", "t (min)", "{:.1f}"), ("pl_peak_nm", "PL (nm)", "{:.0f}"),
             ("fwhm_mev", "FWHM (meV)", "{:.0f}"), ("fwhm_nm", "FWHM (nm)", "{:.0f}"),
             ("mean_diameter_nm", "d (nm)", "{:.2f}"), ("diameter_std_nm", "sd (nm)", "{:.2f}"),
-            ("secondary_fraction", "secondary", "{:.2f}"), ("bimodal", "bimodal", "{}"),
+            ("secondary_fraction", "2nd frac.", "{:.2f}"), ("bimodal", "bimodal", "{}"),
             ("cluster_fraction", "MSC frac.", "{:.3f}")]
     for _, label, _ in cols:
         t.add_column(label, justify="right")
     for a in data["aliquots"]:
-        t.add_row(*[("-" if a.get(k) is None else fmt.format(a[k])) for k, _, fmt in cols])
+        t.add_row(*[("-" if a.get(k) is None else ("yes" if a[k] else "no") if isinstance(a[k], bool) else fmt.format(a[k])) for k, _, fmt in cols])
     out_console().print(t)
     out_console().print(f"mass balance error (relative): {data['mass_balance_error']:.2e}")
 
