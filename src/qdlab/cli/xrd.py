@@ -197,8 +197,11 @@ def match(
                 ("diameter_nm", "diameter (nm)"), ("diameter_std_nm", "+/- (nm, 1 sigma)"), ("sigma_rel", "size spread"),
                 ("lattice_a_angstrom", "a (A)"), ("lattice_c_angstrom", "c (A)"), ("lattice_scale", "lattice / bulk"),
                 ("reduced_chi2", "reduced chi2"), ("rwp", "Rwp"), ("at_bound", "at search bound")])
+        from qdlab.resources import load_toml
+
+        threshold = load_toml("xrd/xrd.toml")["fit"]["impurity_delta_chi2_threshold"]["value"]
         for imp in data.get("impurities") or []:
-            verdict = "DETECTED" if imp["significant"] else "not significant"
+            verdict = "DETECTED" if imp["significant"] else f"not significant: below {threshold:g} x"
             size = "" if imp["diameter_nm"] is None else f", D = {imp['diameter_nm']:.1f} nm"
             print(f"second phase {imp['phase']}: {100 * imp['weight_fraction']:.1f} wt%{size} ({verdict}, "
                   f"delta chi2 = {imp['delta_chi2_scaled']:.0f} x reduced)")
