@@ -282,9 +282,9 @@ class Campaign:
         s_y = value("residual", "measurement_sigma_nm")
         resid, sig = [], []
         target = self.spec.target_nm
-        obs = self.observations()
-        single = [(t, o) for t, o in obs if not o.bimodal]
-        obs = single or obs  # the peak of a bimodal PL is not the seeds' peak: use it only if nothing else
+        # the peak of a bimodal PL is not the seeds' peak (it can be the secondary population's):
+        # only single-peaked experiments inform the residual model; with none, the prior (the twin) rules
+        obs = [(t, o) for t, o in self.observations() if not o.bimodal]
         # local fit: the residual model corrects scale and offset, not shape, so the experiments closest
         # to the target count most (the nearest few, with a sigma growing with their distance)
         k = int(value("residual", "local_points"))
@@ -313,6 +313,18 @@ class Campaign:
             raise InputError("this campaign has no twin line (created without the twin strategy)")
         return dict(raw["params"]), float(raw["ramp_factor"])
 
+    def _reachable(self, line: Mapping[str, float], ramp: float, scheduler: Any) -> bool:
+        """Does the twin's line (single-peaked points) come within the tolerance of the target?"""
+        g = self._grid(line, ramp, scheduler)
+        tol = self.spec.objective().wavelength_scale_nm
+        return any(
+            abs(pk - self.spec.target_nm) <= 2 * tol and not bim
+            for pk, bim in zip(g["pl_peak_nm"], g["bimodal"], strict=True)
+        ) or any(
+            (a - self.spec.target_nm) * (c - self.spec.target_nm) <= 0 and not (ba or bc)
+            for a, c, ba, bc in zip(g["pl_peak_nm"], g["pl_peak_nm"][1:], g["bimodal"], g["bimodal"][1:], strict=False)
+        )
+
     def _anchor_log_volume(self, line: Mapping[str, float]) -> float:
         """ln V of the best measured experiment (lowest loss), else of the line's warm start."""
         obj = self.spec.objective()
@@ -331,12 +343,25 @@ class Campaign:
         raw = self.study.user_attrs.get(_LINE_KEY) or {}
         done = int(raw.get("moves_done", 0))
         moves = design.safety_moves()
+        best = self.best()
+        hit = best is not None and best["wavelength_error_nm"] <= self.spec.objective().wavelength_scale_nm
         for t, o in self.observations():
             if o.bimodal and _line_key(self.space.complete(t.params), float(t.user_attrs.get("ramp_factor", 1.0))) == _line_key(line, ramp):
+                if hit:
+                    # a single-peaked hit exists: go back to its line rather than move further away
+                    bt = self.study.trials[best["trial"]]
+                    line = self.space.complete(bt.params)
+                    ramp = float(bt.user_attrs.get("ramp_factor", 1.0))
+                    self.study.set_user_attr(_LINE_KEY, {"params": line, "ramp_factor": ramp, "moves_done": done})
+                    break
+                # next move that changes the recipe and keeps the target within the twin's reach on
+                # the new line (a move that makes it unreachable is skipped, not applied)
                 while done < len(moves):
-                    ramp, changed = design.apply_move(moves[done], line, ramp, self.space)
+                    trial_line = dict(line)
+                    new_ramp, changed = design.apply_move(moves[done], trial_line, ramp, self.space)
                     done += 1
-                    if changed:
+                    if changed and self._reachable(trial_line, new_ramp, scheduler):
+                        line, ramp = trial_line, new_ramp
                         break
                 self.study.set_user_attr(_LINE_KEY, {"params": line, "ramp_factor": ramp, "moves_done": done})
                 break
