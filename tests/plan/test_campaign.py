@@ -115,3 +115,21 @@ def test_measured_bimodal_moves_the_line(standin):
     changed = {k for k in before if k != "cluster_volume_ml" and before[k] != after[k]}
     assert changed  # ramp dropped first (the stand-in's warm start is ramped)
     assert s1.ramp_factor == 1.0
+
+
+def test_never_repeats_a_bimodal_recipe(standin, standin_cls):
+    """A lab that nucleates at any rate: the twin line runs dry and TPE takes over, without repeats."""
+    lab = standin_cls(safe_rate_ml_per_h=1e-3)
+    storage = optuna.storages.InMemoryStorage()
+    spec = CampaignSpec(name="r", target_nm=1250.0, seed_nm=1010.0, seed_mg=20.0)
+    camp = Campaign.create(spec, db=storage, model_factory=_factory(standin), seed=4)
+    seen = []
+    for _ in range(8):
+        (s,) = camp.ask()
+        key = (tuple(round(v, 6) for v in s.params.values()), round(s.ramp_factor, 6))
+        assert key not in seen
+        seen.append(key)
+        out = lab.predict(s.params, s.ramp_factor)
+        assert out.bimodal
+        camp.tell(s.trial, out)
+    assert any(r["source"] == "tpe" for r in camp.status()["trials"])

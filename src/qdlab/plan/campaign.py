@@ -152,6 +152,12 @@ def _line_key(params: Mapping[str, float], ramp: float) -> str:
     return hashlib.sha256(json.dumps(items, sort_keys=True).encode()).hexdigest()[:16]
 
 
+def _params_key(params: Mapping[str, float], ramp: float) -> str:
+    items = {k: round(float(v), 6) for k, v in sorted(params.items())}
+    items["ramp_factor"] = round(float(ramp), 6)
+    return json.dumps(items, sort_keys=True)
+
+
 def _grid_job(job: tuple[ForwardModel, dict[str, float], float]) -> dict[str, Any]:
     model, params, ramp = job
     return model.predict(params, ramp).to_dict()
@@ -429,7 +435,14 @@ class Campaign:
         dists = self.space.distributions()
         waiting = len(study.get_trials(deepcopy=False, states=(TrialState.WAITING,)))
         if self.spec.strategy == "twin" and n > waiting:
+            tried_bimodal = {
+                _params_key(t.params, float(t.user_attrs.get("ramp_factor", 1.0))) for t, o in self.observations() if o.bimodal
+            }
             for params, ramp, src, pred in self._propose_twin(n - waiting, scheduler):
+                if _params_key(params, ramp) in tried_bimodal:
+                    # the twin line is exhausted (it proposes a recipe already measured bimodal): leave
+                    # this slot to TPE, which sees every experiment so far (twin-seeded TPE)
+                    continue
                 study.enqueue_trial(params, user_attrs={"source": src, "ramp_factor": ramp, "predicted": pred}, skip_if_exists=False)
         out: list[Suggestion] = []
         for _ in range(n):
