@@ -72,3 +72,9 @@ def test_plan_refuses_too_blue(capsys):
     assert main(["plan", "--seed-nm", "1010", "--target-nm", "700", "--json"]) == 2
     assert "etching" in capsys.readouterr().err
     assert main(["plan", "--seed-nm", "1010", "--target-nm", "1300", "--material", "InP"]) == 2
+
+
+def test_plan_refuses_beyond_the_bulk_gap(capsys):
+    rc = main(["plan", "--material", "Cd3P2", "--seed-nm", "1010", "--target-nm", "3000", "--json"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "bulk band gap" in err and len(err.strip().splitlines()) == 1

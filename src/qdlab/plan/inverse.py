@@ -195,6 +195,17 @@ def plan_recipe(
             "transiently); overgrowth only red-shifts the final product: start from smaller seeds",
             field="target_nm",
         )
+    material = getattr(model, "material", "Cd3P2")
+    from qdlab.materials import curve_for
+
+    curve = curve_for(material)
+    reddest = HC_EV_NM / (curve.eg_ev - curve.stokes_shift_ev)
+    if target_nm >= reddest:
+        raise InputError(
+            f"target {target_nm:g} nm is beyond what any {material} QD can emit: the bulk band gap "
+            f"({curve.eg_ev:g} eV) less the Stokes shift puts the limit at {reddest:.0f} nm",
+            field="target_nm",
+        )
     base = space.complete(params or {})
     user_fixed = set(params or {})
     if "injection_rate_ml_per_h" not in user_fixed:
