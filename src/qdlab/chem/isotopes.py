@@ -24,6 +24,7 @@ from numpy.typing import NDArray
 from qdlab.chem.formula import Formula, parse_formula
 from qdlab.chem.weights import isotopes
 from qdlab.data.types import Result
+from qdlab.numerics import half_max_width
 from qdlab.units import constant
 
 
@@ -76,7 +77,7 @@ class IsotopeEnvelope(Result):
     @property
     def fwhm_da(self) -> float:
         """Full width at half maximum of the binned envelope (Da), by linear interpolation."""
-        return _fwhm(self.mass_da, self.probability)
+        return half_max_width(self.mass_da, self.probability)
 
     def to_dict(self) -> dict:
         return {
@@ -92,26 +93,6 @@ class IsotopeEnvelope(Result):
                 "probability": self.probability.tolist(),
             },
         }
-
-
-def _fwhm(x: NDArray[np.float64], y: NDArray[np.float64]) -> float:
-    if x.size < 2:
-        return 0.0
-    i = int(np.argmax(y))
-    half = y[i] / 2
-    left = i
-    while left > 0 and y[left] > half:
-        left -= 1
-    right = i
-    while right < y.size - 1 and y[right] > half:
-        right += 1
-    if y[left] > half or y[right] > half:
-        return float("nan")
-
-    def cross(a: int, b: int) -> float:
-        return float(x[a] + (half - y[a]) * (x[b] - x[a]) / (y[b] - y[a]))
-
-    return cross(right - 1, right) - cross(left, left + 1)
 
 
 def _element_arrays(symbol: str) -> tuple[int, NDArray[np.float64], NDArray[np.float64]]:

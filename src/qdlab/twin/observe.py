@@ -27,6 +27,7 @@ from numpy.typing import NDArray
 
 from qdlab.data.types import Result, Spectrum
 from qdlab.materials import curve_for
+from qdlab.numerics import half_max_width
 from qdlab.twin.parameters import OpticalParameters
 from qdlab.units import FWHM_PER_SIGMA, HC_EV_NM
 
@@ -51,21 +52,6 @@ class Aliquot(Result):
     cluster_fraction: float
     supersaturation: float
     n_classes: int
-
-
-def _fwhm(x: NDArray[np.float64], y: NDArray[np.float64], k: int) -> float:
-    half = 0.5 * y[k]
-    lo = k
-    while lo > 0 and y[lo] > half:
-        lo -= 1
-    hi = k
-    while hi < y.size - 1 and y[hi] > half:
-        hi += 1
-    if y[lo] > half or y[hi] > half:
-        return float("nan")
-    xl = x[lo] + (half - y[lo]) * (x[lo + 1] - x[lo]) / (y[lo + 1] - y[lo])
-    xh = x[hi - 1] + (half - y[hi - 1]) * (x[hi] - x[hi - 1]) / (y[hi] - y[hi - 1])
-    return float(abs(xh - xl))
 
 
 def _peak(x: NDArray[np.float64], y: NDArray[np.float64]) -> tuple[float, int]:
@@ -187,11 +173,11 @@ def summarize(aliquot_id: str, time_min: float, temperature_c: float, volume_ml:
         mean = std = sec = float("nan")
     if np.any(qd_pl_e > 0):
         e = ENERGY_GRID_EV
-        fwhm_ev = _fwhm(e, qd_pl_e, int(np.argmax(qd_pl_e)))
+        fwhm_ev = half_max_width(e, qd_pl_e, int(np.argmax(qd_pl_e)))
         lam = HC_EV_NM / e[::-1]
         y_lam = (qd_pl_e * e * e / HC_EV_NM)[::-1]  # Jacobian
         peak_nm, k = _peak(lam, y_lam)
-        fwhm_nm = _fwhm(lam, y_lam, k)
+        fwhm_nm = half_max_width(lam, y_lam, k)
         bimodal = is_bimodal(y_lam)  # on the wavelength axis, as the spectra are displayed and read
     else:
         peak_nm = fwhm_ev = fwhm_nm = float("nan")

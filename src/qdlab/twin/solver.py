@@ -27,6 +27,7 @@ from numpy.typing import NDArray
 from qdlab.data.errors import InputError, ModelError
 from qdlab.data.types import SpectrumSeries
 from qdlab.materials import curve_for, get_material
+from qdlab.numerics import half_max_width
 from qdlab.twin.kernel import (
     N_REC,
     N_X,
@@ -53,7 +54,7 @@ from qdlab.twin.kernel import (
     run_kernel,
 )
 from qdlab.twin.model import pack_parameters
-from qdlab.twin.observe import ENERGY_GRID_EV, Aliquot, _fwhm, qd_pl_energy, spectra_for, summarize, wavelength_peak_nm
+from qdlab.twin.observe import ENERGY_GRID_EV, Aliquot, qd_pl_energy, spectra_for, summarize, wavelength_peak_nm
 from qdlab.twin.protocol import Scenario, load_scenario
 from qdlab.units import FWHM_PER_SIGMA, HC_EV_NM
 
@@ -173,7 +174,7 @@ def seed_classes(scenario: Scenario, n_classes: int | None = None) -> tuple[NDAr
             e_shift = HC_EV_NM / seeds.emission_nm - HC_EV_NM / wavelength_peak_nm(qd)
             dm = float(curve.diameter_nm(float(curve.energy_ev(dm)) + e_shift))
             if seeds.fwhm_mev is not None and seeds.diameter_rsd is None:
-                fw = 1000 * _fwhm(ENERGY_GRID_EV, qd, int(np.argmax(qd)))
+                fw = 1000 * half_max_width(ENERGY_GRID_EV, qd, int(np.argmax(qd)))
                 if np.isfinite(fw) and fw > optics.homogeneous_fwhm_mev:
                     sdev *= math.sqrt(max(seeds.fwhm_mev**2 - optics.homogeneous_fwhm_mev**2, 1.0)) / math.sqrt(
                         fw**2 - optics.homogeneous_fwhm_mev**2)
