@@ -20,7 +20,9 @@ from qdlab.units import HC_EV_NM
 def _fmt(v: Any, digits: int = 2, sci: bool = False) -> str:
     if v is None or isinstance(v, bool):
         return "—"
-    if isinstance(v, (int, float)):
+    if isinstance(v, int):
+        return f"{v:,}"
+    if isinstance(v, float):
         if not math.isfinite(v):
             return "—"
         if sci and v != 0 and (abs(v) >= 1e4 or abs(v) < 1e-2):
