@@ -130,6 +130,41 @@ def _add_nuclei(dn: float, units: float, t: float, r: np.ndarray, nn: np.ndarray
 
 
 @njit(cache=True)
+def withdraw_aliquot(x: np.ndarray, numbers: np.ndarray, ali_vol: float, qd_units: float) -> None:
+    """Remove ``ali_vol`` (mL) of well-mixed solution: every species and size class loses the same fraction.
+
+    The withdrawn Cd3P2 units (precursor, clusters, monomer and ``qd_units`` in QDs) are booked in
+    ``x[X_WD]`` so that the mass balance stays closed. Shared by the Lagrangian and Eulerian solvers.
+    """
+    if ali_vol <= 0.0 or x[X_V] <= 0.0:
+        return
+    f = min(ali_vol / x[X_V], 1.0)
+    x[X_WD] += f * (x[X_NP] + x[X_NC] + x[X_NM] + qd_units)
+    x[X_NP] *= 1.0 - f
+    x[X_NC] *= 1.0 - f
+    x[X_NM] *= 1.0 - f
+    x[X_NOA] *= 1.0 - f
+    x[X_V] -= f * x[X_V]
+    for i in range(numbers.size):
+        numbers[i] *= 1.0 - f
+
+
+@njit(cache=True)
+def next_event_time(t: float, t_end: float, ia: int, ali_t: np.ndarray, rate_t: np.ndarray, temp_t: np.ndarray) -> float:
+    """The next protocol event after ``t``: an aliquot, a change of injection rate or a temperature breakpoint."""
+    t_next = t_end
+    if ia < ali_t.size and ali_t[ia] < t_next:
+        t_next = ali_t[ia]
+    for k in range(rate_t.size):
+        if rate_t[k] > t + 1e-9 and rate_t[k] < t_next:
+            t_next = rate_t[k]
+    for k in range(temp_t.size):
+        if temp_t[k] > t + 1e-9 and temp_t[k] < t_next:
+            t_next = temp_t[k]
+    return t_next
+
+
+@njit(cache=True)
 def run_kernel(p: np.ndarray, r: np.ndarray, nn: np.ndarray, origin: np.ndarray, gmul: np.ndarray,
                emul: np.ndarray, birth: np.ndarray, n_init: int, x: np.ndarray,
                rate_t: np.ndarray, rate_q: np.ndarray, temp_t: np.ndarray, temp_k: np.ndarray,
@@ -186,29 +221,12 @@ def run_kernel(p: np.ndarray, r: np.ndarray, nn: np.ndarray, origin: np.ndarray,
             out_rec[ia, R_NLIVE] = nlive
             out_rec[ia, R_STEPS] = steps
             out_rec[ia, R_LOST] = x[X_LOST]
-            if ali_vol > 0.0 and x[X_V] > 0.0:
-                f = min(ali_vol / x[X_V], 1.0)
-                x[X_WD] += f * (x[X_NP] + x[X_NC] + x[X_NM] + qd)
-                x[X_NP] *= 1.0 - f
-                x[X_NC] *= 1.0 - f
-                x[X_NM] *= 1.0 - f
-                x[X_NOA] *= 1.0 - f
-                x[X_V] -= f * x[X_V]
-                for i in range(n):
-                    nn[i] *= 1.0 - f
+            withdraw_aliquot(x, nn[:n], ali_vol, qd)
             ia += 1
         if t >= t_end - 1e-9:
             break
         # next event
-        t_next = t_end
-        if ia < n_ali and ali_t[ia] < t_next:
-            t_next = ali_t[ia]
-        for k in range(rate_t.size):
-            if rate_t[k] > t + 1e-9 and rate_t[k] < t_next:
-                t_next = rate_t[k]
-        for k in range(temp_t.size):
-            if temp_t[k] > t + 1e-9 and temp_t[k] < t_next:
-                t_next = temp_t[k]
+        t_next = next_event_time(t, t_end, ia, ali_t, rate_t, temp_t)
         temp = _interp(t, temp_t, temp_k)
         vol = x[X_V]
         oa = x[X_NOA] / vol

@@ -46,6 +46,8 @@ from qdlab.twin.kernel import (
     X_WD,
     _interp,
     _step_value,
+    next_event_time,
+    withdraw_aliquot,
 )
 from qdlab.twin.model import (
     P_ALPHA,
@@ -157,25 +159,11 @@ def run_fv(p: np.ndarray, edges: np.ndarray, n: np.ndarray, x: np.ndarray, rate_
             out_rec[ia, R_WD] = x[X_WD]
             out_rec[ia, R_QD] = qd
             out_rec[ia, R_STEPS] = steps
-            if ali_vol > 0.0 and x[X_V] > 0.0:
-                fr = min(ali_vol / x[X_V], 1.0)
-                x[X_WD] += fr * (x[X_NP] + x[X_NC] + x[X_NM] + qd)
-                x[X_NP] *= 1.0 - fr
-                x[X_NC] *= 1.0 - fr
-                x[X_NM] *= 1.0 - fr
-                x[X_NOA] *= 1.0 - fr
-                x[X_V] -= fr * x[X_V]
-                for j in range(m):
-                    n[j] *= 1.0 - fr
+            withdraw_aliquot(x, n[:m], ali_vol, qd)
             ia += 1
         if t >= t_end - 1e-9:
             break
-        t_next = t_end
-        if ia < n_ali and ali_t[ia] < t_next:
-            t_next = ali_t[ia]
-        for k in range(rate_t.size):
-            if rate_t[k] > t + 1e-9 and rate_t[k] < t_next:
-                t_next = rate_t[k]
+        t_next = next_event_time(t, t_end, ia, ali_t, rate_t, temp_t)
         temp = _interp(t, temp_t, temp_k)
         vol = x[X_V]
         oa = x[X_NOA] / vol
