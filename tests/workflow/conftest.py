@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -44,30 +43,3 @@ def make_folder():
 def truth() -> dict[str, object]:
     """Ground truth of :func:`write_folder`."""
     return {"peaks_nm": PEAKS_NM, "sigma_ev": SIGMA_EV}
-
-
-@pytest.fixture
-def pg_url() -> Iterator[str]:
-    """A throw-away PostgreSQL database (skips without QDLAB_TEST_POSTGRES_URL)."""
-    import os
-    import uuid
-
-    url = os.environ.get("QDLAB_TEST_POSTGRES_URL")
-    if not url:
-        pytest.skip("QDLAB_TEST_POSTGRES_URL not set (no PostgreSQL server)")
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.engine import make_url
-
-    from qdlab.store.engine import normalize_url
-
-    base = make_url(normalize_url(url))
-    name = f"qdlab_wf_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(base, isolation_level="AUTOCOMMIT")
-    with admin.connect() as c:
-        c.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield base.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as c:
-            c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
