@@ -10,7 +10,7 @@ import time
 import pytest
 from fastapi.testclient import TestClient
 
-from qdlab.store import AliquotRecord, ExperimentRecord, Store
+from qdlab.store import AliquotRecord, CalibrationRecord, ExperimentRecord, ResultRecord, Store
 from qdlab.web import create_app
 
 
@@ -30,6 +30,44 @@ def db_url(tmp_path_factory):
                 aliquots=(AliquotRecord("A0", 0, 0.0), AliquotRecord("A1", 1, 5.0)),
             )
         )
+        store.save_experiment(
+            ExperimentRecord(
+                key="analysed-run",
+                material="Cd3P2",
+                manifest_sha256="1" * 64,
+                fingerprint="f2",
+                title="An analysed run",
+                summary={
+                    "aliquots": [
+                        {
+                            "aliquot": "A0",
+                            "time_min": 0.0,
+                            "pl_peak_nm": 1010.25,
+                            "fwhm_mev": 150.5,
+                            "qy_percent": 13.1,
+                            "bimodal": False,
+                        },
+                        {
+                            "aliquot": "A1",
+                            "time_min": 6.0,
+                            "pl_peak_nm": 1263.24,
+                            "fwhm_mev": 125.0,
+                            "qy_percent": None,
+                            "bimodal": True,
+                        },
+                    ],
+                    "table2": {"initial": {"aliquot": "A0", "wavelength_nm": 1010.25, "qy_percent": 13.1}},
+                },
+                results=(ResultRecord("spectra.series", "ok", {"n": 2}),),
+                calibrations=(
+                    CalibrationRecord(
+                        "overgrowth-1010nm",
+                        "ok",
+                        {"seeds.surface.etch_factor": {"value": 1.15, "stderr": 0.0025, "unit": "1"}},
+                    ),
+                ),
+            )
+        )
     return f"sqlite:///{path}"
 
 
@@ -41,13 +79,21 @@ def client(db_url):
 def test_health_and_experiments(client):
     assert client.get("/api/health").json()["status"] == "ok"
     exps = client.get("/api/experiments").json()["experiments"]
-    assert [e["key"] for e in exps] == ["overgrowth-1010nm-test"]
+    assert sorted(e["key"] for e in exps) == ["analysed-run", "overgrowth-1010nm-test"]
+    exps = [e for e in exps if e["key"] == "overgrowth-1010nm-test"]
     one = client.get(f"/api/experiments/{exps[0]['id']}").json()
     assert [a["label"] for a in one["aliquots"]] == ["A0", "A1"]
     page = client.get("/")
     assert page.status_code == 200 and "Overgrowth on 1010 nm seeds" in page.text
     detail = client.get(f"/experiments/{exps[0]['id']}")
     assert detail.status_code == 200 and "A1" in detail.text
+
+
+def test_experiment_page_shows_series_table2_and_calibration(client):
+    page = client.get("/experiments/analysed-run")
+    assert page.status_code == 200
+    for text in ("Aliquot series", "1263.2", "Table 2", "seeds.surface.etch_factor", "1.15", "spectra.series"):
+        assert text in page.text
 
 
 def test_unknown_experiment_is_404(client):
