@@ -103,3 +103,18 @@ def test_cli_bad_scenario_exits_2(tmp_path):
     r = _qdlab("twin", "run", str(p), "--json")
     assert r.returncode == 2
     assert "reactor.volume_ml" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_secondary_number_and_mass_fractions_exact():
+    from qdlab.twin.observe import summarize
+
+    # 90 secondary nuclei of 1.5 nm next to 10 seeds of 3.0 nm: 90 % of the dots, 90*1.5^3/(90*1.5^3+10*27) of the Cd3P2
+    d = np.array([3.0, 1.5])
+    n = np.array([10.0, 90.0])
+    sec = np.array([False, True])
+    a = summarize("A1", 5.0, 180.0, 7.0, d, n, sec, np.zeros_like(ENERGY_GRID_EV), 0.0, 0.0, 1.0, 1.0)
+    assert a.secondary_fraction == pytest.approx(0.9)
+    assert a.secondary_mass_fraction == pytest.approx(90 * 1.5**3 / (90 * 1.5**3 + 10 * 27.0))
+    assert a.secondary_mass_fraction < a.secondary_fraction
+    none = summarize("A0", 0.0, 180.0, 7.0, d[:1], n[:1], sec[:1], np.zeros_like(ENERGY_GRID_EV), 0.0, 0.0, 1.0, 1.0)
+    assert none.secondary_fraction == 0.0 and none.secondary_mass_fraction == 0.0

@@ -36,7 +36,12 @@ ENERGY_GRID_EV: NDArray[np.float64] = np.linspace(0.70, 3.10, 1201)
 
 @dataclass(frozen=True)
 class Aliquot(Result):
-    """Per-aliquot summary (what the CLI's ``--json`` prints for each aliquot)."""
+    """Per-aliquot summary (what the CLI's ``--json`` prints for each aliquot).
+
+    ``secondary_fraction`` is the number fraction of QDs that nucleated during the run;
+    ``secondary_mass_fraction`` the fraction of the QDs' Cd3P2 (volume-weighted, ∝ N d³) they hold,
+    which is closer to what the PL and the yield see.
+    """
 
     aliquot_id: str
     time_min: float
@@ -48,6 +53,7 @@ class Aliquot(Result):
     mean_diameter_nm: float
     diameter_std_nm: float
     secondary_fraction: float
+    secondary_mass_fraction: float
     bimodal: bool
     cluster_fraction: float
     supersaturation: float
@@ -169,8 +175,10 @@ def summarize(aliquot_id: str, time_min: float, temperature_c: float, volume_ml:
         mean = float((w * d).sum())
         std = float(math.sqrt(max((w * (d - mean) ** 2).sum(), 0.0)))
         sec = float(number[live & secondary].sum() / ntot)
+        vol = number[live] * d**3  # Cd3P2 held by each class, in units of a common factor
+        sec_mass = float(vol[secondary[live]].sum() / vol.sum()) if vol.sum() > 0 else float("nan")
     else:
-        mean = std = sec = float("nan")
+        mean = std = sec = sec_mass = float("nan")
     if np.any(qd_pl_e > 0):
         e = ENERGY_GRID_EV
         fwhm_ev = half_max_width(e, qd_pl_e, int(np.argmax(qd_pl_e)))
@@ -186,7 +194,7 @@ def summarize(aliquot_id: str, time_min: float, temperature_c: float, volume_ml:
     return Aliquot(
         aliquot_id=aliquot_id, time_min=time_min, temperature_c=temperature_c, volume_ml=volume_ml,
         pl_peak_nm=peak_nm, fwhm_mev=1000 * fwhm_ev, fwhm_nm=fwhm_nm, mean_diameter_nm=mean,
-        diameter_std_nm=std, secondary_fraction=sec, bimodal=bool(bimodal),
+        diameter_std_nm=std, secondary_fraction=sec, secondary_mass_fraction=sec_mass, bimodal=bool(bimodal),
         cluster_fraction=cluster_units / total if total > 0 else float("nan"),
         supersaturation=supersaturation, n_classes=int(live.sum()),
     )
