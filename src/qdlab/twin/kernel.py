@@ -165,6 +165,32 @@ def next_event_time(t: float, t_end: float, ia: int, ali_t: np.ndarray, rate_t: 
 
 
 @njit(cache=True)
+def feed_step(x: np.ndarray, t: float, dt: float, rate_t: np.ndarray, rate_q: np.ndarray, feed_c: np.ndarray,
+              kform: float) -> tuple[float, float]:
+    """Pump the feed for ``dt`` and convert precursor to clusters (exact for first-order formation).
+
+    Updates volume, free acid, fed units and precursor in ``x``; returns ``(dv, converted)``: the
+    injected volume (mL, limited by what is left in the syringe) and the precursor units turned into
+    clusters during the step. Shared by the Lagrangian and Eulerian kernels.
+    """
+    q = _step_value(t, rate_t, rate_q)
+    dv = min(q * dt, x[X_FEEDLEFT])
+    x[X_FEEDLEFT] -= dv
+    x[X_V] += dv
+    x[X_NOA] += dv * feed_c[2]
+    x[X_FED] += dv * (feed_c[0] + feed_c[1])
+    inflow_p = dv / dt * feed_c[0]
+    np0 = x[X_NP]
+    if kform > 0.0:
+        e = math.exp(-kform * dt)
+        np1 = np0 * e + inflow_p / kform * (1.0 - e)
+    else:
+        np1 = np0 + inflow_p * dt
+    x[X_NP] = np1
+    return dv, np0 + inflow_p * dt - np1
+
+
+@njit(cache=True)
 def run_kernel(p: np.ndarray, r: np.ndarray, nn: np.ndarray, origin: np.ndarray, gmul: np.ndarray,
                emul: np.ndarray, birth: np.ndarray, n_init: int, x: np.ndarray,
                rate_t: np.ndarray, rate_q: np.ndarray, temp_t: np.ndarray, temp_k: np.ndarray,
@@ -327,22 +353,7 @@ def run_kernel(p: np.ndarray, r: np.ndarray, nn: np.ndarray, origin: np.ndarray,
             x[X_LOST] += etched
         x[X_NOA] = max(x[X_NOA] - p[P_NUOA] * etched, 0.0)
         # ---- 2. feed, precursor -> MSC, MSC -> monomer / fusion / coalescence ----
-        q = _step_value(t, rate_t, rate_q)
-        dv = min(q * dt, x[X_FEEDLEFT])
-        qeff = dv / dt
-        x[X_FEEDLEFT] -= dv
-        x[X_V] += dv
-        x[X_NOA] += dv * feed_c[2]
-        x[X_FED] += dv * (feed_c[0] + feed_c[1])
-        inflow_p = qeff * feed_c[0]
-        np0 = x[X_NP]
-        if kform > 0.0:
-            e = math.exp(-kform * dt)
-            np1 = np0 * e + inflow_p / kform * (1.0 - e)
-        else:
-            np1 = np0 + inflow_p * dt
-        converted = np0 + inflow_p * dt - np1
-        x[X_NP] = np1
+        dv, converted = feed_step(x, t, dt, rate_t, rate_q, feed_c, kform)
         vol = x[X_V]
         lam_fus = 0.0
         if p[P_PFUSE] > 0.0:

@@ -35,7 +35,6 @@ from qdlab.twin.kernel import (
     R_V,
     R_WD,
     X_FED,
-    X_FEEDLEFT,
     X_LOST,
     X_NC,
     X_NM,
@@ -45,7 +44,7 @@ from qdlab.twin.kernel import (
     X_V,
     X_WD,
     _interp,
-    _step_value,
+    feed_step,
     next_event_time,
     withdraw_aliquot,
 )
@@ -238,21 +237,7 @@ def run_fv(p: np.ndarray, edges: np.ndarray, n: np.ndarray, x: np.ndarray, rate_
         x[X_LOST] += etched
         x[X_NOA] = max(x[X_NOA] - p[P_NUOA] * etched, 0.0)
         # feed, precursor, MSC (same as the Lagrangian kernel)
-        q = _step_value(t, rate_t, rate_q)
-        dv = min(q * dt, x[X_FEEDLEFT])
-        x[X_FEEDLEFT] -= dv
-        x[X_V] += dv
-        x[X_NOA] += dv * feed_c[2]
-        x[X_FED] += dv * (feed_c[0] + feed_c[1])
-        inflow_p = dv / dt * feed_c[0]
-        np0 = x[X_NP]
-        if kform > 0.0:
-            e = math.exp(-kform * dt)
-            np1 = np0 * e + inflow_p / kform * (1.0 - e)
-        else:
-            np1 = np0 + inflow_p * dt
-        converted = np0 + inflow_p * dt - np1
-        x[X_NP] = np1
+        dv, converted = feed_step(x, t, dt, rate_t, rate_q, feed_c, kform)
         vol = x[X_V]
         lam = 0.0
         if p[P_PFUSE] > 0.0:
