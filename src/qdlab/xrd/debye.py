@@ -94,31 +94,6 @@ def polarization_factor(two_theta_deg: ArrayLike, monochromator_two_theta_deg: f
 
 
 @numba.njit(cache=True)
-def _pair_histogram(pos, types, n_types, bin_width, n_bins):
-    npair = n_types * (n_types + 1) // 2
-    hist = np.zeros((npair, n_bins))
-    rsum = np.zeros((npair, n_bins))
-    n = pos.shape[0]
-    for i in range(n):
-        ti = types[i]
-        xi, yi, zi = pos[i, 0], pos[i, 1], pos[i, 2]
-        for j in range(i + 1, n):
-            dx = pos[j, 0] - xi
-            dy = pos[j, 1] - yi
-            dz = pos[j, 2] - zi
-            d = np.sqrt(dx * dx + dy * dy + dz * dz)
-            k = int(d / bin_width)
-            if k >= n_bins:
-                k = n_bins - 1
-            tj = types[j]
-            a, b = (ti, tj) if ti <= tj else (tj, ti)
-            p = a * n_types - a * (a - 1) // 2 + (b - a)
-            hist[p, k] += 1.0
-            rsum[p, k] += d
-    return hist, rsum
-
-
-@numba.njit(cache=True)
 def _shell_histogram(pos, types, shell, n_types, n_shells, bin_width, n_bins):
     npair = n_types * (n_types + 1) // 2
     hist = np.zeros((npair, n_bins, n_shells))
@@ -242,9 +217,10 @@ def debye_intensity(
     elements, types = _types(symbols)
     span = np.ptp(pos, axis=0)
     n_bins = int(np.linalg.norm(span) / bw) + 2
-    hist, rsum = _pair_histogram(pos, types, len(elements), bw, n_bins)
-    r = _mean_distance(hist, rsum, bw)
-    sums = _sinc_sum(q, r, hist[:, :, None])[:, :, 0]
+    # one size shell: the multi-size pair histogram with every atom in shell 0
+    hist, rsum = _shell_histogram(pos, types, np.zeros(len(types), dtype=np.int64), len(elements), 1, bw, n_bins)
+    r = _mean_distance(hist[:, :, 0], rsum, bw)
+    sums = _sinc_sum(q, r, hist)[:, :, 0]
     counts = np.bincount(types, minlength=len(elements)).astype(float)
     return _assemble(elements, counts[:, None], sums[:, :, None], q, b_iso)[:, 0]
 
