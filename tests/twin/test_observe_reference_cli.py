@@ -118,3 +118,18 @@ def test_secondary_number_and_mass_fractions_exact():
     assert a.secondary_mass_fraction < a.secondary_fraction
     none = summarize("A0", 0.0, 180.0, 7.0, d[:1], n[:1], sec[:1], np.zeros_like(ENERGY_GRID_EV), 0.0, 0.0, 1.0, 1.0)
     assert none.secondary_fraction == 0.0 and none.secondary_mass_fraction == 0.0
+
+
+def test_summary_reads_only_the_detector_window():
+    # seeds at 2.8 nm (~1040 nm PL) plus many small secondary QDs at 1.3 nm (~580 nm PL)
+    from qdlab.twin.observe import summarize
+    from qdlab.twin.parameters import default_optics
+
+    d = np.array([1.3, 2.8])
+    n = np.array([8.0, 1.0])
+    sec = np.array([True, False])
+    qd = qd_pl_energy(d, n, default_optics())
+    full = summarize("A", 0.0, 180.0, 6.0, d, n, sec, qd, 0.0, 0.0, 1.0, 1.0)
+    swir = summarize("A", 0.0, 180.0, 6.0, d, n, sec, qd, 0.0, 0.0, 1.0, 1.0, window_nm=(800.0, 1700.0))
+    assert full.bimodal and not swir.bimodal
+    assert swir.pl_peak_nm > 950 and full.secondary_fraction == swir.secondary_fraction

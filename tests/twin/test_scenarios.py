@@ -77,3 +77,12 @@ def test_duration_override_scales_the_aliquot_schedule():
     assert s2.protocol.aliquot_times_min[-1] == 30.0 and len(s2.protocol.aliquot_times_min) == 11
     s3 = s.with_overrides({"protocol.duration_min": 90.0, "protocol.aliquot_times_min": [0.0, 90.0]})
     assert s3.protocol.aliquot_times_min == [0.0, 90.0]
+
+
+def test_observation_window_is_validated():
+    s = load_scenario("overgrowth-1010nm")
+    assert s.with_overrides({"observation.pl_window_nm": [900.0, 1600.0]}).observation.pl_window_nm == (900.0, 1600.0)
+    with pytest.raises(InputError, match="observation"):
+        s.with_overrides({"observation.pl_window_nm": [1700.0, 800.0]})
+    with pytest.raises(InputError, match="observation"):
+        s.with_overrides({"observation.bogus": 1.0})

@@ -165,8 +165,12 @@ def spectra_for(diameter_nm: NDArray[np.float64], number: NDArray[np.float64], c
 def summarize(aliquot_id: str, time_min: float, temperature_c: float, volume_ml: float,
               diameter_nm: NDArray[np.float64], number: NDArray[np.float64], secondary: NDArray[np.bool_],
               qd_pl_e: NDArray[np.float64], cluster_units: float, monomer_units: float, qd_units: float,
-              supersaturation: float) -> Aliquot:
-    """The per-aliquot summary from the classes and the QD-only PL on the energy grid."""
+              supersaturation: float, window_nm: tuple[float, float] | None = None) -> Aliquot:
+    """The per-aliquot summary from the classes and the QD-only PL on the energy grid.
+
+    With ``window_nm`` the peak, FWHM and bimodality are read only inside that wavelength window
+    (the detector's range), as a spectroscopist measuring there would; the sizes are not windowed.
+    """
     live = number > 0
     ntot = float(number[live].sum())
     if ntot > 0:
@@ -179,6 +183,9 @@ def summarize(aliquot_id: str, time_min: float, temperature_c: float, volume_ml:
         sec_mass = float(vol[secondary[live]].sum() / vol.sum()) if vol.sum() > 0 else float("nan")
     else:
         mean = std = sec = sec_mass = float("nan")
+    if window_nm is not None:
+        lam_e = HC_EV_NM / ENERGY_GRID_EV
+        qd_pl_e = np.where((lam_e >= window_nm[0]) & (lam_e <= window_nm[1]), qd_pl_e, 0.0)
     if np.any(qd_pl_e > 0):
         e = ENERGY_GRID_EV
         fwhm_ev = half_max_width(e, qd_pl_e, int(np.argmax(qd_pl_e)))

@@ -178,6 +178,25 @@ class Protocol(_Model):
         return sorted(out, key=lambda s: s["time_min"])
 
 
+class Observation(_Model):
+    """How the aliquots are measured: the spectral window the PL summary is read in.
+
+    ``pl_window_nm`` limits the per-aliquot peak, FWHM and bimodality to what the spectrometer sees
+    (e.g. ``[800, 1700]`` for an InGaAs SWIR detector); ``None`` reads the whole computed range
+    (400-1770 nm). The PL and absorbance spectra themselves always cover the whole range.
+    """
+
+    pl_window_nm: tuple[float, float] | None = Field(None, description="detector window of the PL summary (nm)")
+
+    @model_validator(mode="after")
+    def _check(self) -> Observation:
+        if self.pl_window_nm is not None:
+            lo, hi = self.pl_window_nm
+            if not 0 < lo < hi:
+                raise ValueError(f"pl_window_nm must be [low, high] with 0 < low < high (got {list(self.pl_window_nm)})")
+        return self
+
+
 class Scenario(_Model):
     """One experiment for the twin: reactor, optional seeds and feed, protocol, parameter overrides."""
 
@@ -191,6 +210,7 @@ class Scenario(_Model):
     protocol: Protocol
     params: dict[str, float] = Field(default_factory=dict, description="overrides of the shared kinetic set")
     optics: dict[str, float] = Field(default_factory=dict, description="overrides of the optical parameters")
+    observation: Observation = Field(default_factory=Observation, description="how the aliquots are measured")
     paper: dict[str, Any] = Field(default_factory=dict, description="the paper's observations, for comparison only")
 
     @model_validator(mode="after")
@@ -324,5 +344,5 @@ def load_scenario(name_or_path: str | Path | Scenario) -> Scenario:
     return scenario_from_dict(data)
 
 
-__all__ = ["Feed", "PARAM_ALIASES", "Protocol", "Reactor", "Scenario", "SeedSurface", "Seeds", "list_scenarios",
+__all__ = ["Feed", "Observation", "PARAM_ALIASES", "Protocol", "Reactor", "Scenario", "SeedSurface", "Seeds", "list_scenarios",
            "load_scenario", "scenario_from_dict"]
