@@ -121,12 +121,23 @@ def objective(x: np.ndarray) -> float:
     return err + float(np.sum(np.maximum(gaps, 0.0) ** 2)) / ERROR_SCALE_NM**2 * 4.0
 
 
+def bounds_for(max_activation_kj_per_mol: float | None = None) -> list[tuple[float, float]]:
+    """Search bounds; ``max_activation_kj_per_mol`` lowers the upper bound of every kJ/mol entry."""
+    out = []
+    for lo, hi, unit, _ in FIT_PARAMETERS.values():
+        if max_activation_kj_per_mol is not None and unit == "kJ/mol":
+            hi = max(min(hi, max_activation_kj_per_mol), lo)
+        out.append((lo, hi))
+    return out
+
+
 def fit(base: dict[str, float], *, seed: int = 7, workers: int = 2, max_seconds: float = 150.0,
-        maxiter: int = 120, popsize: int = 12) -> tuple[np.ndarray, float]:
+        maxiter: int = 120, popsize: int = 12, bounds: list[tuple[float, float]] | None = None,
+        ) -> tuple[np.ndarray, float]:
     """Differential evolution over :data:`FIT_PARAMETERS`; returns (best x, objective)."""
-    bounds = [(lo, hi) for lo, hi, _, _ in FIT_PARAMETERS.values()]
+    bounds = bounds or bounds_for()
     # start population includes the current values (clipped into the bounds)
-    x0 = np.array([min(max(base.get(k, lo), lo), hi) for k, (lo, hi, _, _) in FIT_PARAMETERS.items()])
+    x0 = np.array([min(max(base.get(k, lo), lo), hi) for k, (lo, hi) in zip(FIT_PARAMETERS, bounds, strict=True)])
     t0 = time.monotonic()
 
     def stop(intermediate_result: Any) -> bool:
@@ -202,7 +213,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--max-seconds", type=float, default=150.0, help="stop the search after this long")
     ap.add_argument("--maxiter", type=int, default=120)
+    ap.add_argument("--max-activation-kj-per-mol", type=float, default=None,
+                    help="tighter upper bound for every activation energy/enthalpy (default: the table's)")
     args = ap.parse_args(argv)
+    bounds = bounds_for(args.max_activation_kj_per_mol)
 
     base = read_params(args.toml)
     missing = [k for k in KineticParameters.model_fields if k not in base and KineticParameters.model_fields[k].is_required()]
@@ -218,7 +232,8 @@ def main(argv: list[str] | None = None) -> int:
         w_old = np.full(4, np.nan)
 
     t0 = time.monotonic()
-    x, fun = fit(base, seed=args.seed, workers=args.workers, max_seconds=args.max_seconds, maxiter=args.maxiter)
+    x, fun = fit(base, seed=args.seed, workers=args.workers, max_seconds=args.max_seconds, maxiter=args.maxiter,
+                 bounds=bounds)
     w = emissions(x, scen)
     new = dict(zip(FIT_PARAMETERS, (float(_fmt(v)) for v in x), strict=True))
     w = emissions(np.array(list(new.values())), scen)  # with the rounded values that will be stored
@@ -226,7 +241,7 @@ def main(argv: list[str] | None = None) -> int:
 
     print(f"fit of {len(FIT_PARAMETERS)} temperature parameters in {time.monotonic() - t0:.0f} s, objective {fun:.4g}")
     print(f"{'parameter':44s} {'old':>12s} {'new':>12s}  bounds")
-    for (k, (lo, hi, unit, _)), vo in zip(FIT_PARAMETERS.items(), x_old, strict=True):
+    for (k, (_, _, unit, _)), (lo, hi), vo in zip(FIT_PARAMETERS.items(), bounds, x_old, strict=True):
         flag = "  (at a bound)" if min(new[k] - lo, hi - new[k]) <= 1e-3 * (hi - lo) else ""
         print(f"{k:44s} {vo:12.5g} {new[k]:12.5g}  [{lo:g}, {hi:g}] {unit}{flag}")
     print(f"{'scenario':24s} {'T/C':>5s} {'t/s':>5s} {'paper':>6s} {'old':>6s} {'new':>6s} {'delta':>6s}")
