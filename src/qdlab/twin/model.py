@@ -18,7 +18,11 @@ Processes (sources in ``resources/twin/parameters.toml`` and ``docs/science.md``
   ``J = A exp(-n_lc / (2 ln^2 S))``, nuclei at the critical radius ``r* = l_c / ln S``;
 * free oleic acid raises the solubility, ``[M]_inf = [M]_inf,0 (1 + kappa [OA])`` (Abe et al. 2013),
   and etches QD surfaces at ``k_et [OA]`` (consuming acid);
-* Arrhenius temperature dependence of the rate constants; ``l_c = 2 gamma V_m / (R T)``.
+* Arrhenius temperature dependence of the rate constants; ``l_c = 2 gamma(T) V_m / (R T)`` with a surface
+  energy falling linearly with temperature, ``gamma(T) = gamma_ref + dgamma/dT (T - T_ref)`` (floored at 0).
+  Every temperature factor is exactly 1 at ``T_ref`` (the kernels skip the surface-energy factor there), so
+  runs at the reference temperature do not depend on the activation energies or on ``dgamma/dT``; these
+  are fitted to the paper's hot-injection seeds (200-215 C) by ``tools/fit_hot_injection.py``.
 """
 
 from __future__ import annotations
@@ -35,7 +39,8 @@ from qdlab.units import AVOGADRO_PER_MOL, BOLTZMANN_EV_PER_K, GAS_CONSTANT_J_PER
 P_TREF, P_LC_REF, P_ALPHA, P_D, P_ED, P_KG, P_EG, P_MINF, P_EMINF, P_KAPPA = range(10)
 P_KFORM, P_EFORM, P_KDISS, P_EDISS, P_NC, P_DC, P_PFUSE, P_KCC, P_MCC, P_ANUC = range(10, 20)
 P_KET, P_NUOA, P_ETA, P_SHELL, P_RMIN, P_WINDOW, P_VU, P_VM, P_RC, P_KAPPA_C = range(20, 30)
-N_PARAMS = 30
+P_GSLOPE = 30  # relative slope of the surface energy, (dgamma/dT) / gamma_ref in 1/K
+N_PARAMS = 31
 
 _R = GAS_CONSTANT_J_PER_MOL_K
 _NA = AVOGADRO_PER_MOL
@@ -76,6 +81,8 @@ def pack_parameters(p: KineticParameters) -> np.ndarray:
     v[P_VM] = p.molar_volume_l_per_mol
     v[P_RC] = p.cluster_radius_nm()
     v[P_KAPPA_C] = p.acid_cluster_dissolution_l_per_mol
+    if p.surface_energy_j_per_m2 > 0.0:
+        v[P_GSLOPE] = p.surface_energy_slope_j_per_m2_k / p.surface_energy_j_per_m2
     return v
 
 
@@ -101,9 +108,15 @@ def radius_of_units(units: float, vu_nm3: float) -> float:
 
 @njit(cache=True)
 def conditions(p: np.ndarray, temperature_k: float, oa_mol_per_l: float) -> tuple:
-    """Temperature/acid-dependent quantities: (l_c nm, D nm^2/s, k_g nm/s, M_inf mol/L, k_form, k_diss)."""
+    """Temperature/acid-dependent quantities: (l_c nm, D nm^2/s, k_g nm/s, M_inf mol/L, k_form, k_diss).
+
+    ``l_c`` scales as ``gamma(T) / T``; at ``T_ref`` it is the packed reference value bit for bit.
+    """
     tref = p[P_TREF]
     lc = p[P_LC_REF] * tref / temperature_k
+    if temperature_k != tref:
+        # gamma(T) = gamma_ref + dgamma/dT (T - T_ref), linear (Eotvos-like) and never below zero
+        lc *= max(1.0 + p[P_GSLOPE] * (temperature_k - tref), 0.0)
     d_nm2 = arrhenius(p[P_D], p[P_ED], temperature_k, tref) * 1e18
     kg_nm = arrhenius(p[P_KG], p[P_EG], temperature_k, tref) * 1e9
     minf = arrhenius(p[P_MINF], p[P_EMINF], temperature_k, tref) * (1.0 + p[P_KAPPA] * oa_mol_per_l)

@@ -35,6 +35,7 @@ class KineticParameters(BaseModel):
 
     reference_temperature_c: float = Field(gt=-273.15)
     surface_energy_j_per_m2: float = Field(ge=0)
+    surface_energy_slope_j_per_m2_k: float = Field(0.0, le=0)
     transfer_coefficient: float = Field(ge=0, le=1)
     diffusion_m2_per_s: float = Field(gt=0)
     diffusion_activation_kj_per_mol: float = Field(ge=0)
