@@ -54,6 +54,7 @@ from qdlab.twin.model import (
     conditions,
     fusion_kernel_l_per_mol_s,
     growth_coefficients,
+    msc_acid_activation,
     radius_of_units,
     units_of_radius,
 )
@@ -355,15 +356,16 @@ def run_kernel(p: np.ndarray, r: np.ndarray, nn: np.ndarray, origin: np.ndarray,
         # ---- 2. feed, precursor -> MSC, MSC -> monomer / fusion / coalescence ----
         dv, converted = feed_step(x, t, dt, rate_t, rate_q, feed_c, kform)
         vol = x[X_V]
+        act = msc_acid_activation(p, oa)
         lam_fus = 0.0
         if p[P_PFUSE] > 0.0:
             for i in range(n):
                 if nn[i] > 0.0:
                     a[i] = fusion_kernel_l_per_mol_s(r[i], p[P_RC], p[P_DC], temp, p[P_ETA], p[P_SHELL],
-                                                     p[P_PFUSE] * gmul[i])
+                                                     p[P_PFUSE] * gmul[i] * act)
                     lam_fus += a[i] * nn[i] / vol
         c0 = x[X_NC] + converted + dv * feed_c[1]
-        kap = mcc * p[P_KCC] / (nc * vol)
+        kap = mcc * p[P_KCC] * act / (nc * vol)
         lin = 1.0 + dt * (kdiss + lam_fus)
         c1 = 2.0 * c0 / (lin + math.sqrt(lin * lin + 4.0 * kap * dt * c0)) if c0 > 0.0 else 0.0
         x[X_NC] = c1

@@ -6,8 +6,9 @@ particles (mol) and a radius (nm); volume in L; time in s.
 Processes (sources in ``resources/twin/parameters.toml`` and ``docs/science.md``):
 
 * precursor -> MSC, first order ``k_form`` (Owen et al. JACS 2010 style precursor conversion);
-* MSC -> monomer, first order ``k_diss (1 + kappa_C [OA])`` (free acid opens the clusters); MSC fusion onto QD ``i`` with the Smoluchowski kernel
-  ``beta_i = 4 pi (D_C + D_i)(r_C + r_i) p_fuse``; MSC + MSC -> secondary nucleus, second order;
+* MSC -> monomer, first order ``k_diss``; MSC fusion onto QD ``i`` with the Smoluchowski kernel
+  ``beta_i = 4 pi (D_C + D_i)(r_C + r_i) p_fuse``; MSC + MSC -> secondary nucleus, second order ``k_cc``;
+  free acid activates the MSCs: all three are multiplied by ``1 + kappa_C [OA]`` (:func:`msc_acid_activation`);
 * growth/dissolution of QDs by the Talapin-Rogach-Haase-Weller (2001) mixed diffusion/reaction law
   with Gibbs-Thomson solubility::
 
@@ -80,7 +81,7 @@ def pack_parameters(p: KineticParameters) -> np.ndarray:
     v[P_VU] = p.unit_volume_nm3
     v[P_VM] = p.molar_volume_l_per_mol
     v[P_RC] = p.cluster_radius_nm()
-    v[P_KAPPA_C] = p.acid_cluster_dissolution_l_per_mol
+    v[P_KAPPA_C] = p.acid_cluster_activation_l_per_mol
     if p.surface_energy_j_per_m2 > 0.0:
         v[P_GSLOPE] = p.surface_energy_slope_j_per_m2_k / p.surface_energy_j_per_m2
     return v
@@ -121,8 +122,20 @@ def conditions(p: np.ndarray, temperature_k: float, oa_mol_per_l: float) -> tupl
     kg_nm = arrhenius(p[P_KG], p[P_EG], temperature_k, tref) * 1e9
     minf = arrhenius(p[P_MINF], p[P_EMINF], temperature_k, tref) * (1.0 + p[P_KAPPA] * oa_mol_per_l)
     kform = arrhenius(p[P_KFORM], p[P_EFORM], temperature_k, tref)
-    kdiss = arrhenius(p[P_KDISS], p[P_EDISS], temperature_k, tref) * (1.0 + p[P_KAPPA_C] * oa_mol_per_l)
+    kdiss = arrhenius(p[P_KDISS], p[P_EDISS], temperature_k, tref) * msc_acid_activation(p, oa_mol_per_l)
     return lc, d_nm2, kg_nm, minf, kform, kdiss
+
+
+@njit(cache=True)
+def msc_acid_activation(p: np.ndarray, oa_mol_per_l: float) -> float:
+    """``1 + kappa_C [OA]``: free acid strips the MSCs' ligand shell and speeds up all three MSC sinks.
+
+    Dissolution to monomer, fusion onto a QD and MSC-MSC coalescence are multiplied alike. Because
+    coalescence is second order in the MSC concentration and the other two are first order, more acid
+    lowers the steady MSC level and thereby the share of the feed that ends in secondary QDs (the
+    reference paper adds oleic acid "to prevent the formation of small secondary nucleates").
+    """
+    return 1.0 + p[P_KAPPA_C] * oa_mol_per_l
 
 
 @njit(cache=True)
@@ -156,5 +169,5 @@ def cnt_nucleation(s: float, lc_nm: float, vu_nm3: float, prefactor: float) -> t
     return prefactor * math.exp(-barrier), lc_nm / ln_s
 
 
-__all__ = ["pack_parameters", "arrhenius", "conditions", "growth_coefficients", "fusion_kernel_l_per_mol_s",
+__all__ = ["pack_parameters", "arrhenius", "conditions", "msc_acid_activation", "growth_coefficients", "fusion_kernel_l_per_mol_s",
            "cnt_nucleation", "units_of_radius", "radius_of_units", "N_PARAMS"]

@@ -47,7 +47,7 @@ class KineticParameters(BaseModel):
     precursor_conversion_per_s: float = Field(ge=0)
     precursor_activation_kj_per_mol: float = Field(ge=0)
     cluster_dissolution_per_s: float = Field(ge=0)
-    acid_cluster_dissolution_l_per_mol: float = Field(ge=0)
+    acid_cluster_activation_l_per_mol: float = Field(ge=0)
     cluster_dissolution_activation_kj_per_mol: float = Field(ge=0)
     cluster_units: float = Field(gt=0)
     cluster_diffusion_m2_per_s: float = Field(ge=0)

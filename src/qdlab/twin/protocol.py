@@ -44,6 +44,7 @@ PARAM_ALIASES = {
     "k_etch_nm_per_s_per_m": "etch_rate_nm_per_s_per_m",
     "k_coalescence_l_per_mol_s": "coalescence_l_per_mol_s",
     "p_fuse": "fusion_probability",
+    "acid_cluster_dissolution_l_per_mol": "acid_cluster_activation_l_per_mol",
 }
 
 
