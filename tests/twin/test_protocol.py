@@ -11,7 +11,7 @@ from qdlab.twin import load_scenario, simulate
 def test_constant_profile_equals_constant_rate():
     sc = load_scenario("overgrowth-1010nm")
     a = simulate(sc)
-    b = simulate(sc.with_overrides({"protocol.injection_profile": [[0.0, 3.0]]}))
+    b = simulate(sc.with_overrides({"protocol.injection_profile": [[0.0, sc.protocol.injection_rate_ml_per_h]]}))
     assert [x.pl_peak_nm for x in a.aliquots] == pytest.approx([x.pl_peak_nm for x in b.aliquots], rel=1e-12)
 
 

@@ -41,7 +41,7 @@ def test_with_overrides_returns_modified_copy():
     assert s2.protocol.injection_rate_ml_per_h == 7.5
     assert s2.kinetic_parameters().cluster_dissolution_per_s == 0.01
     assert s2.seeds.emission_nm == 1100.0
-    assert s.protocol.injection_rate_ml_per_h == 3.0  # original untouched
+    assert s.protocol.injection_rate_ml_per_h == 8.0  # original untouched
 
 
 @pytest.mark.parametrize(
