@@ -66,10 +66,13 @@ def _plot(res: Any, path: Path) -> None:
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
     n = len(res.aliquots)
     cmap = plt.get_cmap("viridis")
+    # show what the spectrometer of the scenario sees (its detector window), normalised in that window
+    lo, hi = res.scenario.observation.pl_window_nm or (420.0, 1700.0)
     for i, (s, a) in enumerate(zip(res.pl, res.aliquots, strict=True)):
-        m = (s.x > 420) & (s.x < 1700)
+        m = (s.x >= lo) & (s.x <= hi)
         y = s.y[m] / max(float(np.max(s.y[m])), 1e-30) if np.any(m) else s.y[m]
-        axes[0].plot(s.x[m], y, color=cmap(i / max(n - 1, 1)), label=f"{a.aliquot_id} {a.time_min:.0f} min")
+        label = f"{a.aliquot_id} {a.time_min:.0f} min" + (" (bimodal)" if a.bimodal else "")
+        axes[0].plot(s.x[m], y, color=cmap(i / max(n - 1, 1)), label=label)
     axes[0].set_xlabel("wavelength (nm)")
     axes[0].set_ylabel("PL (normalised)")
     axes[0].legend(fontsize=7)
