@@ -60,19 +60,28 @@ FIT_PARAMETERS: dict[str, tuple[float, float, str, str]] = {
         "2010: faster conversion, more nuclei, smaller dots)"),
     "cluster_dissolution_activation_kj_per_mol": (
         0.0, 150.0, "kJ/mol",
-        "acid-assisted MSC opening; a small value lets MSCs accumulate at 200-215 C where they form fast, and "
-        "MSC + MSC coalescence sets the number of nuclei"),
+        "acid-assisted MSC opening (times 1 + kappa_C [OA] at every T); the faster the MSCs open to monomer, the "
+        "fewer meet another MSC and coalesce into a nucleus"),
     "solubility_enthalpy_kj_per_mol": (
         20.0, 200.0, "kJ/mol",
         "van 't Hoff enthalpy of [M]_inf per Cd3P2 formula unit (5 atoms, about 4-40 kJ/mol per atom)"),
     "growth_activation_kj_per_mol": (
         20.0, 200.0, "kJ/mol",
         "surface-reaction activation of k_g per Cd3P2 formula unit (5 atoms)"),
+    "fusion_activation_kj_per_mol": (
+        0.0, 200.0, "kJ/mol",
+        "MSC fusion onto a QD (sticking probability p_fuse); ligand desorption before the MSC lattice merges "
+        "with the QD surface, 0 = diffusion-limited Smoluchowski kernel only"),
+    "coalescence_activation_kj_per_mol": (
+        0.0, 150.0, "kJ/mol",
+        "MSC + MSC -> QD nucleus (k_cc); the MSC-to-crystal transformation of a fused cluster pair"),
 }
 
 #: PL margin (nm) below which neighbouring batches count as out of order; error scale (nm)
 ORDER_MARGIN_NM = 20.0
 ERROR_SCALE_NM = 50.0
+#: weight of the ordering penalty against the squared errors (the order is the paper's main finding)
+ORDER_WEIGHT = 40.0
 
 _LINE = re.compile(r'^(?P<key>[A-Za-z0-9_]+)\s*=\s*\{\s*value\s*=\s*(?P<value>[^,]+?)\s*,\s*unit\s*=\s*"(?P<unit>[^"]*)"'
                    r'\s*,\s*source\s*=\s*"(?P<source>(?:[^"\\]|\\.)*)"\s*\}\s*$')
@@ -118,7 +127,7 @@ def objective(x: np.ndarray) -> float:
         return 1e6
     err = float(np.sum(((w - _STATE["targets"]) / ERROR_SCALE_NM) ** 2))
     gaps = w[:-1] - w[1:] + ORDER_MARGIN_NM
-    return err + float(np.sum(np.maximum(gaps, 0.0) ** 2)) / ERROR_SCALE_NM**2 * 4.0
+    return err + float(np.sum(np.maximum(gaps, 0.0) ** 2)) / ERROR_SCALE_NM**2 * ORDER_WEIGHT
 
 
 def bounds_for(max_activation_kj_per_mol: float | None = None) -> list[tuple[float, float]]:

@@ -55,6 +55,7 @@ from qdlab.twin.model import (
     fusion_kernel_l_per_mol_s,
     growth_coefficients,
     msc_acid_activation,
+    msc_sink_temperature_factors,
     radius_of_units,
     units_of_radius,
 )
@@ -357,15 +358,16 @@ def run_kernel(p: np.ndarray, r: np.ndarray, nn: np.ndarray, origin: np.ndarray,
         dv, converted = feed_step(x, t, dt, rate_t, rate_q, feed_c, kform)
         vol = x[X_V]
         act = msc_acid_activation(p, oa)
+        tfus, tcc = msc_sink_temperature_factors(p, temp)
         lam_fus = 0.0
         if p[P_PFUSE] > 0.0:
             for i in range(n):
                 if nn[i] > 0.0:
                     a[i] = fusion_kernel_l_per_mol_s(r[i], p[P_RC], p[P_DC], temp, p[P_ETA], p[P_SHELL],
-                                                     p[P_PFUSE] * gmul[i] * act)
+                                                     p[P_PFUSE] * gmul[i] * act * tfus)
                     lam_fus += a[i] * nn[i] / vol
         c0 = x[X_NC] + converted + dv * feed_c[1]
-        kap = mcc * p[P_KCC] * act / (nc * vol)
+        kap = mcc * p[P_KCC] * act * tcc / (nc * vol)
         lin = 1.0 + dt * (kdiss + lam_fus)
         c1 = 2.0 * c0 / (lin + math.sqrt(lin * lin + 4.0 * kap * dt * c0)) if c0 > 0.0 else 0.0
         x[X_NC] = c1

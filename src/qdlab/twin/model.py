@@ -19,7 +19,8 @@ Processes (sources in ``resources/twin/parameters.toml`` and ``docs/science.md``
   ``J = A exp(-n_lc / (2 ln^2 S))``, nuclei at the critical radius ``r* = l_c / ln S``;
 * free oleic acid raises the solubility, ``[M]_inf = [M]_inf,0 (1 + kappa [OA])`` (Abe et al. 2013),
   and etches QD surfaces at ``k_et [OA]`` (consuming acid);
-* Arrhenius temperature dependence of the rate constants; ``l_c = 2 gamma(T) V_m / (R T)`` with a surface
+* Arrhenius temperature dependence of the rate constants (MSC fusion and coalescence included,
+  :func:`msc_sink_temperature_factors`); ``l_c = 2 gamma(T) V_m / (R T)`` with a surface
   energy falling linearly with temperature, ``gamma(T) = gamma_ref + dgamma/dT (T - T_ref)`` (floored at 0).
   Every temperature factor is exactly 1 at ``T_ref`` (the kernels skip the surface-energy factor there), so
   runs at the reference temperature do not depend on the activation energies or on ``dgamma/dT``; these
@@ -41,7 +42,8 @@ P_TREF, P_LC_REF, P_ALPHA, P_D, P_ED, P_KG, P_EG, P_MINF, P_EMINF, P_KAPPA = ran
 P_KFORM, P_EFORM, P_KDISS, P_EDISS, P_NC, P_DC, P_PFUSE, P_KCC, P_MCC, P_ANUC = range(10, 20)
 P_KET, P_NUOA, P_ETA, P_SHELL, P_RMIN, P_WINDOW, P_VU, P_VM, P_RC, P_KAPPA_C = range(20, 30)
 P_GSLOPE = 30  # relative slope of the surface energy, (dgamma/dT) / gamma_ref in 1/K
-N_PARAMS = 31
+P_EFUSE, P_ECC = 31, 32  # activation energies (J/mol) of MSC fusion onto QDs and of MSC-MSC coalescence
+N_PARAMS = 33
 
 _R = GAS_CONSTANT_J_PER_MOL_K
 _NA = AVOGADRO_PER_MOL
@@ -84,6 +86,8 @@ def pack_parameters(p: KineticParameters) -> np.ndarray:
     v[P_KAPPA_C] = p.acid_cluster_activation_l_per_mol
     if p.surface_energy_j_per_m2 > 0.0:
         v[P_GSLOPE] = p.surface_energy_slope_j_per_m2_k / p.surface_energy_j_per_m2
+    v[P_EFUSE] = p.fusion_activation_kj_per_mol * 1e3
+    v[P_ECC] = p.coalescence_activation_kj_per_mol * 1e3
     return v
 
 
@@ -139,6 +143,18 @@ def msc_acid_activation(p: np.ndarray, oa_mol_per_l: float) -> float:
 
 
 @njit(cache=True)
+def msc_sink_temperature_factors(p: np.ndarray, temperature_k: float) -> tuple:
+    """Arrhenius factors (fusion onto QDs, MSC-MSC coalescence), each exactly 1.0 at ``T_ref``.
+
+    They multiply the fusion probability and ``k_cc`` next to :func:`msc_acid_activation`; the
+    dissolution factor is part of :func:`conditions`. Referenced at 180 C, so runs at the reference
+    temperature are bit-identical whatever the activation energies.
+    """
+    tref = p[P_TREF]
+    return (arrhenius(1.0, p[P_EFUSE], temperature_k, tref), arrhenius(1.0, p[P_ECC], temperature_k, tref))
+
+
+@njit(cache=True)
 def growth_coefficients(r_nm: float, lc_nm: float, alpha: float, d_nm2: float, kg_nm: float, phi_inf: float,
                         etch_nm_per_s: float) -> tuple:
     """Talapin law as ``dr/dt = a S - b`` for a particle of radius ``r_nm``; returns ``(a, b)`` in nm/s."""
@@ -169,5 +185,6 @@ def cnt_nucleation(s: float, lc_nm: float, vu_nm3: float, prefactor: float) -> t
     return prefactor * math.exp(-barrier), lc_nm / ln_s
 
 
-__all__ = ["pack_parameters", "arrhenius", "conditions", "msc_acid_activation", "growth_coefficients", "fusion_kernel_l_per_mol_s",
+__all__ = ["pack_parameters", "arrhenius", "conditions", "msc_acid_activation",
+           "msc_sink_temperature_factors", "growth_coefficients", "fusion_kernel_l_per_mol_s",
            "cnt_nucleation", "units_of_radius", "radius_of_units", "N_PARAMS"]

@@ -68,6 +68,7 @@ from qdlab.twin.model import (
     fusion_kernel_l_per_mol_s,
     growth_coefficients,
     msc_acid_activation,
+    msc_sink_temperature_factors,
     pack_parameters,
     units_of_radius,
 )
@@ -241,13 +242,14 @@ def run_fv(p: np.ndarray, edges: np.ndarray, n: np.ndarray, x: np.ndarray, rate_
         dv, converted = feed_step(x, t, dt, rate_t, rate_q, feed_c, kform)
         vol = x[X_V]
         act = msc_acid_activation(p, oa)
+        tfus, tcc = msc_sink_temperature_factors(p, temp)
         lam = 0.0
         if p[P_PFUSE] > 0.0:
             for j in range(m):
                 lam += fusion_kernel_l_per_mol_s(centers[j], p[P_RC], p[P_DC], temp, p[P_ETA], p[P_SHELL],
-                                                 p[P_PFUSE] * seed_gmul * act) * n[j] / vol
+                                                 p[P_PFUSE] * seed_gmul * act * tfus) * n[j] / vol
         c0 = x[X_NC] + converted + dv * feed_c[1]
-        kap = mcc * p[P_KCC] * act / (nc * vol)
+        kap = mcc * p[P_KCC] * act * tcc / (nc * vol)
         lin = 1.0 + dt * (kdiss + lam)
         c1 = 2.0 * c0 / (lin + math.sqrt(lin * lin + 4.0 * kap * dt * c0)) if c0 > 0.0 else 0.0
         dis = dt * kdiss * c1
@@ -258,7 +260,7 @@ def run_fv(p: np.ndarray, edges: np.ndarray, n: np.ndarray, x: np.ndarray, rate_
             for f in range(m + 1):
                 rf = edges[f]
                 bet = fusion_kernel_l_per_mol_s(rf, p[P_RC], p[P_DC], temp, p[P_ETA], p[P_SHELL],
-                                                p[P_PFUSE] * seed_gmul * act)
+                                                p[P_PFUSE] * seed_gmul * act * tfus)
                 af[f] = c1 * bet / vol * vu / (12.566370614359172 * rf * rf)
             _koren_faces(n, nl, nr)
             for f in range(m):
