@@ -35,11 +35,11 @@ def inverse_timing(targets: list[float], n_tpe: int = 40) -> dict[str, float]:
     import optuna
 
     from qdlab.plan import plan_recipe
-    from qdlab.plan.space import SearchSpace
+    from qdlab.plan.space import SearchSpace, reference_value
     from qdlab.plan.twin_model import TwinModel
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    model = TwinModel(seed_nm=1010.0)
+    model = TwinModel(seed_nm=reference_value("seeds.emission_nm"), seed_mg=reference_value("seeds.mass_mg"))
     base = SearchSpace.default().defaults()
     ours_t, ours_e, ref_t, ref_e = [], [], [], []
     for t in targets:
@@ -79,9 +79,11 @@ def main() -> None:
     args = ap.parse_args()
 
     from qdlab.plan.benchmark import plot_benchmark, run_benchmark
+    from qdlab.plan.space import reference_value
     from qdlab.plan.twin_model import TwinModel
 
-    model = TwinModel(seed_nm=1010.0, seed_mg=20.0)
+    # the seeds of the twin's reference scenario (20 mg at 1010 nm, the paper's batch)
+    model = TwinModel(seed_nm=reference_value("seeds.emission_nm"), seed_mg=reference_value("seeds.mass_mg"))
     t0 = time.perf_counter()
     import os
 

@@ -28,8 +28,9 @@ class MassBalanceModel:
     seed_mg: float = 20.0
     material: str = "Cd3P2"
     efficiency: float = 0.15
-    safe_rate_ml_per_h: float = 8.0
+    safe_rate_ml_per_h: float = 20.0  # above the twin's reference rate (8 mL/h): the reference recipe is safe
     rel_std: float = 0.1
+    mass_share: float = 0.5  # secondary mass fraction per unit number fraction (secondary QDs are smaller)
 
     def predict(self, params: Mapping[str, float], ramp_factor: float = 1.0) -> Outcome:
         curve = curve_for(get_material(self.material))
@@ -43,7 +44,10 @@ class MassBalanceModel:
         d1 = float(diameter_from_formula_units(formula_units(d0, self.material) + grown, self.material))
         peak = float(curve.emission_nm(d1))
         fwhm = 1000 * abs(float(curve.slope_ev_per_nm(d1))) * 2.3548 * self.rel_std * d1 + 60.0
-        return Outcome(pl_peak_nm=peak, fwhm_mev=fwhm, bimodal=sec > 0.1, secondary_fraction=sec)
+        return Outcome(
+            pl_peak_nm=peak, fwhm_mev=fwhm, bimodal=sec > 0.1, secondary_fraction=sec,
+            secondary_mass_fraction=min(self.mass_share * sec, 1.0),
+        )
 
     def parameter_samples(self, n: int, rng: np.random.Generator) -> list[dict[str, float]]:
         return [{"efficiency": self.efficiency * math.exp(0.2 * z)} for z in rng.standard_normal(n)]

@@ -28,6 +28,41 @@ def test_scenario_mapping_reproduces_paper_feed():
     assert rates[0] < rates[-1] and np.all(np.diff(rates) > 0)
 
 
+def test_reference_recipe_is_the_twins():
+    """The planner's reference recipe and rate-scaling seeds are read from the twin's reference scenario."""
+    from qdlab.plan import design
+    from qdlab.plan.space import reference_scenario_name
+
+    sc = twin.load_scenario(reference_scenario_name())
+    d = SearchSpace.default().defaults()
+    assert d["injection_rate_ml_per_h"] == sc.protocol.injection_rate_ml_per_h == 8.0  # twin refit 2026-12-04
+    assert d["oleic_acid_mmol"] == sc.reactor.oleic_acid_mmol == 0.4
+    assert d["cluster_volume_ml"] == sc.feed.volume_ml == pytest.approx(12.29)
+    assert d["temperature_c"] == sc.protocol.temperature_c == 180.0
+    # the reference seeds (20 mg at 1010 nm) scale by exactly 1; twice the mass doubles the rate
+    assert design.rate_scale(sc.seeds.mass_mg, sc.seeds.emission_nm) == pytest.approx(1.0)
+    assert design.rate_scale(2 * sc.seeds.mass_mg, sc.seeds.emission_nm) == pytest.approx(2.0)
+    # the planner's default recipe on the reference seeds is the scenario itself (same feed, rate, acid)
+    m = TwinModel(seed_nm=sc.seeds.emission_nm, seed_mg=sc.seeds.mass_mg)
+    mine = m.scenario(d)
+    assert mine.protocol.injection_rate_ml_per_h == sc.protocol.injection_rate_ml_per_h
+    assert mine.reactor.oleic_acid_mmol == sc.reactor.oleic_acid_mmol
+    assert mine.feed.volume_ml == sc.feed.volume_ml
+
+
+def test_secondary_mass_fraction_is_reported():
+    """Reference recipe: secondary QDs are most of the number but a smaller share of the material."""
+    m = TwinModel(seed_nm=1010.0)
+    out = m.predict(SearchSpace.default().defaults())
+    assert out.secondary_mass_fraction is not None
+    # twin as of 2026-12-04: number fraction 0.94, mass fraction 0.69 at the final aliquot (12.29 mL, 8 mL/h)
+    assert out.secondary_fraction == pytest.approx(0.94, abs=0.03)
+    assert out.secondary_mass_fraction == pytest.approx(0.69, abs=0.05)
+    assert out.secondary_risk == out.secondary_mass_fraction < out.secondary_fraction
+    # all 12.29 mL injected (the scenario stops at 60 min, after 8 mL: 1277 nm, the paper's final PL)
+    assert not out.bimodal and out.pl_peak_nm == pytest.approx(1329.0, abs=10.0)
+
+
 def test_predict_and_parameters():
     m = TwinModel(seed_nm=1010.0)
     p = SearchSpace.default().defaults()

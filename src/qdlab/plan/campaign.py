@@ -275,6 +275,7 @@ class Campaign:
             "pl_peak_nm": [o["pl_peak_nm"] for o in outs],
             "fwhm_mev": [o.get("fwhm_mev") for o in outs],
             "secondary_fraction": [o.get("secondary_fraction") for o in outs],
+            "secondary_mass_fraction": [o.get("secondary_mass_fraction") for o in outs],
             "bimodal": [bool(o.get("bimodal")) for o in outs],
         }
         self.study.set_user_attr(key, grid)

@@ -90,15 +90,23 @@ def ramp_factor(seed_nm: float, target_nm: float, material: str = "Cd3P2") -> fl
     return float(curve.diameter_from_emission_nm(target_nm) / curve.diameter_from_emission_nm(seed_nm))
 
 
-def rate_scale(seed_mg: float, seed_nm: float, material: str = "Cd3P2", *, ref_mg: float | None = None, ref_nm: float = 1010.0) -> float:
-    """``F_max`` of these seeds relative to the reference seeds (default 20 mg at 1010 nm): ``N_s r / (N_ref r_ref)``.
+def rate_scale(
+    seed_mg: float, seed_nm: float, material: str = "Cd3P2", *, ref_mg: float | None = None, ref_nm: float | None = None
+) -> float:
+    """``F_max`` of these seeds relative to the reference seeds: ``N_s r / (N_ref r_ref)``.
+
+    The reference seeds are those of the twin's reference scenario (``[twin] reference_scenario``:
+    20 mg at 1010 nm), whose injection rate is the planner's reference rate.
 
     Examples
     --------
     >>> round(rate_scale(40.0, 1010.0), 6)
     2.0
     """
-    ref_mg = value("paper", "seed_mass_mg") if ref_mg is None else ref_mg
+    from qdlab.plan.space import reference_value
+
+    ref_mg = reference_value("seeds.mass_mg") if ref_mg is None else ref_mg
+    ref_nm = reference_value("seeds.emission_nm") if ref_nm is None else ref_nm
     num = seed_count(seed_mg, seed_nm, material) * seed_diameter_nm(seed_nm, material)
     den = seed_count(ref_mg, ref_nm, material) * seed_diameter_nm(ref_nm, material)
     return num / den

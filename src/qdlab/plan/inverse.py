@@ -9,8 +9,9 @@ The search is deliberately small (the twin costs ~20 ms a run):
 3. **Volume**. The final PL peak grows monotonically with the injected feed volume, so a bracketed
    Brent root search on ``ln V`` (:func:`scipy.optimize.brentq`) hits the target; the mass balance
    gives the first guess. If the target lies beyond the reachable range the answer says so.
-4. **Refinement**. If the twin predicts secondary nucleation (bimodal PL, secondary fraction above the
-   limit) or a line broader than ``max_fwhm_mev``, the next safety move (package data
+4. **Refinement**. If the twin predicts secondary nucleation (bimodal PL, or a secondary mass
+   fraction, the share of the QD material in secondary QDs, above the limit ``[design]
+   max_secondary_mass_fraction``) or a line broader than ``max_fwhm_mev``, the next safety move (package data
    ``[[safety_moves]]``: constant rate, more oleic acid, slower, more dilute, hotter) is applied and
    step 3 repeated, within the time budget.
 5. **Uncertainty**. The recipe is re-run with parameter sets drawn from the twin's calibrated
@@ -32,7 +33,7 @@ from qdlab.data.types import Result
 from qdlab.plan import design
 from qdlab.plan.forward import ForwardModel
 from qdlab.plan.objective import Objective, Outcome
-from qdlab.plan.space import SearchSpace, build_recipe, value
+from qdlab.plan.space import SearchSpace, build_recipe, reference_scenario_name, value
 from qdlab.units import HC_EV_NM
 
 
@@ -211,12 +212,13 @@ def plan_recipe(
     if "injection_rate_ml_per_h" not in user_fixed:
         scale = design.rate_scale(model.seed_mg, seed_nm, model.material)
         base["injection_rate_ml_per_h"] = space["injection_rate_ml_per_h"].clip(base["injection_rate_ml_per_h"] * scale)
-        notes.append(f"starting rate scaled by N_s*r relative to 20 mg of 1010-nm seeds: x{scale:.2f}")
+        ref = reference_scenario_name()
+        notes.append(f"starting rate: {ref}'s {space['injection_rate_ml_per_h'].default:g} mL/h scaled by N_s*r relative to its seeds: x{scale:.2f}")
     ramp = design.ramp_factor(seed_nm, max(target_nm, seed_nm), model.material)
     run = _Counter(model)
     guess = design.volume_for_target_ml(model.seed_mg, seed_nm, target_nm, base["p_conc_mol_per_l"], material=model.material)
 
-    max_sec = value("design", "max_secondary_fraction")
+    max_sec = value("design", "max_secondary_mass_fraction")
     candidates: list[tuple[float, dict[str, float], Outcome, float]] = []
     near: float | None = None
     reach_all = (float("inf"), float("-inf"))
@@ -246,7 +248,7 @@ def plan_recipe(
                 + ("Use fewer seeds (--seed-mg) or larger seeds." if where == "redder" else "Use smaller seeds."),
                 field="target_nm",
             )
-        sec = out.secondary_fraction or 0.0
+        sec = out.secondary_risk
         if (not out.bimodal) and sec <= max_sec and objective.feasible(out):
             break
         if time.perf_counter() - t0 > 0.8 * value("twin", "time_budget_s"):
@@ -261,7 +263,7 @@ def plan_recipe(
         else:
             break
         notes.append(
-            f"twin predicts {'bimodal PL' if out.bimodal else f'secondary fraction {sec:.2f}'} at "
+            f"twin predicts {'bimodal PL' if out.bimodal else f'secondary mass fraction {sec:.2f}'} at "
             f"{vol:.2f} mL: {move['note']}"
         )
         ramp = new_ramp
@@ -272,9 +274,9 @@ def plan_recipe(
     def rank(c: tuple[float, dict[str, float], Outcome, float]) -> tuple[int, int, float]:
         # safe before risky; on target before off target; then closest (safe) or least secondary (risky)
         o = c[2]
-        bad = int(o.bimodal or (o.secondary_fraction or 0.0) > max_sec or not objective.feasible(o))
+        bad = int(o.bimodal or o.secondary_risk > max_sec or not objective.feasible(o))
         off = int(objective.wavelength_error_nm(o) > objective.wavelength_scale_nm)
-        return (bad, off, objective.wavelength_error_nm(o) if not bad else (o.secondary_fraction or 0.0))
+        return (bad, off, objective.wavelength_error_nm(o) if not bad else o.secondary_risk)
 
     best = min(candidates, key=rank)
     vol, point, out, ramp = best
@@ -335,6 +337,7 @@ def _predict_with_uncertainty(
         "pl_peak_ev": HC_EV_NM / nominal.pl_peak_nm,
         "fwhm_mev": nominal.fwhm_mev,
         "secondary_fraction": nominal.secondary_fraction,
+        "secondary_mass_fraction": nominal.secondary_mass_fraction,
         "bimodal": nominal.bimodal,
         "loss": objective.loss(nominal),
         "samples": 0,
@@ -350,6 +353,7 @@ def _predict_with_uncertainty(
     peaks = np.array([o.pl_peak_nm for o in outs])
     fw = np.array([o.fwhm_mev for o in outs if o.fwhm_mev is not None])
     sec = np.array([o.secondary_fraction for o in outs if o.secondary_fraction is not None])
+    sec_mass = np.array([o.secondary_mass_fraction for o in outs if o.secondary_mass_fraction is not None])
     p16, p50, p84 = (float(x) for x in np.percentile(peaks, [16, 50, 84]))
     # robust sigma: a draw that tips the product into secondary-dominated PL must not swamp the spread
     pred["pl_peak_nm_std"] = 0.5 * (p84 - p16)
@@ -360,6 +364,8 @@ def _predict_with_uncertainty(
         pred["fwhm_mev_std"] = float(fw.std(ddof=1))
     if sec.size > 1:
         pred["secondary_fraction_std"] = float(sec.std(ddof=1))
+    if sec_mass.size > 1:
+        pred["secondary_mass_fraction_std"] = float(sec_mass.std(ddof=1))
     pred["p_bimodal"] = float(np.mean([o.bimodal for o in outs]))
     return pred
 

@@ -35,7 +35,11 @@ class Outcome(Result):
     bimodal
         Two PL populations (secondary nucleation).
     secondary_fraction
-        Fraction of secondary QDs (twin only; ``None`` when measured).
+        Number fraction of secondary QDs (twin only; ``None`` when measured).
+    secondary_mass_fraction
+        Share of the QDs' material (volume-weighted, ``N d^3``) held by secondary QDs (twin only;
+        ``None`` when measured). The planner's secondary-nucleation risk: unlike the number fraction it
+        is not dominated by small, PL-dim nuclei.
     """
 
     pl_peak_nm: float
@@ -43,6 +47,7 @@ class Outcome(Result):
     plqy: float | None = None
     bimodal: bool = False
     secondary_fraction: float | None = None
+    secondary_mass_fraction: float | None = None
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.pl_peak_nm) and 200.0 < self.pl_peak_nm < 5000.0):
@@ -53,6 +58,15 @@ class Outcome(Result):
             raise InputError(f"PLQY is a fraction 0-1, got {self.plqy} (give 0.15 for 15 %)", field="plqy")
         if self.secondary_fraction is not None and not (0.0 <= self.secondary_fraction <= 1.0):
             raise InputError(f"must be 0-1, got {self.secondary_fraction}", field="secondary_fraction")
+        if self.secondary_mass_fraction is not None and not (0.0 <= self.secondary_mass_fraction <= 1.0):
+            raise InputError(f"must be 0-1, got {self.secondary_mass_fraction}", field="secondary_mass_fraction")
+
+    @property
+    def secondary_risk(self) -> float:
+        """Secondary-nucleation risk, 0-1: the secondary mass fraction, else the number fraction, else 0."""
+        if self.secondary_mass_fraction is not None:
+            return self.secondary_mass_fraction
+        return self.secondary_fraction or 0.0
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any]) -> Outcome:
@@ -67,6 +81,7 @@ class Outcome(Result):
             plqy=opt("plqy"),
             bimodal=bool(data.get("bimodal", False)),
             secondary_fraction=opt("secondary_fraction"),
+            secondary_mass_fraction=opt("secondary_mass_fraction"),
         )
 
 

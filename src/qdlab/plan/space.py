@@ -8,6 +8,7 @@ ramped profile, duration, temperature, oleic acid and an aliquot schedule.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -29,6 +30,39 @@ def value(section: str, key: str) -> float:
     return float(config()[section][key]["value"])
 
 
+def reference_scenario_name() -> str:
+    """Name of the twin scenario whose recipe is the planner's reference (``[twin] reference_scenario``)."""
+    return str(config()["twin"]["reference_scenario"]["value"])
+
+
+@functools.lru_cache(maxsize=8)
+def reference_value(path: str, scenario: str | None = None) -> float:
+    """A field of the twin's reference scenario by dotted path (``protocol.injection_rate_ml_per_h``).
+
+    The planner's reference recipe (injection rate, free oleic acid, feed volume, temperature) and the
+    reference seeds of the rate scaling are read from the twin's built-in scenario, so that they follow
+    the twin when it is refitted instead of being copied into the planner's data.
+
+    Examples
+    --------
+    >>> reference_value("seeds.emission_nm")
+    1010.0
+    """
+    from qdlab.data.errors import ModelError
+
+    try:
+        from qdlab import twin
+
+        node: Any = twin.load_scenario(scenario or reference_scenario_name())
+    except (ImportError, AttributeError) as exc:
+        raise ModelError(f"the digital twin (qdlab.twin) is not available: {exc}") from None
+    for part in path.split("."):
+        node = getattr(node, part, None)
+        if node is None:
+            raise ModelError(f"the twin's reference scenario has no value at {path!r}")
+    return float(node)
+
+
 @dataclass(frozen=True)
 class Variable:
     """One decision variable.
@@ -42,7 +76,8 @@ class Variable:
     log
         Search on a log scale.
     default
-        Reference value (the paper's recipe or qdlab's stated assumption).
+        Reference value (the paper's recipe or qdlab's stated assumption; with ``default_from`` in
+        the package data, the value of that field of the twin's reference scenario).
     unit, source
         Unit and where the bounds/default come from.
     """
@@ -84,13 +119,17 @@ class SearchSpace:
         """All variables of ``planner.toml``."""
         out = []
         for name, spec in config()["variables"].items():
+            if "default_from" in spec:
+                default = reference_value(str(spec["default_from"]))
+            else:
+                default = float(spec["default"])
             out.append(
                 Variable(
                     name=name,
                     low=float(spec["low"]),
                     high=float(spec["high"]),
                     log=bool(spec["log"]),
-                    default=float(spec["default"]),
+                    default=default,
                     unit=str(spec["unit"]),
                     source=str(spec["source"]),
                 )
@@ -269,6 +308,8 @@ __all__ = [
     "SearchSpace",
     "config",
     "value",
+    "reference_scenario_name",
+    "reference_value",
     "feed_composition",
     "rate_profile",
     "aliquot_schedule",

@@ -158,11 +158,15 @@ class TwinModel:
         if not math.isfinite(peak):
             raise ModelError("the twin predicts no QD emission for this recipe")
         fw = getattr(last, "fwhm_mev", None)
+        sec_mass = getattr(last, "secondary_mass_fraction", None)
+        if sec_mass is not None and not math.isfinite(sec_mass):
+            sec_mass = None
         return Outcome(
             pl_peak_nm=peak,
             fwhm_mev=None if fw is None or not math.isfinite(fw) else float(fw),
             bimodal=bool(last.bimodal),
             secondary_fraction=float(min(max(last.secondary_fraction, 0.0), 1.0)),
+            secondary_mass_fraction=None if sec_mass is None else float(min(max(sec_mass, 0.0), 1.0)),
         )
 
     def nominal_parameters(self) -> dict[str, float]:
