@@ -72,7 +72,9 @@ def plan_cmd(
             {
                 "PL peak": pk,
                 "FWHM": f"{p['fwhm_mev']:.0f} meV" if p.get("fwhm_mev") is not None else "n/a",
-                "secondary fraction": f"{p['secondary_fraction']:.3f}" if p.get("secondary_fraction") is not None else "n/a",
+                "secondary QDs (share of Cd3P2 / of particles)": (
+                    f"{p['secondary_mass_fraction']:.2f} / {p['secondary_fraction']:.2f}"
+                    if p.get("secondary_mass_fraction") is not None and p.get("secondary_fraction") is not None else "n/a"),
                 "P(|peak-target| <= 15 nm)": f"{p['p_within_tolerance']:.2f}" if "p_within_tolerance" in p else "n/a",
                 "reachable": f"{d['reachable_nm'][0]:.0f}-{d['reachable_nm'][1]:.0f} nm",
                 "twin runs / time": f"{d['twin_runs']} / {d['elapsed_s']:.2f} s",
