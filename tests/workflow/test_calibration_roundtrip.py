@@ -37,6 +37,10 @@ def test_calibration_recovers_the_generating_seed_factors(tmp_path: Path) -> Non
     res = run_experiment(root, db=f"sqlite:///{tmp_path / 'lab.sqlite'}", scheduler="serial", quiet=True)
     peaks = np.array([r["pl_peak_nm"] for r in res.summary["aliquots"]])
     np.testing.assert_allclose(peaks, [a.pl_peak_nm for a in sim.aliquots], atol=2.0)  # same peak definition
+    # FWHM: the twin's half-maximum width of its band vs the spectra part's <= 3-Gaussian + linear-background
+    # fit, which reads the late aliquots' band (on the secondary QDs' blue pedestal) 1-4 meV narrower
+    fwhm = np.array([r["fwhm_mev"] for r in res.summary["aliquots"]])
+    np.testing.assert_allclose(fwhm, [a.fwhm_mev for a in sim.aliquots], atol=4.0)
     tw = res.summary["twin"]
     assert tw["status"] == "ok", tw.get("error")
     truth = {"seeds.surface.etch_factor": sc.seeds.surface.etch_factor,
