@@ -59,9 +59,10 @@ FIT_PARAMETERS: dict[str, tuple[float, float, str, str]] = {
         "TMSP/Cd-oleate precursor -> MSC; a steep activation = fast conversion above 200 C (Owen et al. JACS "
         "2010: faster conversion, more nuclei, smaller dots)"),
     "cluster_dissolution_activation_kj_per_mol": (
-        0.0, 150.0, "kJ/mol",
-        "acid-assisted MSC opening (times 1 + kappa_C [OA] at every T); the faster the MSCs open to monomer, the "
-        "fewer meet another MSC and coalesce into a nucleus"),
+        0.0, 250.0, "kJ/mol",
+        "acid-assisted MSC opening (times 1 + kappa_C [OA] at every T), an event of a whole 10-unit cluster (50 "
+        "atoms: 250 kJ/mol is 5 kJ/mol per atom); the faster the MSCs open to monomer, the fewer meet another "
+        "MSC and coalesce into a nucleus"),
     "solubility_enthalpy_kj_per_mol": (
         20.0, 200.0, "kJ/mol",
         "van 't Hoff enthalpy of [M]_inf per Cd3P2 formula unit (5 atoms, about 4-40 kJ/mol per atom)"),
@@ -69,9 +70,11 @@ FIT_PARAMETERS: dict[str, tuple[float, float, str, str]] = {
         20.0, 200.0, "kJ/mol",
         "surface-reaction activation of k_g per Cd3P2 formula unit (5 atoms)"),
     "fusion_activation_kj_per_mol": (
-        0.0, 200.0, "kJ/mol",
-        "MSC fusion onto a QD (sticking probability p_fuse); ligand desorption before the MSC lattice merges "
-        "with the QD surface, 0 = diffusion-limited Smoluchowski kernel only"),
+        0.0, 300.0, "kJ/mol",
+        "MSC fusion onto a QD (sticking probability p_fuse x (1 + kappa_C [OA])): ligand desorption and lattice "
+        "merging of a whole 10-unit cluster (50 atoms: 300 kJ/mol is 6 kJ/mol per atom); even at 300 kJ/mol the "
+        "sticking probability of the hot-injection recipe stays near 1e-3 at 215 C (must stay below 1); "
+        "0 = temperature dependence of the Smoluchowski kernel only"),
     "coalescence_activation_kj_per_mol": (
         0.0, 150.0, "kJ/mol",
         "MSC + MSC -> QD nucleus (k_cc); the MSC-to-crystal transformation of a fused cluster pair"),
