@@ -54,11 +54,15 @@ def _pl_figure(result: Any, title: str) -> str:
 
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
     n = len(result.pl)
+    # what the scenario's spectrometer sees (its detector window), normalised there
+    lo, hi = result.scenario.observation.pl_window_nm or (-np.inf, np.inf)
     for i, (spec, row) in enumerate(zip(result.pl, result.aliquots, strict=True)):
         s = spec.to_wavelength()
-        y = s.y / (np.max(s.y) or 1.0)
-        ax.plot(s.x, y + 0.6 * i, color=plt.cm.viridis(i / max(n - 1, 1)), lw=1.4)
-        ax.text(s.x[-1], 0.6 * i + 0.05, f" {row.aliquot_id}", fontsize=8, va="bottom")
+        m = (s.x >= lo) & (s.x <= hi)
+        x, y = s.x[m], s.y[m] / (np.max(s.y[m]) if np.any(m) and np.max(s.y[m]) > 0 else 1.0)
+        ax.plot(x, y + 0.6 * i, color=plt.cm.viridis(i / max(n - 1, 1)), lw=1.4)
+        ax.text(x[-1], 0.6 * i + 0.05, f" {row.aliquot_id}" + (" bimodal" if row.bimodal else ""), fontsize=8,
+                va="bottom")
     ax.set_xlabel("wavelength (nm)")
     ax.set_ylabel("normalised PL (offset)")
     ax.set_yticks([])
@@ -179,6 +183,7 @@ def create_app(db_url: str | None = None) -> FastAPI:
             "scenario": scenario,
             "rate": rate_ml_per_h,
             "result": None,
+            "window": None,
         }
         if scenario:
             overrides = (
@@ -189,6 +194,7 @@ def create_app(db_url: str | None = None) -> FastAPI:
             result = _run_twin(scenario, overrides)
             ctx["result"] = result.to_dict()
             ctx["figure"] = _pl_figure(result, scenario)
+            ctx["window"] = result.scenario.observation.pl_window_nm
         return _TEMPLATES.TemplateResponse(request, "twin.html", ctx)
 
     return app
