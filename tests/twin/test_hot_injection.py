@@ -171,3 +171,14 @@ def test_fit_tool_writes_only_its_entries(tmp_path):
     x = np.array([before["params"][k]["value"] for k in tool.FIT_PARAMETERS])
     assert tool.objective(x) < 4 * (50.0 / tool.ERROR_SCALE_NM) ** 2
     assert math.isfinite(tool.objective(x))
+
+
+def test_capillary_length_method_matches_the_kernels_off_reference():
+    from qdlab.twin.model import conditions, pack_parameters
+    from qdlab.twin.parameters import default_parameters
+
+    kp = default_parameters()
+    p = pack_parameters(kp)
+    for t_k in (433.15, 473.15, 488.15):
+        assert kp.capillary_length_nm(t_k) == pytest.approx(conditions(p, t_k, 0.0)[0], rel=1e-12)
+    assert kp.surface_energy_slope_j_per_m2_k != 0.0  # otherwise the check above would not test gamma(T)

@@ -75,9 +75,16 @@ class KineticParameters(BaseModel):
         return float(get_material("Cd3P2").molar_volume_cm3_per_mol) / 1000.0
 
     def capillary_length_nm(self, temperature_k: float) -> float:
-        """Capillary length l_c = 2 gamma V_m / (R T) in nm."""
+        """Capillary length l_c = 2 gamma(T) V_m / (R T) in nm, gamma(T) as in the kernels (:mod:`qdlab.twin.model`).
+
+        ``gamma(T) = gamma_ref + dgamma/dT (T - T_ref)``, floored at zero; exactly ``gamma_ref`` at ``T_ref``.
+        """
         vm_m3 = self.molar_volume_l_per_mol * 1e-3
-        return 2 * self.surface_energy_j_per_m2 * vm_m3 / (GAS_CONSTANT_J_PER_MOL_K * temperature_k) * 1e9
+        gamma = self.surface_energy_j_per_m2
+        tref = self.reference_temperature_c + 273.15
+        if temperature_k != tref:
+            gamma = max(gamma + self.surface_energy_slope_j_per_m2_k * (temperature_k - tref), 0.0)
+        return 2 * gamma * vm_m3 / (GAS_CONSTANT_J_PER_MOL_K * temperature_k) * 1e9
 
     def cluster_radius_nm(self) -> float:
         """Radius of an MSC as a bulk-density sphere of ``cluster_units`` formula units."""
