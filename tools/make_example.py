@@ -126,7 +126,7 @@ def _check_window(sim: object) -> None:
     files hold ``PL_WINDOW_NM``. They describe the same band when the file window lies inside the
     scenario's and contains both half-maximum crossings of every aliquot's band.
     """
-    from qdlab.numerics import half_max_width
+    from qdlab.signal import half_max_width
     from qdlab.units import HC_EV_NM
 
     obs = sim.scenario.observation.pl_window_nm  # type: ignore[attr-defined]

@@ -24,7 +24,7 @@ from numpy.typing import NDArray
 from qdlab.chem.formula import Formula, parse_formula
 from qdlab.chem.weights import isotopes
 from qdlab.data.types import Result
-from qdlab.numerics import half_max_width
+from qdlab.signal import half_max_width
 from qdlab.units import constant
 
 

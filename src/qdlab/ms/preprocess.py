@@ -29,6 +29,8 @@ from numpy.typing import NDArray
 from qdlab.data.errors import InputError
 from qdlab.data.types import MassSpectrum, Result
 from qdlab.ms.config import default
+from qdlab.signal import estimate_baseline as estimate_array_baseline
+from qdlab.signal import mad_sigma
 
 Transform = Literal["sqrt", "log", "log2", "log10", "none"]
 BaselineMethod = Literal["snip", "tophat", "none"]
@@ -84,13 +86,14 @@ class Preprocessed(Result):
 def mad_noise(y: NDArray[np.float64]) -> float:
     """Median absolute deviation scaled to a Gaussian sigma (1.4826 MAD), as R's ``mad``.
 
+    MALDIquant's ``estimateNoise(method="MAD")``; the signal core's :func:`qdlab.signal.mad_sigma`.
+
     Examples
     --------
     >>> round(mad_noise(np.array([1.0, 2.0, 3.0, 4.0, 100.0])), 4)
     1.4826
     """
-    y = np.asarray(y, dtype=float)
-    return float(1.482602218505602 * np.median(np.abs(y - np.median(y))))
+    return mad_sigma(y)
 
 
 def snip_baseline(y: NDArray[np.float64], iterations: int, *, decreasing: bool = True) -> NDArray[np.float64]:
@@ -118,9 +121,6 @@ def estimate_baseline(y: NDArray[np.float64], method: BaselineMethod = "snip", *
     y = np.asarray(y, dtype=float)
     if method == "none":
         return np.zeros_like(y)
-    from pybaselines import Baseline
-
-    fitter = Baseline()
     if method == "snip":
         it = int(snip_iterations if snip_iterations is not None else default("preprocess", "snip_iterations"))
         dec = bool(snip_decreasing if snip_decreasing is not None else default("preprocess", "snip_decreasing"))
@@ -132,7 +132,7 @@ def estimate_baseline(y: NDArray[np.float64], method: BaselineMethod = "snip", *
         if hw < 1:
             raise InputError("must be >= 1", field="tophat_half_window")
         hw = min(hw, max((y.size - 1) // 2, 1))
-        base, _ = fitter.tophat(y, half_window=hw, pad_kwargs={"mode": "edge"})
+        base = estimate_array_baseline(y, None, "tophat", half_window=hw)
     else:
         raise InputError(f"unknown baseline method {method!r}; expected snip, tophat or none", field="baseline")
     return np.asarray(base, dtype=float)

@@ -19,6 +19,7 @@ import numpy as np
 
 from qdlab.data.errors import InputError, ModelError
 from qdlab.data.types import Result, Spectrum
+from qdlab.signal import derivative_sigma
 from qdlab.units import FWHM_PER_SIGMA, HC_EV_NM, fwhm_ev_to_nm
 
 _SQRT2PI = math.sqrt(2 * math.pi)
@@ -133,7 +134,7 @@ def analyze_absorbance(
         raise ModelError(f"{spectrum.label!r}: no excitonic feature (no minimum of the second derivative)")
     deepest = min(d2[i] for i in mins)
     # noise of the absorbance from first differences (robust), for a significance test of each minimum
-    noise_od = 1.4826 * float(np.median(np.abs(np.diff(a_raw) - np.median(np.diff(a_raw))))) / math.sqrt(2)
+    noise_od = derivative_sigma(a_raw, 1)
 
     def width(i: int) -> float:
         lo = i

@@ -27,6 +27,7 @@ from numpy.typing import NDArray
 from qdlab.data.errors import InputError, ModelError
 from qdlab.data.types import Result, Spectrum
 from qdlab.resources import load_toml
+from qdlab.signal import derivative_sigma
 from qdlab.units import FWHM_PER_SIGMA, HC_EV_NM, fwhm_ev_to_nm
 
 Shape = Literal["gaussian", "voigt"]
@@ -346,8 +347,7 @@ def _significant(e: NDArray[np.float64], y: NDArray[np.float64], f: _Fit, shape:
     The noise is estimated from first differences of the data (robust MAD; insensitive to the model).
     """
     kper = _n_per(shape)
-    d = np.diff(y)
-    noise = 1.4826 * float(np.median(np.abs(d - np.median(d)))) / math.sqrt(2)
+    noise = derivative_sigma(y, 1)
     band = f.p.copy()
     band[0] = band[1] = 0.0
     height = float(np.max(_model(band, e, f.n, shape, e0)))

@@ -17,6 +17,8 @@ from numpy.typing import ArrayLike, NDArray
 
 from qdlab.data.errors import InputError
 from qdlab.data.types import Spectrum
+from qdlab.signal import BASELINE_METHODS
+from qdlab.signal import estimate_baseline as estimate_array_baseline
 
 ResponseLike = Spectrum | Callable[[NDArray[np.float64]], NDArray[np.float64]] | tuple[ArrayLike, ArrayLike]
 
@@ -102,38 +104,13 @@ def correct_response(spectrum: Spectrum, response: ResponseLike) -> Spectrum:
     return dataclasses.replace(spectrum, y=spectrum.y / r, meta={**spectrum.meta, "response_corrected": True})
 
 
-BASELINE_METHODS = ("none", "linear", "modpoly", "imodpoly", "asls", "arpls", "airpls", "snip", "rubberband")
-
-
 def estimate_baseline(spectrum: Spectrum, method: str = "modpoly", **kwargs: Any) -> NDArray[np.float64]:
-    """Baseline of a spectrum with pybaselines (``Baseline(x).<method>(y, **kwargs)[0]``).
+    """Baseline of a spectrum: :func:`qdlab.signal.estimate_baseline` on its axis and values.
 
     ``"linear"`` is a straight line through the mean of the first and last 5 % of the points;
     ``"none"`` is zeros. Defaults: ``modpoly`` poly_order=1, ``asls``/``arpls``/``airpls`` lam=1e6.
     """
-    x, y = spectrum.x, spectrum.y
-    if method == "none":
-        return np.zeros_like(y)
-    if method == "linear":
-        k = max(3, x.size // 20)
-        x0, y0 = x[:k].mean(), np.median(y[:k])
-        x1, y1 = x[-k:].mean(), np.median(y[-k:])
-        return y0 + (y1 - y0) * (x - x0) / (x1 - x0)
-    if method not in BASELINE_METHODS:
-        raise InputError(f"unknown baseline {method!r}; expected one of {', '.join(BASELINE_METHODS)}", field="baseline")
-    from pybaselines import Baseline
-
-    fitter = Baseline(x_data=x)
-    defaults: dict[str, Any] = {
-        "modpoly": {"poly_order": 1},
-        "imodpoly": {"poly_order": 1},
-        "asls": {"lam": 1e6},
-        "arpls": {"lam": 1e6},
-        "airpls": {"lam": 1e6},
-        "snip": {"max_half_window": max(5, x.size // 10)},
-    }.get(method, {})
-    base, _params = getattr(fitter, method)(y, **{**defaults, **kwargs})
-    return np.asarray(base, dtype=float)
+    return estimate_array_baseline(spectrum.y, spectrum.x, method, **kwargs)
 
 
 def subtract_baseline(spectrum: Spectrum, method: str = "modpoly", **kwargs: Any) -> tuple[Spectrum, NDArray[np.float64]]:

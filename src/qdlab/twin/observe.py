@@ -27,7 +27,7 @@ from numpy.typing import NDArray
 
 from qdlab.data.types import Result, Spectrum
 from qdlab.materials import curve_for
-from qdlab.numerics import half_max_width
+from qdlab.signal import half_max_width
 from qdlab.twin.parameters import OpticalParameters
 from qdlab.units import FWHM_PER_SIGMA, HC_EV_NM
 

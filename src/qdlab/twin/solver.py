@@ -27,7 +27,7 @@ from numpy.typing import NDArray
 from qdlab.data.errors import InputError, ModelError
 from qdlab.data.types import SpectrumSeries
 from qdlab.materials import curve_for, get_material
-from qdlab.numerics import half_max_width
+from qdlab.signal import half_max_width
 from qdlab.twin.kernel import (
     N_REC,
     N_X,

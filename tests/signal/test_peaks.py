@@ -1,0 +1,121 @@
+"""qdlab.signal.peaks against scipy, closed forms and properties of overlapping peaks."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy import signal as sps
+
+from qdlab.data.errors import InputError
+from qdlab.signal import centroids, find_peaks, half_max_width, widths
+
+
+def gauss(x, c, s, h=1.0):
+    return h * np.exp(-0.5 * ((x - c) / s) ** 2)
+
+
+def test_gaussian_and_lorentzian_fwhm_closed_form():
+    x = np.linspace(-50, 50, 20001)
+    g = gauss(x, 3.0, 2.0)
+    lor = 1.0 / (1.0 + ((x + 4.0) / 1.5) ** 2)
+    for y, fwhm in ((g, 2 * math.sqrt(2 * math.log(2)) * 2.0), (lor, 3.0)):
+        pk = find_peaks(x, y, noise=1e-6)
+        assert len(pk) == 1
+        assert widths(x, y, pk).width[0] == pytest.approx(fwhm, rel=1e-5)
+        assert half_max_width(x, y) == pytest.approx(fwhm, rel=1e-5)
+
+
+def test_prominence_reference_equals_scipy_peak_widths():
+    rng = np.random.default_rng(3)
+    x = np.arange(3000, dtype=float)
+    y = gauss(x, 700, 40, 5) + gauss(x, 1500, 25, 2) + gauss(x, 2300, 60, 3) + 0.5 + rng.normal(0, 0.01, x.size)
+    pk = find_peaks(x, y, min_snr=20)
+    assert len(pk) == 3
+    for rel in (0.25, 0.5, 0.9):
+        ours = widths(x, y, pk, rel_height=rel, reference="prominence")
+        ref_w, ref_h, ref_l, ref_r = sps.peak_widths(y, pk.index, rel_height=rel)
+        np.testing.assert_allclose(ours.width, ref_w, rtol=1e-9)
+        np.testing.assert_allclose(ours.level, ref_h, rtol=1e-12)
+        np.testing.assert_allclose(ours.left_ips, ref_l, rtol=1e-12)
+        np.testing.assert_allclose(ours.right_ips, ref_r, rtol=1e-12)
+
+
+def test_zero_reference_on_offset_is_truncated_or_wider():
+    x = np.linspace(0, 10, 1001)
+    y = gauss(x, 5, 0.5) + 1.5  # never falls to half of its apex (1.25)
+    pk = find_peaks(x, y, noise=1e-3)
+    w = widths(x, y, pk)
+    assert w.truncated[0]
+    assert math.isnan(half_max_width(x, y))
+
+
+def test_noise_threshold_rejects_noise_and_keeps_real_peak():
+    rng = np.random.default_rng(7)
+    x = np.linspace(0, 1, 5000)
+    noise = rng.normal(0, 1.0, x.size)
+    # prominence alone: an apex against the lowest point around it reaches ~2 sqrt(2 ln N) sigma by chance
+    assert len(find_peaks(x, noise, noise=1.0, min_snr=6)) > 0
+    assert len(find_peaks(x, noise, noise=1.0, min_snr=6, min_height_snr=6)) == 0
+    y = noise + gauss(x, 0.5, 0.02, 30)
+    pk = find_peaks(x, y, min_snr=6, min_height_snr=6)
+    assert len(pk) == 1 and abs(pk.x[0] - 0.5) < 0.01
+
+
+def test_window_rule_like_maldiquant():
+    x = np.arange(200, dtype=float)
+    y = gauss(x, 100, 3) + 0.8 * gauss(x, 108, 3) + gauss(x, 3, 2)
+    pk = find_peaks(x, y, noise=1e-3, window=20)
+    # 108 is not the maximum of its 41-point window; 3 is too close to the edge
+    assert pk.index.tolist() == [100]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    sep=st.floats(2.5, 8.0),
+    ratio=st.floats(0.05, 0.9),
+    s1=st.floats(0.8, 2.0),
+    s2=st.floats(0.8, 2.0),
+    weak_left=st.booleans(),
+)
+def test_overlapping_peaks_each_report_their_own_position(sep, ratio, s1, s2, weak_left):
+    """Two overlapping bands of unequal height: each centroid lies inside its own half-max bounds and own bases."""
+    x = np.linspace(0, 60, 6001)
+    c1, c2 = 30.0, 30.0 + sep * max(s1, s2)
+    h1, h2 = (ratio, 1.0) if weak_left else (1.0, ratio)
+    y = gauss(x, c1, s1, h1) + gauss(x, c2, s2, h2)
+    pk = find_peaks(x, y, noise=1e-4, min_snr=5)
+    assert len(pk) <= 2
+    w = widths(x, y, pk)
+    cen = centroids(x, y, pk)
+    assert np.all(np.diff(pk.index) > 0)
+    assert len(set(np.round(cen, 9))) == len(pk)  # no two peaks report the same position
+    for k in range(len(pk)):
+        assert w.left_x[k] - 1e-9 <= cen[k] <= w.right_x[k] + 1e-9
+        assert x[pk.left_base[k]] - 1e-9 <= cen[k] <= x[pk.right_base[k]] + 1e-9
+        # the apex is within one sample of a true component's maximum region
+        assert abs(pk.x[k] - c1) < 2 * s1 or abs(pk.x[k] - c2) < 2 * s2
+    if len(pk) == 2:
+        assert pk.right_base[0] <= pk.left_base[1]
+
+
+def test_centroid_of_weak_shoulder_not_pulled_to_strong_neighbour():
+    # the defect of the old MALDI picker: a weak peak's mass came from its strong neighbour
+    x = np.linspace(0, 100, 10001)
+    y = gauss(x, 40, 2.5, 10.0) + gauss(x, 52, 2.5, 1.0)
+    pk = find_peaks(x, y, noise=1e-3)
+    cen = centroids(x, y, pk, rel_height=0.8)
+    assert cen[1] == pytest.approx(52.0, abs=0.3)
+    assert cen[0] == pytest.approx(40.0, abs=0.05)
+
+
+def test_bad_input():
+    with pytest.raises(InputError, match="non-finite"):
+        find_peaks(None, [0.0, np.nan, 1.0, 0.0])
+    with pytest.raises(InputError, match="axis"):
+        find_peaks([1.0, 2.0], [0.0, 1.0, 0.0])
+    with pytest.raises(InputError, match="rel_height"):
+        widths(None, [0.0, 1.0, 0.0], find_peaks(None, [0.0, 1.0, 0.0], noise=0.1), rel_height=1.5)
