@@ -36,9 +36,10 @@ def _report(tmp_path: Path) -> Path:
 
 @pytest.mark.browser
 @pytest.mark.slow
-@pytest.mark.skipif(not CHROMIUM.exists(), reason=f"no Chromium at {CHROMIUM}")
-def test_report_renders_in_chromium_without_errors(tmp_path: Path) -> None:
-    pw = pytest.importorskip("playwright.sync_api")
+def test_report_renders_in_chromium_without_errors(tmp_path: Path, require_service) -> None:
+    require_service(CHROMIUM.exists(), f"no Chromium at {CHROMIUM}")
+    import playwright.sync_api as pw
+
     html = _report(tmp_path)
     errors: list[str] = []
     with pw.sync_playwright() as p:

@@ -151,11 +151,10 @@ def _free_port() -> int:
 
 
 @pytest.mark.browser
-def test_dashboard_in_headless_chromium(db_url, tmp_path):
+def test_dashboard_in_headless_chromium(db_url, tmp_path, require_service):
     chromium = shutil.which("chromium") or "/usr/bin/chromium"
-    if not shutil.which("chromium"):
-        pytest.skip("Debian chromium is not installed")
-    playwright = pytest.importorskip("playwright.sync_api")
+    require_service(bool(shutil.which("chromium")), "Debian chromium is not installed")
+    import playwright.sync_api as playwright
     import uvicorn
 
     port = _free_port()

@@ -7,14 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from qdlab.workflow.tasks import domain
-
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(domain("twin", ("simulate", "calibrate", "load_scenario")) is None
-                       or domain("spectra", ("write_ocean_optics", "analyze_pl")) is None,
-                       reason="needs qdlab.twin and qdlab.spectra"),
-]
+pytestmark = pytest.mark.slow
 
 
 def test_calibration_recovers_the_generating_seed_factors(tmp_path: Path) -> None:

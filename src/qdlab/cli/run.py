@@ -16,12 +16,14 @@ def run_cmd(
     scheduler: SchedulerOpt = None,
     out: Annotated[Path | None, typer.Option("--out", help="Where report/ goes (default: the experiment folder).")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Check the manifest and files, list the analyses; store nothing.")] = False,
+    keep_going: Annotated[bool, typer.Option(
+        "--keep-going", help="Store and report even if some files are refused; the report lists each with its reason.")] = False,
     json_out: JsonOpt = False,
 ) -> None:
     """Ingest an experiment folder, analyse every file, calibrate the twin, store the record, write the report."""
     from qdlab.workflow import run_experiment
 
-    result = run_experiment(folder, db=db, scheduler=scheduler, out=out, dry_run=dry_run)
+    result = run_experiment(folder, db=db, scheduler=scheduler, out=out, dry_run=dry_run, keep_going=keep_going)
     if dry_run:
         def render_plan(d: dict[str, Any]) -> None:
             from rich.table import Table
@@ -29,10 +31,10 @@ def run_cmd(
             from qdlab.console import out_console
 
             t = Table(title=f"{d['experiment']['id']}: planned analyses (dry run, nothing stored)", title_justify="left")
-            for col in ("kind", "file", "aliquot", "role", "domain present"):
+            for col in ("kind", "file", "aliquot", "role", "analysed by"):
                 t.add_column(col)
             for a in d["analyses"]:
-                t.add_row(a["kind"], a["source_name"], a["aliquot"] or "", a["role"] or "", "yes" if a["available"] else "no")
+                t.add_row(a["kind"], a["source_name"], a["aliquot"] or "", a["role"] or "", a["domain"])
             out_console().print(t)
             print(f"{len(d['files'])} files ok; twin scenario: {d['twin_scenario'] or '(none)'}")
 
@@ -53,8 +55,8 @@ def run_cmd(
             t.add_row(str(r["aliquot"]), *(("—" if r.get(k) is None else f"{r[k]:.4g}")
                                            for k in ("time_min", "pl_peak_nm", "fwhm_mev", "qy_percent")))
         con.print(t)
-        for msg in d.get("unavailable", []):
-            con.print(f"[yellow]note:[/] {msg}")
+        for msg in d.get("refused", []):
+            con.print(f"[yellow]refused:[/] {msg}")
         key_value_table("record", {**d["record"], **d["counts"]})
         con.print(f"report: [bold]{d['report']['html']}[/]")
 

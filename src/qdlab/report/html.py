@@ -36,7 +36,7 @@ def _ev(nm: Any) -> float | None:
 
 
 def _badge(status: str | None) -> str:
-    return {"ok": "ok", "unavailable": "unavailable", "error": "error", "skipped": "unavailable"}.get(status or "", "")
+    return {"ok": "ok", "error": "error", "skipped": "unavailable"}.get(status or "", "")
 
 
 def _scalars(d: Mapping[str, Any], prefix: str = "", limit: int = 24) -> list[tuple[str, str]]:

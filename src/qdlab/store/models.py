@@ -135,8 +135,8 @@ class Measurement(Base):
 class AnalysisResult(Base):
     """What one analysis made of one measurement (or of the whole series).
 
-    ``status`` is ``ok``, ``unavailable`` (the domain code is not part of this qdlab version) or
-    ``error`` (message in ``error``). ``result`` is the domain result's ``to_dict()`` without bulk
+    ``status`` is ``ok`` or ``error`` (the file was refused or the analysis does not apply; message
+    in ``error``; stored by ``qdlab run --keep-going``); older records may say ``unavailable``. ``result`` is the domain result's ``to_dict()`` without bulk
     arrays; those are in the Parquet file ``array_sha256``.
     """
 

@@ -28,7 +28,7 @@ from typing import Any
 
 from qdlab.data.errors import InputError, QdlabError
 from qdlab.workflow.manifest import Manifest, load_manifest
-from qdlab.workflow.tasks import Outcome, Task, available_domains, domain, run_task, unavailable_message
+from qdlab.workflow.tasks import DOMAINS, Outcome, Task, run_task
 
 
 class RunError(InputError):
@@ -133,13 +133,6 @@ def fingerprint(manifest_sha256: str, files: Sequence[IngestedFile], extra: Mapp
     return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()
 
 
-def _describe(exc: BaseException, where: str) -> str:
-    """One line for the report: the user-facing message, or the exception type for a bug."""
-    if isinstance(exc, QdlabError):
-        return str(exc)
-    return f"internal error in {where}: {type(exc).__name__}: {exc}"
-
-
 # ---- series-level analysis ----------------------------------------------------------------------
 def _qy_by_aliquot(manifest: Manifest, outcomes: Sequence[Outcome]) -> dict[str, float]:
     """PLQY (fraction) per aliquot: from sphere scans if analysed, else ``qy_percent`` of the manifest."""
@@ -164,23 +157,21 @@ def analyse_series(manifest: Manifest, outcomes: Sequence[Outcome]) -> dict[str,
     times = {a.id: a.time_min for a in manifest.aliquots}
     pl = [o for o in outcomes if o.task.kind == "pl" and o.status == "ok" and o.payload]
     qy = _qy_by_aliquot(manifest, outcomes)
-    out: dict[str, Any] = {"status": "unavailable", "qy_by_aliquot": qy}
+    out: dict[str, Any] = {"status": "skipped", "qy_by_aliquot": qy}
     if not pl:
-        out["error"] = unavailable_message("spectra") if domain("spectra") is None else "no PL spectra in the manifest"
+        out["error"] = "no analysed PL spectra in the manifest"
         return out
-    sp = domain("spectra", ("analyze_series",))
-    if sp is None:
-        out["error"] = unavailable_message("spectra")
-        return out
+    from qdlab.spectra import analyze_series
+
     spectra = [o.payload["spectrum"] for o in pl]
     ids = [o.task.aliquot or f"A{i}" for i, o in enumerate(pl)]
     series = SpectrumSeries.from_spectra(spectra, [times.get(i, np.nan) for i in ids], ids,
                                          {"experiment": manifest.experiment.id})
     qy_arr = np.array([qy.get(i, np.nan) for i in ids]) if qy else None
     try:
-        res = sp.analyze_series(series, qy=qy_arr)
-    except Exception as exc:  # a failing series analysis is reported, the per-file results are still stored
-        out.update(status="error", error=_describe(exc, "qdlab.spectra.analyze_series"))
+        res = analyze_series(series, qy=qy_arr)
+    except QdlabError as exc:  # a series analysis that does not apply is reported; the per-file results are stored
+        out.update(status="error", error=str(exc))
         return out
     d = res.to_dict() if hasattr(res, "to_dict") else dict(res)
     out.update(status="ok", result=d, series=series, series_result=res)
@@ -197,9 +188,8 @@ def calibrate_twin(manifest: Manifest, rows: Sequence[Mapping[str, Any]], schedu
     scenario = manifest.recipe.scenario
     if not scenario:
         return {"status": "skipped", "scenario": None, "error": "no [recipe] scenario in the manifest"}
-    tw = domain("twin", ("load_scenario", "calibrate", "simulate"))
-    if tw is None:
-        return {"status": "unavailable", "scenario": scenario, "error": unavailable_message("twin")}
+    from qdlab import twin as tw
+
     measured = [
         {"aliquot_id": r["aliquot"], "time_min": r["time_min"], "pl_peak_nm": r["pl_peak_nm"],
          **({"fwhm_mev": r["fwhm_mev"]} if r.get("fwhm_mev") is not None else {})}
@@ -220,8 +210,8 @@ def calibrate_twin(manifest: Manifest, rows: Sequence[Mapping[str, Any]], schedu
         d["predicted_time_min"] = [a.time_min for a in sim.aliquots]
         d["predicted_pl_peak_nm"] = [a.pl_peak_nm for a in sim.aliquots]
         d["predicted_mean_diameter_nm"] = [a.mean_diameter_nm for a in sim.aliquots]
-    except Exception as exc:  # reported in the report and the record; the measurements are still stored
-        return {"status": "error", "scenario": scenario, "error": _describe(exc, "qdlab.twin.calibrate")}
+    except QdlabError as exc:  # reported in the report and the record; the measurements are still stored
+        return {"status": "error", "scenario": scenario, "error": str(exc)}
     params = {n: {"value": res.values[n], "stderr": res.std.get(n), "unit": "1 (scale factor)"} for n in res.names}
     return {"status": "ok", "scenario": scenario, "result": d, "parameters": params}
 
@@ -246,6 +236,7 @@ def run_experiment(
     store: Any = None,
     quiet: bool = False,
     dry_run: bool = False,
+    keep_going: bool = False,
 ) -> RunResult:
     """Run the whole job on an experiment folder (see module docstring).
 
@@ -265,6 +256,10 @@ def run_experiment(
         No progress bars.
     dry_run
         Only validate the manifest, hash the files and list the planned analyses; store and write nothing.
+    keep_going
+        Store and report the experiment even when some files are refused or some analyses do not apply:
+        each such file is listed with its reason (``summary["refused"]``, the report's notices). By default
+        any refused file stops the run and nothing is stored (:class:`RunError`).
     """
     from qdlab import __version__
     from qdlab.compute import map_progress
@@ -277,7 +272,6 @@ def run_experiment(
         prog.add_task("ingest", total=None)
         files = ingest(manifest, root)
     tasks = build_tasks(manifest, root)
-    caps = available_domains()
     if dry_run:
         plan = {
             "dry_run": True,
@@ -285,9 +279,9 @@ def run_experiment(
             "files": [{"source_name": f.source_name, "kind": f.kind, "role": f.role, "aliquot": f.aliquot,
                        "size_bytes": f.size_bytes, "sha256": f.sha256} for f in files],
             "analyses": [{"kind": t.kind, "source_name": t.source_name, "aliquot": t.aliquot, "role": t.role,
-                          "available": caps[t.kind]} for t in tasks],
+                          "domain": f"qdlab.{DOMAINS[t.kind]}"} for t in tasks],
             "twin_scenario": manifest.recipe.scenario,
-            "fingerprint": fingerprint(manifest_sha, files, {"domains": caps}),
+            "fingerprint": fingerprint(manifest_sha, files, {}),
         }
         return RunResult(plan, None, None)
     own_store = store is None
@@ -304,7 +298,7 @@ def run_experiment(
             raise InputError("a worker process died during the analyses (out of memory?); nothing was stored. "
                              "Re-run with --scheduler serial to see which file causes it") from exc
         errors = [(o.task.source_name, o.error or "failed") for o in outcomes if o.status == "error"]
-        if errors:
+        if errors and not keep_going:
             raise RunError(errors)
         with _stage("series + twin calibration", quiet) as prog:
             prog.add_task("series", total=None)
@@ -312,11 +306,11 @@ def run_experiment(
             from qdlab.workflow.record import aliquot_rows
 
             calib = calibrate_twin(manifest, aliquot_rows(manifest, outcomes, series_out), scheduler)
-        fp = fingerprint(manifest_sha, files, {"domains": caps})
+        fp = fingerprint(manifest_sha, files, {})
 
         from qdlab.workflow.record import build_record, summary_dict
 
-        summary = summary_dict(manifest, root, files, outcomes, series_out, calib, caps)
+        summary = summary_dict(manifest, root, files, outcomes, series_out, calib)
         record = build_record(manifest, root, manifest_sha, fp, files, outcomes, series_out, calib, summary)
         with _stage("store: writing the record", quiet) as prog:
             prog.add_task("store", total=None)

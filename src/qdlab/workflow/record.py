@@ -111,7 +111,6 @@ def summary_dict(
     outcomes: Sequence[Outcome],
     series_out: Mapping[str, Any],
     calib: Mapping[str, Any],
-    caps: Mapping[str, bool],
 ) -> dict[str, Any]:
     """The JSON summary printed by ``qdlab run --json`` and written to ``report/summary.json``."""
     e = manifest.experiment
@@ -123,10 +122,7 @@ def summary_dict(
         }
         for o in outcomes
     ]
-    unavailable = sorted({o.error for o in outcomes if o.status == "unavailable" and o.error})
-    for part in (series_out, calib):
-        if part.get("status") == "unavailable" and part.get("error"):
-            unavailable = sorted({*unavailable, part["error"]})
+    refused = [o.error or f"{o.task.source_name}: failed" for o in outcomes if o.status == "error"]
     twin: dict[str, Any] = dict(calib)
     twin["parameters"] = calib.get("parameters") or _twin_parameters(calib)
     return to_jsonable({
@@ -145,11 +141,10 @@ def summary_dict(
         "series": {k: v for k, v in series_out.items() if k not in ("series", "series_result")},
         "twin": twin,
         "reference": manifest.reference.model_dump(exclude_none=True),
-        "domains": dict(caps),
-        "unavailable": unavailable,
+        "refused": refused,
         "counts": {
             "files": len(files), "analyses_ok": sum(o.status == "ok" for o in outcomes),
-            "analyses_unavailable": sum(o.status == "unavailable" for o in outcomes),
+            "analyses_refused": len(refused),
         },
     })
 
@@ -191,7 +186,6 @@ def build_record(
     """The :class:`~qdlab.store.ExperimentRecord` of a successful run."""
     import tomllib
 
-    from qdlab.workflow.tasks import domain
 
     e = manifest.experiment
     recipe = None
@@ -220,13 +214,13 @@ def build_record(
         )
         for o in outcomes
     ]
-    if series_out.get("status") in ("ok", "unavailable", "error"):
+    if series_out.get("status") in ("ok", "error"):
         results.append(ResultRecord(
             analysis="spectra.analyze_series", status=series_out["status"],
             result=to_jsonable(series_out.get("result", {})), error=series_out.get("error"),
         ))
     calibrations = []
-    if calib.get("status") in ("ok", "unavailable", "error"):
+    if calib.get("status") in ("ok", "error"):
         params = summary.get("twin", {}).get("parameters", {})
         res = to_jsonable(calib.get("result", {}))
         cost = res.get("cost") if isinstance(res, Mapping) else None
@@ -238,9 +232,8 @@ def build_record(
         key=e.id, material=e.material, manifest_sha256=manifest_sha256, fingerprint=fp, title=e.title,
         seed_batch=e.seed_batch, folder=str(root), synthetic=e.synthetic,
         meta={"date": e.date, "operator": e.operator, "notes": e.notes,
-              "reference": manifest.reference.model_dump(exclude_none=True),
-              "domains_present": [d for d in ("spectra", "ms", "tem", "xrd", "twin") if domain(d) is not None]},
-        summary={k: summary[k] for k in ("aliquots", "table2", "unavailable", "counts") if k in summary},
+              "reference": manifest.reference.model_dump(exclude_none=True)},
+        summary={k: summary[k] for k in ("aliquots", "table2", "refused", "counts") if k in summary},
         recipe=recipe,
         aliquots=[AliquotRecord(a.id, i, a.time_min, a.volume_ml) for i, a in enumerate(manifest.aliquots)],
         measurements=measurements, results=results, calibrations=calibrations,

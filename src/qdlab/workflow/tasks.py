@@ -2,36 +2,27 @@
 
 Each task reads one raw file with the domain's reader and analyses it with the domain's code
 (``qdlab.spectra``, ``qdlab.ms``, ``qdlab.tem``, ``qdlab.xrd``); no science is re-implemented here.
-A task never raises: it returns an :class:`Outcome` whose ``status`` is ``ok``, ``error`` (the file
-name and the domain's message) or ``unavailable`` (that domain is not part of this qdlab version; the
-file is still stored with its hash and size). Outcomes carry JSON-able results, the arrays to keep
-in the record (Parquet), and the report's figures as PNG bytes (drawn in the worker).
+A task returns an :class:`Outcome` whose ``status`` is ``ok`` or ``error`` (the file name and the
+domain's message, for a :class:`~qdlab.data.errors.QdlabError`: a file qdlab refuses or an analysis that
+does not apply). Any other exception is a bug and propagates. Outcomes carry JSON-able results, the
+arrays to keep in the record (Parquet), and the report's figures as PNG bytes (drawn in the worker).
 """
 
 from __future__ import annotations
 
 import importlib
 import io
-import traceback
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from qdlab.data.errors import QdlabError
+from qdlab.data.errors import InputError, QdlabError
 
-#: Which issue builds each domain (used in "not available" messages).
-DOMAIN_ISSUE = {"spectra": 4, "ms": 5, "tem": 6, "xrd": 6, "twin": 3}
-#: The domain package and the public names a task of each kind needs.
-REQUIRES: dict[str, tuple[str, tuple[str, ...]]] = {
-    "pl": ("spectra", ("read_spectra", "analyze_pl")),
-    "absorbance": ("spectra", ("read_spectra", "analyze_absorbance")),
-    "plqy": ("spectra", ("read_spectra",)),
-    "ms": ("ms", ("read_mass_spectrum", "analyze")),
-    "tem": ("tem", ("read_micrograph", "segment_particles", "measure_particles", "size_distribution")),
-    "xrd": ("xrd", ("read_diffractogram", "match_phases")),
-}
+#: The domain package that analyses each kind of measurement.
+DOMAINS: dict[str, str] = {"pl": "spectra", "absorbance": "spectra", "plqy": "spectra", "ms": "ms", "tem": "tem",
+                           "xrd": "xrd"}
 
 
 @dataclass(frozen=True)
@@ -61,35 +52,6 @@ class Outcome:
     error: str | None = None
     parameters: dict[str, Any] = field(default_factory=dict)
     payload: Any = None
-
-
-def domain(name: str, names: tuple[str, ...] = ()) -> Any | None:
-    """The domain module ``qdlab.<name>`` if it exists and exports all ``names``, else ``None``."""
-    try:
-        mod = importlib.import_module(f"qdlab.{name}")
-    except Exception:  # ImportError, or a domain package that fails to import
-        return None
-    if getattr(mod, "__file__", None) is None:  # an empty namespace folder: the domain has not landed
-        return None
-    for n in names:
-        try:
-            getattr(mod, n)
-        except Exception:  # a half-landed domain (lazy import failing) counts as absent
-            return None
-    return mod
-
-
-def unavailable_message(dom: str) -> str:
-    """The report's plain statement for a domain not in this version."""
-    return (
-        f"analysis not available in this qdlab version: qdlab.{dom} (issue {DOMAIN_ISSUE.get(dom, '?')}) "
-        "has not landed; the file is stored with its size and sha256"
-    )
-
-
-def available_domains() -> dict[str, bool]:
-    """For each task kind, whether its domain code is present (part of the run's fingerprint)."""
-    return {kind: domain(dom, names) is not None for kind, (dom, names) in REQUIRES.items()}
 
 
 def png(fig: Any, dpi: int = 110) -> bytes:
@@ -151,9 +113,9 @@ def _absorbance(task: Task, sp: Any) -> Outcome:
 def _plqy(task: Task, sp: Any) -> Outcome:
     method = task.options.get("method", "two_step")
     name = f"plqy_{method}"
-    fn = getattr(domain("spectra", (name,)), name, None)
+    fn = getattr(sp, name, None)
     if fn is None:
-        return Outcome(task, f"spectra.{name}", "unavailable", error=unavailable_message("spectra"))
+        raise InputError(f"unknown PLQY method {method!r}; expected two_step or de_mello", field="method")
     scans = {role: _first(sp.read_spectra(p, kind="pl")) for role, p in task.files.items()}
     exc_nm = float(task.options["excitation_nm"])
     half = float(task.options["excitation_halfwidth_nm"])
@@ -173,12 +135,14 @@ def _ms(task: Task, msd: Any) -> Outcome:
     spectrum = msd.read_mass_spectrum(task.path)
     mode = task.options.get("mode") or spectrum.mode
     figs: dict[str, bytes] = {}
-    if mode == "linear" and task.role != "clusters" and hasattr(msd, "molecular_ion_size"):
+    from qdlab.ms.plot import plot_analysis, plot_size
+
+    if mode == "linear" and task.role != "clusters":
         res = msd.molecular_ion_size(spectrum, material=task.material)
-        analysis, plot = "ms.molecular_ion_size", _plot_fn("ms", "plot_size")
+        analysis, plot = "ms.molecular_ion_size", plot_size
     else:
         res = msd.analyze(spectrum)
-        analysis, plot = "ms.analyze", _plot_fn("ms", "plot_analysis")
+        analysis, plot = "ms.analyze", plot_analysis
     d = _strip_arrays(_to_dict(res))
     assignment = getattr(res, "assignment", None)
     if assignment is not None:  # best candidates (a lazily built property, not part of to_dict)
@@ -187,8 +151,7 @@ def _ms(task: Task, msd: Any) -> Outcome:
              "candidates": [_strip_arrays(c.to_dict()) for c in p.candidates[:3]]}
             for p in assignment.peaks
         ]
-    if plot is not None:
-        figs["ms"] = png(plot(res))
+    figs["ms"] = png(plot(res))
     stride = max(1, len(spectrum) // 20000)
     return Outcome(
         task, analysis, "ok", d,
@@ -205,11 +168,9 @@ def _tem(task: Task, tem: Any) -> Outcome:
     diam = np.asarray(diam() if callable(diam) else diam, dtype=float)
     dist = tem.size_distribution(diam)
     figs: dict[str, bytes] = {}
-    overlay = _plot_fn("tem", "overlay_figure")
-    if overlay is not None:
-        figs["overlay"] = png(overlay(mic, table))
-    else:
-        figs["overlay"] = png(_overlay_figure(mic, seg, task.source_name))
+    from qdlab.tem.plot import overlay_figure
+
+    figs["overlay"] = png(overlay_figure(mic, table))
     return Outcome(task, "tem.size_distribution", "ok", _strip_arrays(_to_dict(dist)),
                    arrays={"diameter_nm": diam}, figures=figs, parameters={"nm_per_px": list(mic.nm_per_px)})
 
@@ -219,10 +180,9 @@ def _xrd(task: Task, xrd: Any) -> Outcome:
     pattern = xrd.read_diffractogram(task.path)
     match = xrd.match_phases(pattern)
     d = _strip_arrays(_to_dict(match))
-    figs: dict[str, bytes] = {}
-    plot = _plot_fn("xrd", "plot_match")
-    if plot is not None:
-        figs["fit"] = png(plot(match))
+    from qdlab.xrd.plot import plot_match
+
+    figs = {"fit": png(plot_match(match))}
     return Outcome(task, "xrd.match_phases", "ok", d,
                    arrays={"two_theta_deg": pattern.two_theta_deg, "intensity": pattern.intensity}, figures=figs,
                    parameters={"wavelength_angstrom": pattern.wavelength_angstrom})
@@ -233,55 +193,18 @@ _RUNNERS: dict[str, Callable[[Task, Any], Outcome]] = {
 }
 
 
-def _plot_fn(dom: str, name: str) -> Callable[..., Any] | None:
-    """A domain's plot function ``qdlab.<dom>.plot.<name>``, if it ships one."""
-    try:
-        mod = importlib.import_module(f"qdlab.{dom}.plot")
-    except ImportError:
-        return None
-    return getattr(mod, name, None)
-
-
-def _overlay_figure(mic: Any, labels: Any, title: str) -> Any:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from skimage.segmentation import find_boundaries
-
-    lab = getattr(labels, "labels", labels)
-    img = np.asarray(mic.image, dtype=float)
-    fig, ax = plt.subplots(figsize=(4.2, 4.2))
-    ax.imshow(img, cmap="gray")
-    if isinstance(lab, np.ndarray) and lab.shape == img.shape:
-        edge = find_boundaries(lab, mode="outer")
-        ax.imshow(np.ma.masked_where(~edge, edge), cmap="autumn", alpha=0.9)
-    ny, nx = img.shape
-    bar_nm = 10.0
-    bar_px = bar_nm / mic.nm_per_px[1]
-    ax.plot([nx * 0.05, nx * 0.05 + bar_px], [ny * 0.93, ny * 0.93], color="white", lw=3)
-    ax.text(nx * 0.05, ny * 0.90, f"{bar_nm:g} nm", color="white")
-    ax.set_title(title, fontsize=9)
-    ax.axis("off")
-    return fig
-
-
 def run_task(task: Task) -> Outcome:
-    """Run one task; never raises (errors and missing domains come back in the outcome)."""
+    """Run one task: a refused file or an analysis that does not apply (``QdlabError``) comes back as an
+    ``error`` outcome with the message; any other exception is a bug and propagates."""
     import matplotlib
 
     matplotlib.use("Agg")
-    dom_name, names = REQUIRES[task.kind]
-    mod = domain(dom_name, names)
-    if mod is None:
-        return Outcome(task, f"{dom_name}", "unavailable", error=unavailable_message(dom_name))
+    dom_name = DOMAINS[task.kind]
+    mod = importlib.import_module(f"qdlab.{dom_name}")
     try:
         return _RUNNERS[task.kind](task, mod)
     except QdlabError as exc:
         return Outcome(task, dom_name, "error", error=f"{task.source_name}: {exc}")
-    except Exception as exc:
-        tb = traceback.format_exception_only(type(exc), exc)[-1].strip()
-        return Outcome(task, dom_name, "error", error=f"{task.source_name}: internal error in qdlab.{dom_name}: {tb}")
 
 
-__all__ = ["Task", "Outcome", "run_task", "domain", "available_domains", "unavailable_message", "png", "REQUIRES"]
+__all__ = ["DOMAINS", "Outcome", "Task", "png", "run_task"]
