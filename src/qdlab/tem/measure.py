@@ -303,20 +303,35 @@ def _ring(
     c.valid = valid
 
 
-def _fit_psf(cands: list[_Cand], model: EdgeModel, n_max: int = 12) -> float:
-    """PSF width (px) minimising the summed normalised residual of the largest isolated particles.
+PSF_GRID_PX = (0.25, 2.5)
+"""Search range of the fitted PSF width (px); a fit at either end is flagged."""
 
-    A grid of widths (0.25 px steps up to 2.5 px) is scored with short, coarse model tables restricted to the
-    radii of the chosen particles; the best grid value is refined by a parabola.
+
+def _fit_psf(cands: list[_Cand], model: EdgeModel, shape: tuple[int, int] | None = None, n_max: int = 16) -> float:
+    """PSF width (px) minimising the summed normalised residual of isolated, typical particles.
+
+    The particles are isolated, away from the image border, not larger than 1.3 x the median mask radius
+    (unsplit pairs and debris would pull the width), and spread evenly over the ranks of the upper half of the
+    sizes (larger particles have longer edges, but always taking the very largest made the width depend on
+    which few objects the field happened to hold). A grid of widths (0.25 px steps up to 2.5 px) is scored with
+    short, coarse model tables restricted to the radii of the chosen particles; the best grid value is refined
+    by a parabola.
     """
     iso = [c for c in cands if c.isolated and c.ring is not None]
+    if shape is not None:
+        ny, nx = shape
+        iso = [c for c in iso if c.cy - c.half >= 0 and c.cx - c.half >= 0 and c.cy + c.half <= ny - 1
+               and c.cx + c.half <= nx - 1]
     if len(iso) < 10:  # too few clean particles: the PSF would follow the carbon texture
         return float("nan")
-    iso.sort(key=lambda c: -c.r0)
-    iso = iso[:n_max]
+    r_med = float(np.median([c.r0 for c in iso]))
+    iso = sorted((c for c in iso if c.r0 <= 1.3 * r_med), key=lambda c: (-c.r0, c.cy, c.cx))
+    upper = iso[: max(n_max, len(iso) // 2)]
+    pick = np.unique(np.linspace(0, len(upper) - 1, min(n_max, len(upper))).round().astype(int))
+    iso = [upper[k] for k in pick]
     r_lo = max(1.0, min(0.5 * c.r0 for c in iso))
     r_hi = max(c.half for c in iso)
-    grid = np.arange(0.25, 2.51, 0.25)
+    grid = np.arange(PSF_GRID_PX[0], PSF_GRID_PX[1] + 0.01, 0.25)
     cost = np.zeros(grid.size)
     for j, s in enumerate(grid):
         tab = model_table(float(s), float(math.ceil(r_hi)), model, float(math.floor(r_lo)), 0.5)
@@ -419,7 +434,7 @@ def measure_particles(
     r_max = max([c.half for c in cands], default=10.0)
     t1 = time.perf_counter()
     if psf_sigma_nm is None:
-        sigma_px = _fit_psf(cands, edge_model)
+        sigma_px = _fit_psf(cands, edge_model, (ny, nx))
         if not math.isfinite(sigma_px):
             sigma_px = float(load_psf_default()) / px_mean
     else:
