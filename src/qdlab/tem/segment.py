@@ -2,17 +2,18 @@
 
 Pipeline (every step is a plain function over arrays; defaults in ``resources/tem/defaults.toml``):
 
-1. **Background.** A smooth illumination/film background is estimated on a coarse grid of blocks about one
-   expected diameter wide: block medians first, then a masked (normalised-convolution) Gaussian average over
-   ``background_scale_diameters`` that ignores detected particles, interpolated back bilinearly. This is the
-   rolling-ball step of ImageJ/ParticleSpy, but robust to touching particles and ~30x faster.
+1. **Background.** A smooth illumination/film background is estimated on a coarse grid of blocks half an
+   expected diameter wide (``background_block_diameters``): block medians first, then block means of the bare
+   film (detected particles masked); a median over the blocks within ``background_scale_diameters``, and
+   bilinear interpolation back. This is the rolling-ball step of ImageJ/ParticleSpy, but robust to touching
+   particles, local (nothing outside the window changes it) and fast.
 2. **Contrast.** Bright field: ``s = ln(I_bg / I)``, which is proportional to the projected mass-thickness
    (``I = I_bg exp(-t / lambda)``); dark particles on a bright film (HAADF-STEM): ``s = I / I_bg - 1``.
    Dividing by the local background makes the following global threshold a *local* threshold on the raw image.
 3. **Detection.** On a binned copy (about 10 px per expected diameter) ``s`` is smoothed by a Gaussian of
    ``detect_sigma_diameters`` expected diameters (close to a matched filter), the background noise is measured
-   robustly (from the particle-free side of the histogram), and pixels above ``threshold_sigma`` noise
-   standard deviations form the foreground.
+   robustly per block of ``noise_block_diameters`` (from the particle-free side of the histogram), and pixels
+   above ``threshold_sigma`` local noise standard deviations form the foreground.
 4. **Splitting.** Connected components are split by a distance-transform watershed whose seeds must be at
    least ``seed_spacing_radius_fraction`` expected radii apart. Components that are as compact as one disk
    (area <= 1.2 x the disk of their inscribed radius) are not split at all, which keeps the watershed to the
@@ -104,7 +105,7 @@ def _block_grid(n: int, block: int) -> tuple[int, NDArray[np.float64]]:
 
 
 def background_grid(
-    image: NDArray, block_px: int, scale_px: float, exclude: NDArray[np.bool_] | None = None
+    image: NDArray, block_px: int, scale_px: float, exclude: NDArray[np.bool_] | None = None,
 ) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
     """Smooth background of ``image`` sampled on a coarse grid of blocks.
 
@@ -129,16 +130,15 @@ def background_grid(
         with np.errstate(invalid="ignore", divide="ignore"):
             low = (crop * keep).sum(axis=(1, 3), dtype=np.float64) / wgt
         low = np.where(wgt > 0, low, 0.0)
-    # 1) a median over blocks within `scale_px` (odd-reflected at the edges, so a linear gradient passes
-    #    unchanged): robust to particle clusters and, unlike a mean, it keeps a step in the illumination (a
-    #    stitched seam, a film edge) as a step instead of smearing it over the smoothing length;
-    # 2) local linear regression (first-order normalised convolution, Knutsson & Westin 1993) over about one
-    #    block removes the blockiness and follows a gradient up to the image edge without roll-off.
-    # Both are local: the background of a region does not depend on what else is in the field of view.
+    # A median over the blocks within `scale_px` (odd-reflected at the edges, so that a linear gradient passes
+    # unchanged), then bilinear interpolation between block centres. The median is robust to particle clusters
+    # and, unlike a mean or a Gaussian, keeps a step in the illumination (a stitched seam, a film edge) within
+    # one block instead of smearing it over the smoothing length; and it is local: the background of a region
+    # does not depend on what else is in the field of view (the former global plane + Gaussian did).
     valid = wgt > 0.1 * float(wgt.max()) if exclude is not None and float(wgt.max()) > 0 else wgt > 0
     med = _median_filter_odd(np.where(valid, low, np.nan), max(1, round(0.5 * sig)))
     ok = np.isfinite(med)
-    low_bg = _local_linear(np.where(ok, med, 0.0), ok.astype(np.float64), 1.0)
+    low_bg = np.where(ok, med, float(np.nanmedian(med)) if ok.any() else 0.0)
     return low_bg, cy, cx
 
 
@@ -161,33 +161,6 @@ def _median_filter_odd(grid: NDArray[np.float64], half: int) -> NDArray[np.float
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
             return np.nanmedian(win.reshape(*win.shape[:2], -1), axis=-1)
-
-
-def _local_linear(values: NDArray[np.float64], weights: NDArray[np.float64], sigma: float) -> NDArray[np.float64]:
-    """Gaussian-weighted local plane fit of a 2-D grid of ``values`` with ``weights`` (0 = no data)."""
-    gy, gx = np.meshgrid(np.arange(values.shape[0], dtype=np.float64), np.arange(values.shape[1], dtype=np.float64),
-                         indexing="ij")
-    yc, xc = gy - gy.mean(), gx - gx.mean()
-    w = np.asarray(weights, dtype=np.float64)
-    v = np.where(w > 0, values, 0.0)
-
-    def g(a: NDArray[np.float64]) -> NDArray[np.float64]:
-        return ndi.gaussian_filter(a, sigma, mode="constant", cval=0.0, truncate=3.0)
-
-    s1, sy, sx = g(w), g(w * yc), g(w * xc)
-    syy, sxy, sxx = g(w * yc * yc), g(w * yc * xc), g(w * xc * xc)
-    sv, svy, svx = g(w * v), g(w * v * yc), g(w * v * xc)
-    m = np.stack([np.stack([s1, sy, sx], -1), np.stack([sy, syy, sxy], -1), np.stack([sx, sxy, sxx], -1)], -2)
-    rhs = np.stack([sv, svy, svx], -1)
-    scale = np.maximum(s1, 1e-300)
-    m = m / scale[..., None, None]
-    m[..., 1, 1] += 1e-6 * sigma**2
-    m[..., 2, 2] += 1e-6 * sigma**2
-    coef = np.linalg.solve(m, (rhs / scale[..., None])[..., None])[..., 0]
-    out = coef[..., 0] + coef[..., 1] * yc + coef[..., 2] * xc
-    zero = sv / scale  # zeroth order where the local fit is ill-posed (too few blocks with data)
-    ok = (s1 > 1e-6 * max(float(w.max()), 1e-300)) & np.isfinite(out)
-    return np.where(ok, out, zero)
 
 
 def render_background(
@@ -376,6 +349,7 @@ def segment_particles(
     bg_scale = float(d["background_scale_diameters"] if background_scale_diameters is None
                      else background_scale_diameters)
     noise_scale = float(d["noise_block_diameters"])
+    block_f = float(d["background_block_diameters"])
     for name, val in (("expected_diameter_nm", exp_d), ("threshold_sigma", k), ("seed_spacing_radius_fraction", spacing),
                       ("background_scale_diameters", bg_scale)):
         if not (math.isfinite(val) and val > 0):
@@ -407,7 +381,7 @@ def segment_particles(
     else:
         small = img
     d_b = exp_d_px / bin_f
-    block = max(4, round(d_b))
+    block = max(4, round(block_f * d_b))
     scale_b = bg_scale * d_b
     sig_b = (smooth_f * exp_d / (py * bin_f), smooth_f * exp_d / (px * bin_f))
 
