@@ -174,3 +174,29 @@ def test_a_blur_outside_the_psf_search_is_flagged():
                            psf_sigma_nm=0.6, seed=3)
     t = measure_particles(res.micrograph, expected_diameter_nm=4.0)
     assert any("PSF sigma" in w and "bound" in w for w in t.warnings), t.warnings
+
+
+def test_cli_text_on_an_image_without_particles(tmp_path, capsys):
+    """Bare film (Poisson noise only): no traceback, 'mean=n/a' and a warning that there is no distribution."""
+    rng = np.random.default_rng(0)
+    path = write_tiff(tmp_path / "film.tif", Micrograph(rng.poisson(400, (256, 256)).astype(np.uint16), (0.15, 0.15)))
+    assert main(["tem", "size", str(path)]) == 0
+    text = capsys.readouterr().out
+    assert "N=0 mean=n/a" in text
+
+
+REAL = Path(__file__).parents[1] / "data" / "real" / "tem" / "hyperspy" / "fei_emd_image.emd"
+
+
+@pytest.mark.skipif(not REAL.exists(), reason="real-files corpus not merged")
+def test_real_haadf_image_reports_edge_fits_at_bound(capsys):
+    """A real Velox HAADF image (5.3 nm/px; tests/data/real/SOURCES.md): the CLI names the edge fits that ended
+    at a bound of the radius search, in the text and in --json."""
+    args = ["tem", "size", str(REAL), "--bright-particles", "--expected-diameter-nm", "40"]
+    assert main([*args, "--json"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    im = d["images"][0]
+    assert im["edge_fits_at_bound"] > 0 and im["count"] == 0
+    assert any(f"{im['edge_fits_at_bound']} of" in w and "edge fit ended at a bound" in w for w in d["warnings"])
+    assert main(args) == 0
+    assert "WARNING:" in capsys.readouterr().out

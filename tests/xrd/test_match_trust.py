@@ -146,3 +146,16 @@ def test_scherrer_recovers_pymatgen_broadening_and_flags_an_empty_window():
     assert peak.at_bound_parameters == []
     _, empty = scherrer_from_pattern(pattern("CdO", 15.0, seed=1), (44.0, 50.0))
     assert empty.amplitude_snr < MIN_PEAK_SNR
+
+
+CORPUS = Path(__file__).parents[1] / "data" / "real" / "xrd"
+
+
+@pytest.mark.parametrize("name", ["fityk/SiC_Zn.dat", "xrayutilities/LaB6_d500_si_psd.xye"])
+def test_corpus_patterns_of_other_materials_are_not_matched(name):
+    """Measured SiC + Zn and LaB6 patterns of the real-files corpus (tests/data/real/SOURCES.md), when merged."""
+    path = CORPUS / name
+    if not path.exists():
+        pytest.skip("real-files corpus not merged")
+    m = match_phases(read_diffractogram(path, wavelength_angstrom=1.54051))
+    assert m.best_phase == "none" and not m.matched and m.reasons

@@ -105,7 +105,8 @@ def _size(
             ("sem_diameter_nm", "SEM (nm)"), ("median_diameter_nm", "median (nm)"), ("relative_std", "SD/mean"),
         ])
         for im in d["images"]:
-            print(f"{im['path']}: N={im['count']} mean={im['mean_diameter_nm']:.3f} nm "
+            mean = "n/a" if im["mean_diameter_nm"] is None else f"{im['mean_diameter_nm']:.3f} nm"
+            print(f"{im['path']}: N={im['count']} mean={mean} "
                   f"({im['nm_per_px'][1]:.4g} nm/px, {im['calibration_source']}), rejected {im['rejected']}")
         for w in d["warnings"]:
             print(f"WARNING: {w}")

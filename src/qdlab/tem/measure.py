@@ -525,10 +525,10 @@ def measure_particles(
     cols["label"] = cols["label"].astype(np.int64)
     cols["touches_border"] = cols["touches_border"].astype(bool)
     cols["edge_at_bound"] = cols["edge_at_bound"].astype(bool)
-    n_bound = int(sum(1 for i, r in enumerate(reasons) if r == "fit" and cols["edge_at_bound"][i]))
+    n_bound = int(cols["edge_at_bound"].sum())
     if n_bound:
         warnings.append(f"{n_bound} of {n} candidates: the edge fit ended at a bound of the radius search "
-                        "(no edge found); they are rejected as 'fit', not measured")
+                        "(no edge found); they are rejected ('fit', or an earlier filter such as 'border'), not measured")
     if n and not any(r == "" for r in reasons):
         warnings.append("no particle passed the filters: there is no size distribution in this image")
     cols["accepted"] = np.array([r == "" for r in reasons], dtype=bool)
