@@ -60,6 +60,8 @@ def _size(
             "count": dist.count, "mean_diameter_nm": dist.mean_diameter_nm, "std_diameter_nm": dist.std_diameter_nm,
             "psf_sigma_nm": table.psf_sigma_nm, "candidates": len(table),
             "rejected": {r: table.reject_reason.count(r) for r in sorted(set(table.reject_reason)) if r},
+            "edge_fits_at_bound": int(table["edge_at_bound"].sum()) if len(table) else 0,
+            "warnings": list(table.warnings),
             "seconds": sum(table.timings_s.values()),
         })
     first = (read_micrograph(images[0], nm_per_px=nm_per_px), tables[0]) if overlay is not None else None
@@ -94,6 +96,7 @@ def _size(
         "diameters_nm": dia.tolist(), "edge_model": edge_model, "images": per_image,
         "histogram": {"edges_nm": dist.histogram_edges_nm.tolist(), "counts": dist.histogram_counts.tolist()},
         "overlay": str(overlay) if overlay else None, "histogram_png": str(histogram) if histogram else None,
+        "warnings": [f"{im['path']}: {w}" for im in per_image for w in im["warnings"]],
     }
 
     def render(d: dict[str, Any]) -> None:
@@ -102,8 +105,11 @@ def _size(
             ("sem_diameter_nm", "SEM (nm)"), ("median_diameter_nm", "median (nm)"), ("relative_std", "SD/mean"),
         ])
         for im in d["images"]:
-            print(f"{im['path']}: N={im['count']} mean={im['mean_diameter_nm']:.3f} nm "
+            mean = "n/a" if im["mean_diameter_nm"] is None else f"{im['mean_diameter_nm']:.3f} nm"
+            print(f"{im['path']}: N={im['count']} mean={mean} "
                   f"({im['nm_per_px'][1]:.4g} nm/px, {im['calibration_source']}), rejected {im['rejected']}")
+        for w in d["warnings"]:
+            print(f"WARNING: {w}")
 
     emit(result, json_out, render)
 

@@ -166,10 +166,13 @@ def match(
     if fit_sigma and res.size_fit is not None:
         from dataclasses import replace
 
-        res = replace(res, size_fit=fit_crystallite_size(
+        refit = fit_crystallite_size(
             d, sigma_rel=sigma_rel, fit_sigma=True, two_theta_range_deg=(two_theta_min, two_theta_max),
             background_order=background_order, instrument_fwhm_deg=instrument_fwhm_deg, fit_lattice=not fix_lattice,
-        ))
+        )
+        extra = [f"Cd3P2 size fit (--fit-sigma): {w}" for w in refit.warnings] if res.matched and res.best_phase == "Cd3P2" else []
+        kept = [w for w in res.warnings if not w.startswith("Cd3P2 size fit:")]
+        res = replace(res, size_fit=refit, warnings=kept + extra)
     if plot is not None:
         from qdlab.xrd.pattern import reference_pattern
         from qdlab.xrd.plot import plot_match
@@ -185,14 +188,24 @@ def match(
         from qdlab.console import out_console
 
         t = Table(title=f"phase check: {file.name}", title_justify="left")
-        for col in ("phase", "Rwp", "red. chi2", "weight", "D (nm)"):
+        for col in ("phase", "Rwp", "explained", "unexpl.", "red.chi2", "weight", "D (nm)"):
             t.add_column(col, justify="right")
         for s in data["scores"]:
-            dn = "" if s["diameter_nm"] is None else f"{s['diameter_nm']:.2f}"
-            t.add_row(s["phase"], f"{s['rwp']:.4f}", f"{s['reduced_chi2']:.3g}", f"{s['weight']:.3f}", dn)
+            dn = "" if s["diameter_nm"] is None else f"{s['diameter_nm']:.2f}" + ("*" if s["at_bound"] else "")
+            t.add_row(s["phase"], f"{s['rwp']:.4f}", f"{s['explained_fraction']:.3f}", f"{s['unexplained_peak_rel']:.2f}",
+                      f"{s['reduced_chi2']:.3g}", f"{s['weight']:.3f}", dn)
         out_console().print(t)
+        if any(s["at_bound"] for s in data["scores"]):
+            print("* a fitted parameter sits at its search bound (see warnings)")
+        crit = data["criteria"]
+        rule = (f"accept: Rwp <= {crit['rwp_max']:g}, explained >= {crit['min_explained_fraction']:g}, "
+                f"unexplained peak <= {crit['max_unexplained_peak_rel']:g}")
+        if data["matched"]:
+            print(f"matched phase: {data['best_phase']} ({rule})")
+        else:
+            print(f"NO PHASE MATCHED: best candidate {data['best_candidate']} fails {'; '.join(data['reasons'])} ({rule})")
         sf = data["size_fit"]
-        if sf is not None:
+        if sf is not None and data["matched"] and data["best_phase"] == "Cd3P2":
             key_value_table("Cd3P2 crystallite size (Debye fit)", sf, [
                 ("diameter_nm", "diameter (nm)"), ("diameter_std_nm", "+/- (nm, 1 sigma)"), ("sigma_rel", "size spread"),
                 ("lattice_a_angstrom", "a (A)"), ("lattice_c_angstrom", "c (A)"), ("lattice_scale", "lattice / bulk"),
@@ -207,8 +220,11 @@ def match(
                   f"delta chi2 = {imp['delta_chi2_scaled']:.0f} x reduced)")
         sch = data.get("scherrer") or {}
         if "diameter_nm" in sch:
+            note = "" if sch.get("applies", True) else " [not applicable: no Cd3P2 matched]"
             print(f"Scherrer: D = {sch['diameter_nm']:.2f} nm (K = {sch['k']} for {sch['breadth_type']} of a sphere, "
-                  f"hump at {sch['two_theta_deg']:.2f} deg, FWHM {sch['breadth_deg']:.2f} deg)")
+                  f"hump at {sch['two_theta_deg']:.2f} deg, FWHM {sch['breadth_deg']:.2f} deg){note}")
+        for w in data.get("warnings") or []:
+            print(f"WARNING: {w}")
 
     emit(out, json_out, render)
 

@@ -41,7 +41,8 @@ SECTORS = 8
 
 COLUMNS = (
     "label", "x_px", "y_px", "x_nm", "y_nm", "diameter_nm", "area_nm2", "ecd_half_max_nm", "feret_max_nm",
-    "feret_min_nm", "circularity", "solidity", "contrast", "fit_rms", "diameter_err_nm", "touches_border", "accepted",
+    "feret_min_nm", "circularity", "solidity", "contrast", "fit_rms", "diameter_err_nm", "touches_border", "edge_at_bound",
+    "accepted",
 )
 
 
@@ -55,8 +56,9 @@ class ParticleTable(Result):
         Mapping column name -> array (see :data:`COLUMNS`). ``diameter_nm`` is the fitted edge diameter,
         ``ecd_half_max_nm`` the equivalent-circle diameter of the half-maximum region.
     reject_reason
-        Empty string for accepted particles, else ``border``, ``fit``, ``size``, ``circularity``, ``solidity``,
-        ``uncertain``.
+        Empty string for accepted particles, else ``border`` (the segmented region touches the image edge or the
+        fitted disk leaves the field), ``fit`` (no edge found; ``edge_at_bound`` marks fits that ended at a bound
+        of the radius search), ``size``, ``circularity``, ``solidity``, ``uncertain``.
     nm_per_px
         Pixel size ``(y, x)``.
     psf_sigma_nm
@@ -76,6 +78,7 @@ class ParticleTable(Result):
     edge_model: str
     params: dict[str, Any] = field(default_factory=dict)
     timings_s: dict[str, float] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.reject_reason)
@@ -116,6 +119,7 @@ class ParticleTable(Result):
         return {
             "particles": self.rows(), "nm_per_px": list(self.nm_per_px), "psf_sigma_nm": self.psf_sigma_nm,
             "edge_model": self.edge_model, "params": self.params, "timings_s": self.timings_s,
+            "warnings": self.warnings,
         }
 
 
@@ -229,6 +233,7 @@ class _Cand:
     cx: float
     r0: float
     isolated: bool
+    at_edge: bool = False
     half: float = 0.0
     ring: tuple[NDArray, NDArray, NDArray] | None = None
     sl: tuple[slice, slice] | None = None
@@ -241,10 +246,15 @@ def _candidates(seg: Segmentation, px_mean: float) -> list[_Cand]:
     labels = seg.labels
     sig = seg.signal
     py, px = seg.nm_per_px
+    # the labels cover the binned grid: rows/columns past its last full bin count as the image edge
+    f = seg.bin_factor
+    y_end = (labels.shape[0] // f) * f
+    x_end = (labels.shape[1] // f) * f
     out: list[_Cand] = []
     for lab, sl in enumerate(ndi.find_objects(labels), start=1):
         if sl is None:
             continue
+        at_edge = sl[0].start == 0 or sl[1].start == 0 or sl[0].stop >= y_end or sl[1].stop >= x_end
         reg = labels[sl] == lab
         yy, xx = np.nonzero(reg)
         w = np.clip(sig[sl][yy, xx], 0, None)
@@ -259,7 +269,7 @@ def _candidates(seg: Segmentation, px_mean: float) -> list[_Cand]:
         win = _window(labels.shape, cy, cx, 2.0 * r0 * px_mean / min(py, px))
         lc = labels[win]
         isolated = not ((lc != 0) & (lc != lab)).any()
-        out.append(_Cand(lab, cy, cx, r0, isolated))
+        out.append(_Cand(lab, cy, cx, r0, isolated, at_edge))
     return out
 
 
@@ -303,20 +313,35 @@ def _ring(
     c.valid = valid
 
 
-def _fit_psf(cands: list[_Cand], model: EdgeModel, n_max: int = 12) -> float:
-    """PSF width (px) minimising the summed normalised residual of the largest isolated particles.
+PSF_GRID_PX = (0.25, 2.5)
+"""Search range of the fitted PSF width (px); a fit at either end is flagged."""
 
-    A grid of widths (0.25 px steps up to 2.5 px) is scored with short, coarse model tables restricted to the
-    radii of the chosen particles; the best grid value is refined by a parabola.
+
+def _fit_psf(cands: list[_Cand], model: EdgeModel, shape: tuple[int, int] | None = None, n_max: int = 16) -> float:
+    """PSF width (px) minimising the summed normalised residual of isolated, typical particles.
+
+    The particles are isolated, away from the image border, not larger than 1.3 x the median mask radius
+    (unsplit pairs and debris would pull the width), and spread evenly over the ranks of the upper half of the
+    sizes (larger particles have longer edges, but always taking the very largest made the width depend on
+    which few objects the field happened to hold). A grid of widths (0.25 px steps up to 2.5 px) is scored with
+    short, coarse model tables restricted to the radii of the chosen particles; the best grid value is refined
+    by a parabola.
     """
     iso = [c for c in cands if c.isolated and c.ring is not None]
+    if shape is not None:
+        ny, nx = shape
+        iso = [c for c in iso if c.cy - c.half >= 0 and c.cx - c.half >= 0 and c.cy + c.half <= ny - 1
+               and c.cx + c.half <= nx - 1]
     if len(iso) < 10:  # too few clean particles: the PSF would follow the carbon texture
         return float("nan")
-    iso.sort(key=lambda c: -c.r0)
-    iso = iso[:n_max]
+    r_med = float(np.median([c.r0 for c in iso]))
+    iso = sorted((c for c in iso if c.r0 <= 1.3 * r_med), key=lambda c: (-c.r0, c.cy, c.cx))
+    upper = iso[: max(n_max, len(iso) // 2)]
+    pick = np.unique(np.linspace(0, len(upper) - 1, min(n_max, len(upper))).round().astype(int))
+    iso = [upper[k] for k in pick]
     r_lo = max(1.0, min(0.5 * c.r0 for c in iso))
     r_hi = max(c.half for c in iso)
-    grid = np.arange(0.25, 2.51, 0.25)
+    grid = np.arange(PSF_GRID_PX[0], PSF_GRID_PX[1] + 0.01, 0.25)
     cost = np.zeros(grid.size)
     for j, s in enumerate(grid):
         tab = model_table(float(s), float(math.ceil(r_hi)), model, float(math.floor(r_lo)), 0.5)
@@ -418,10 +443,17 @@ def measure_particles(
     timings = {"profiles_s": time.perf_counter() - t0}
     r_max = max([c.half for c in cands], default=10.0)
     t1 = time.perf_counter()
+    warnings: list[str] = []
     if psf_sigma_nm is None:
-        sigma_px = _fit_psf(cands, edge_model)
+        sigma_px = _fit_psf(cands, edge_model, (ny, nx))
         if not math.isfinite(sigma_px):
             sigma_px = float(load_psf_default()) / px_mean
+            warnings.append(f"too few isolated particles to fit the blur: the default PSF sigma {sigma_px * px_mean:.3g} nm "
+                            "was used (give psf_sigma_nm / --psf-sigma-nm if it is known)")
+        elif sigma_px <= PSF_GRID_PX[0] + 0.05 or sigma_px >= PSF_GRID_PX[1] - 0.05:
+            warnings.append(f"the fitted PSF sigma {sigma_px * px_mean:.3g} nm sits at a bound of its search range "
+                            f"{PSF_GRID_PX[0] * px_mean:.3g}-{PSF_GRID_PX[1] * px_mean:.3g} nm: a limit, not an estimate; "
+                            "the edge diameters depend on it (give psf_sigma_nm / --psf-sigma-nm)")
     else:
         if not (math.isfinite(psf_sigma_nm) and psf_sigma_nm >= 0):
             raise InputError(f"must be >= 0, got {psf_sigma_nm}", field="psf_sigma_nm")
@@ -452,7 +484,8 @@ def measure_particles(
     timings["fit_s"] = time.perf_counter() - t2
     t3 = time.perf_counter()
     for i, c in enumerate(cands):
-        r, a, _b, sse, r_err = fits[i]
+        r, a, _b, sse, r_err, edge_bound = fits[i]
+        cols["edge_at_bound"][i] = edge_bound
         cols["diameter_err_nm"][i] = 2 * r_err * px_mean
         cols["label"][i] = c.label
         cols["y_px"][i], cols["x_px"][i] = c.cy, c.cx
@@ -463,7 +496,7 @@ def measure_particles(
         # cut by the border: the fitted disk (or, without a fit, the mask) leaves the field
         rad = r if np.isfinite(r) else c.r0
         ry, rx = rad * px_mean / py, rad * px_mean / px
-        border = c.cy - ry < -0.5 or c.cx - rx < -0.5 or c.cy + ry > ny - 0.5 or c.cx + rx > nx - 0.5
+        border = c.at_edge or c.cy - ry < -0.5 or c.cx - rx < -0.5 or c.cy + ry > ny - 0.5 or c.cx + rx > nx - 0.5
         cols["touches_border"][i] = border
         shape = {"area": np.nan, "circularity": np.nan, "solidity": np.nan, "feret_max": np.nan, "feret_min": np.nan}
         if np.isfinite(r):
@@ -491,20 +524,28 @@ def measure_particles(
             reasons.append("")
     cols["label"] = cols["label"].astype(np.int64)
     cols["touches_border"] = cols["touches_border"].astype(bool)
+    cols["edge_at_bound"] = cols["edge_at_bound"].astype(bool)
+    n_bound = int(cols["edge_at_bound"].sum())
+    if n_bound:
+        warnings.append(f"{n_bound} of {n} candidates: the edge fit ended at a bound of the radius search "
+                        "(no edge found); they are rejected ('fit', or an earlier filter such as 'border'), not measured")
+    if n and not any(r == "" for r in reasons):
+        warnings.append("no particle passed the filters: there is no size distribution in this image")
     cols["accepted"] = np.array([r == "" for r in reasons], dtype=bool)
     timings["shape_s"] = time.perf_counter() - t3
     params = {"min_diameter_nm": dmin, "max_diameter_nm": dmax, "min_circularity": cmin, "min_solidity": smin,
               "max_diameter_rel_err": emax, "exclude_border": exclude_border, "psf_fitted": psf_sigma_nm is None, **seg.params}
     return ParticleTable(
         columns=cols, reject_reason=reasons, nm_per_px=(py, px), psf_sigma_nm=sigma_px * px_mean,
-        edge_model=edge_model, params=params, timings_s={**seg.timings_s, **timings},
+        edge_model=edge_model, params=params, timings_s={**seg.timings_s, **timings}, warnings=warnings,
     )
 
 
 def _fit_candidate(
     seg: Segmentation, c: _Cand, tab: tuple, sigma_px: float, r_max: float, px_mean: float, widen: bool = True
-) -> tuple[float, float, float, float, float]:
-    """Fit one candidate: radius, amplitude, offset, residual and the jackknife standard error of the radius."""
+) -> tuple[float, float, float, float, float, bool]:
+    """Fit one candidate: radius, amplitude, offset, residual, the jackknife standard error of the radius, and
+    whether the radius ended at a bound of its search (then the radius is NaN: no edge found)."""
     nan = float("nan")
     r = a = b = sse = nan
     r_lo = 0.5 * c.r0
@@ -518,12 +559,12 @@ def _fit_candidate(
             break
         _ring(seg, c, 1.5 * c.half, px_mean)
     if not (np.isfinite(r) and r_lo + 0.3 < r < r_hi - 0.3):  # at a bound: no edge found
-        return nan, a, b, sse, nan
+        return nan, a, b, sse, nan, bool(np.isfinite(r))
     jk = rr[1:]
     jk = jk[np.isfinite(jk)]
     g = jk.size
     err = float(np.sqrt((g - 1) / g * np.sum((jk - jk.mean()) ** 2))) if g >= 3 else nan
-    return r, a, b, sse, err
+    return r, a, b, sse, err, False
 
 
 def _half_max_shape(seg: Segmentation, c: _Cand) -> dict[str, float]:

@@ -2,17 +2,18 @@
 
 Pipeline (every step is a plain function over arrays; defaults in ``resources/tem/defaults.toml``):
 
-1. **Background.** A smooth illumination/film background is estimated on a coarse grid of blocks about one
-   expected diameter wide: block medians first, then a masked (normalised-convolution) Gaussian average over
-   ``background_scale_diameters`` that ignores detected particles, interpolated back bilinearly. This is the
-   rolling-ball step of ImageJ/ParticleSpy, but robust to touching particles and ~30x faster.
+1. **Background.** A smooth illumination/film background is estimated on a coarse grid of blocks half an
+   expected diameter wide (``background_block_diameters``): block medians first, then block means of the bare
+   film (detected particles masked); a median over the blocks within ``background_scale_diameters``, and
+   bilinear interpolation back. This is the rolling-ball step of ImageJ/ParticleSpy, but robust to touching
+   particles, local (nothing outside the window changes it) and fast.
 2. **Contrast.** Bright field: ``s = ln(I_bg / I)``, which is proportional to the projected mass-thickness
    (``I = I_bg exp(-t / lambda)``); dark particles on a bright film (HAADF-STEM): ``s = I / I_bg - 1``.
    Dividing by the local background makes the following global threshold a *local* threshold on the raw image.
 3. **Detection.** On a binned copy (about 10 px per expected diameter) ``s`` is smoothed by a Gaussian of
    ``detect_sigma_diameters`` expected diameters (close to a matched filter), the background noise is measured
-   robustly (from the particle-free side of the histogram), and pixels above ``threshold_sigma`` noise
-   standard deviations form the foreground.
+   robustly per block of ``noise_block_diameters`` (from the particle-free side of the histogram), and pixels
+   above ``threshold_sigma`` local noise standard deviations form the foreground.
 4. **Splitting.** Connected components are split by a distance-transform watershed whose seeds must be at
    least ``seed_spacing_radius_fraction`` expected radii apart. Components that are as compact as one disk
    (area <= 1.2 x the disk of their inscribed radius) are not split at all, which keeps the watershed to the
@@ -104,7 +105,7 @@ def _block_grid(n: int, block: int) -> tuple[int, NDArray[np.float64]]:
 
 
 def background_grid(
-    image: NDArray, block_px: int, scale_px: float, exclude: NDArray[np.bool_] | None = None
+    image: NDArray, block_px: int, scale_px: float, exclude: NDArray[np.bool_] | None = None,
 ) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
     """Smooth background of ``image`` sampled on a coarse grid of blocks.
 
@@ -129,18 +130,37 @@ def background_grid(
         with np.errstate(invalid="ignore", divide="ignore"):
             low = (crop * keep).sum(axis=(1, 3), dtype=np.float64) / wgt
         low = np.where(wgt > 0, low, 0.0)
-    # a weighted plane takes the illumination gradient exactly (no edge roll-off); the Gaussian-smoothed,
-    # weight-normalised residual takes the rest
-    gy, gx = np.meshgrid(cy, cx, indexing="ij")
-    design = np.stack([np.ones_like(gy), gy, gx], -1).reshape(-1, 3)
-    sw = np.sqrt(wgt.ravel())
-    coef, *_ = np.linalg.lstsq(design * sw[:, None], low.ravel() * sw, rcond=None)
-    plane = (design @ coef).reshape(low.shape)
-    num = ndi.gaussian_filter((low - plane) * wgt, sig, mode="nearest")
-    den = ndi.gaussian_filter(wgt, sig, mode="nearest")
-    with np.errstate(invalid="ignore", divide="ignore"):
-        low_bg = plane + np.where(den > 1e-9 * max(float(wgt.max()), 1.0), num / den, 0.0)
+    # A median over the blocks within `scale_px` (odd-reflected at the edges, so that a linear gradient passes
+    # unchanged), then bilinear interpolation between block centres. The median is robust to particle clusters
+    # and, unlike a mean or a Gaussian, keeps a step in the illumination (a stitched seam, a film edge) within
+    # one block instead of smearing it over the smoothing length; and it is local: the background of a region
+    # does not depend on what else is in the field of view (the former global plane + Gaussian did).
+    valid = wgt > 0.1 * float(wgt.max()) if exclude is not None and float(wgt.max()) > 0 else wgt > 0
+    med = _median_filter_odd(np.where(valid, low, np.nan), max(1, round(0.5 * sig)))
+    ok = np.isfinite(med)
+    low_bg = np.where(ok, med, float(np.nanmedian(med)) if ok.any() else 0.0)
     return low_bg, cy, cx
+
+
+def _median_filter_odd(grid: NDArray[np.float64], half: int) -> NDArray[np.float64]:
+    """NaN-ignoring median over a (2 half + 1)^2 window, the grid padded by odd (point) reflection."""
+    if half < 1 or min(grid.shape) < 2:
+        return grid
+    hy, hx = min(half, grid.shape[0] - 1), min(half, grid.shape[1] - 1)
+    filled = grid
+    if np.isnan(grid).any():  # odd reflection needs an edge value: fill holes with the nearest valid block
+        idx = ndi.distance_transform_edt(np.isnan(grid), return_distances=False, return_indices=True)
+        filled = grid[tuple(idx)] if np.isfinite(grid).any() else grid
+    pad = np.pad(filled, ((hy, hy), (hx, hx)), mode="reflect", reflect_type="odd")
+    holes = np.pad(np.isnan(grid), ((hy, hy), (hx, hx)), mode="reflect")
+    pad = np.where(holes, np.nan, pad)
+    win = np.lib.stride_tricks.sliding_window_view(pad, (2 * hy + 1, 2 * hx + 1))
+    with np.errstate(all="ignore"):
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            return np.nanmedian(win.reshape(*win.shape[:2], -1), axis=-1)
 
 
 def render_background(
@@ -200,6 +220,27 @@ def _robust_sigma(values: NDArray) -> float:
         med = float(np.median(bg))
         sig = float(med - np.percentile(bg, 15.865))
     return max(sig, 1e-12)
+
+
+def noise_map(values: NDArray, block_px: int) -> NDArray[np.float32]:
+    """Local robust noise (:func:`_robust_sigma` per block of ``block_px``), interpolated bilinearly.
+
+    A global noise estimate lets one badly modelled region (a background step, a thick film, a stitched seam)
+    raise the detection threshold everywhere, so that what is found in one place depends on what else is in
+    the field of view; a per-block estimate keeps the threshold local. Blocks with too few bare-film pixels
+    take the median of the others.
+    """
+    v = np.asarray(values, dtype=np.float32)
+    ny, nx = v.shape
+    by, cy = _block_grid(ny, block_px)
+    bx, cx = _block_grid(nx, block_px)
+    grid = np.empty((cy.size, cx.size))
+    for i in range(cy.size):
+        for j in range(cx.size):
+            y1 = ny if i == cy.size - 1 else (i + 1) * by
+            x1 = nx if j == cx.size - 1 else (j + 1) * bx
+            grid[i, j] = _robust_sigma(v[i * by:y1, j * bx:x1])
+    return render_background(grid, cy, cx, v.shape)
 
 
 def contrast_image(
@@ -307,6 +348,8 @@ def segment_particles(
                     else seed_spacing_radius_fraction)
     bg_scale = float(d["background_scale_diameters"] if background_scale_diameters is None
                      else background_scale_diameters)
+    noise_scale = float(d["noise_block_diameters"])
+    block_f = float(d["background_block_diameters"])
     for name, val in (("expected_diameter_nm", exp_d), ("threshold_sigma", k), ("seed_spacing_radius_fraction", spacing),
                       ("background_scale_diameters", bg_scale)):
         if not (math.isfinite(val) and val > 0):
@@ -338,31 +381,33 @@ def segment_particles(
     else:
         small = img
     d_b = exp_d_px / bin_f
-    block = max(4, round(d_b))
+    block = max(4, round(block_f * d_b))
     scale_b = bg_scale * d_b
     sig_b = (smooth_f * exp_d / (py * bin_f), smooth_f * exp_d / (px * bin_f))
 
     # pass 1: block medians (robust); pass 2: mask the detected particles and average the bare film
+    noise_block = max(8, round(noise_scale * d_b))
     bg_b = estimate_background(small, block, scale_b)
     sm = ndi.gaussian_filter(contrast_image(small, bg_b, dark), sig_b)
-    noise = _robust_sigma(sm)
-    excl = ndi.maximum_filter(sm > k * noise, size=2 * max(1, round(0.15 * d_b)) + 1)
+    noise_px = noise_map(sm, noise_block)
+    excl = ndi.maximum_filter(sm > k * noise_px, size=2 * max(1, round(0.15 * d_b)) + 1)
     low, cy, cx = background_grid(small, block, scale_b, exclude=excl)
     bg_b = render_background(low, cy, cx, small.shape)
     sm = ndi.gaussian_filter(contrast_image(small, bg_b, dark), sig_b).astype(np.float32)
-    noise = _robust_sigma(sm)
+    noise_px = noise_map(sm, noise_block)
+    noise = float(np.median(noise_px))
     timings["background_s"] = time.perf_counter() - t0
 
     t1 = time.perf_counter()
-    fg = sm > k * noise
+    fg = sm > k * noise_px
     comp_lab, ncomp = ndi.label(fg)
     # at high signal-to-noise the noise threshold reaches far into the blurred tails and glues neighbours
     # together: also require a fraction of the typical particle peak
     if ncomp:
         peaks = ndi.maximum(sm, comp_lab, np.arange(1, ncomp + 1))
-        level = max(k * noise, rel * float(np.median(peaks)))
-        if level > k * noise:
-            fg = sm > level
+        floor = rel * float(np.median(peaks))
+        if np.any(floor > k * noise_px):
+            fg = sm > np.maximum(k * noise_px, floor)
             comp_lab, ncomp = ndi.label(fg)
     min_area_b = math.pi * (0.25 * d_b) ** 2
     labels_b = np.zeros(fg.shape, dtype=np.int32)
@@ -403,6 +448,7 @@ def segment_particles(
         "expected_diameter_nm": exp_d, "dark_particles": dark, "threshold_sigma": k, "threshold_relative": rel, "detect_sigma_diameters": smooth_f,
         "seed_spacing_radius_fraction": spacing, "background_scale_diameters": bg_scale,
         "bin_factor": bin_f, "block_px": block * bin_f, "noise_sigma_binned": noise,
+        "noise_block_px": noise_block * bin_f, "noise_sigma_binned_range": [float(noise_px.min()), float(noise_px.max())],
     }
     return Segmentation(
         labels=labels, signal=signal, detection=sm, bin_factor=bin_f, noise_sigma=noise,

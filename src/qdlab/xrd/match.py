@@ -65,6 +65,11 @@ class SizeFit(Result):
     instrument_fwhm_deg: float
     two_theta_range_deg: tuple[float, float]
     at_bound: bool
+    at_bound_parameters: list[str]
+    background_only_chi2: float
+    explained_fraction: float
+    unexplained_peak_rel: float
+    warnings: list[str]
     wavelength_angstrom: float
     method: str
     two_theta_deg: NDArray[np.float64] = field(repr=False)
@@ -91,6 +96,9 @@ class PhaseScore(Result):
     weight: float
     diameter_nm: float | None
     description: str
+    explained_fraction: float = float("nan")
+    unexplained_peak_rel: float = float("nan")
+    at_bound: bool = False
 
 
 @dataclass(frozen=True)
@@ -112,7 +120,12 @@ class ImpurityCheck(Result):
 @dataclass(frozen=True, eq=False)
 class MatchResult(Result):
     """Phase ranking, the Cd3P2 size fit (None when there is no Cd3P2 signal), a Scherrer cross-check
-    and, when Cd3P2 is present, a check for minor Cd / CdO alongside it."""
+    and, when Cd3P2 is present, a check for minor Cd / CdO alongside it.
+
+    ``best_phase`` is the matched phase, or ``"none"`` when even the best candidate (``best_candidate``)
+    fails an acceptance criterion of ``xrd.toml`` [match] (``criteria``; the failed ones in ``reasons``).
+    ``warnings`` lists every fit at a bound and every number that should not be used.
+    """
 
     best_phase: str
     scores: list[PhaseScore]
@@ -121,6 +134,11 @@ class MatchResult(Result):
     wavelength_angstrom: float
     source: str
     impurities: list[ImpurityCheck] = field(default_factory=list)
+    matched: bool = True
+    best_candidate: str = ""
+    criteria: dict[str, float] = field(default_factory=dict)
+    reasons: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
 
     def to_dict(self, curves: bool = False) -> dict[str, Any]:  # type: ignore[override]
         d = super().to_dict()
@@ -246,6 +264,31 @@ def _hessian_std(f: Any, x0: NDArray[np.float64], steps: NDArray[np.float64], ch
     return np.sqrt(diag)
 
 
+def _unexplained_peak_rel(prob: _Problem, model: NDArray[np.float64], background: NDArray[np.float64]) -> float:
+    """Height of the strongest feature the model leaves unexplained, relative to the strongest observed one.
+
+    Both curves are smoothed by a running mean over ~0.1 deg (a sharp lab line is ~0.05-0.2 deg wide). A
+    residual counts only where it exceeds 5 standard deviations of the smoothed noise (Poisson: sqrt(model)
+    for counts; else the scatter of point-to-point differences). 1 means the strongest peak in the data is
+    not where the candidate diffracts; a correct phase leaves noise and small model error (< 0.1 on simulated
+    Cd3P2, see ``xrd.toml`` [match]).
+    """
+    step = float(np.median(np.abs(np.diff(prob.tt)))) or 0.02
+    w = max(1, round(0.1 / step))
+    kern = np.ones(w) / w
+    resid = np.convolve(prob.y - model, kern, mode="same")
+    above = np.convolve(prob.y - background, kern, mode="same")
+    if np.all(prob.y >= 0):
+        sigma = np.sqrt(np.maximum(model, 1.0) / w)
+    else:
+        sigma = np.full_like(model, float(np.median(np.abs(np.diff(prob.y)))) / 0.6745 / math.sqrt(2 * w))
+    top = float(np.max(above))
+    if top <= 0:
+        return 0.0
+    excess = np.where(resid > 5 * sigma, resid, 0.0)
+    return float(np.max(excess) / top)
+
+
 def fit_crystallite_size(
     diffractogram: Diffractogram,
     *,
@@ -349,7 +392,25 @@ def fit_crystallite_size(
     background = prob.basis @ coef[1:]
     model = prof * scale + background
     rwp = float(np.sqrt(np.sum(prob.w * (prob.y - model) ** 2) / np.sum(prob.w * prob.y**2)))
-    at_bound = bool(d_fit - d_lo < 0.15 or d_hi - d_fit < 0.15)
+    bounded: list[str] = []
+    if d_fit - d_lo < 0.15:
+        bounded.append(f"diameter_nm at its lower bound {d_lo:.2f} nm")
+    if d_hi - d_fit < 0.15:
+        bounded.append(f"diameter_nm at its upper bound {d_hi:.2f} nm (largest sphere of the {phase} library)")
+    if fit_sigma and s_fit < 0.02:
+        bounded.append("sigma_rel at its lower bound 0")
+    if fit_sigma and s_fit > 0.58:
+        bounded.append("sigma_rel at its upper bound 0.6")
+    if fit_lattice and a_fit - a_lo < 0.002:
+        bounded.append(f"lattice_scale at its lower bound {a_lo:.3f}")
+    if fit_lattice and a_hi - a_fit < 0.002:
+        bounded.append(f"lattice_scale at its upper bound {a_hi:.3f}")
+    at_bound = bool(bounded)
+    warnings = [f"fit at a bound: {b}; the value is a limit, not an estimate" for b in bounded]
+    if std is None:
+        warnings.append("standard errors not available (a parameter at a bound, or chi^2 not curved upwards)")
+    explained = 1.0 - chi2 / prob.ry2 if prob.ry2 > 0 else 0.0
+    unexplained = _unexplained_peak_rel(prob, model, background)
     rec = structure_data(phase if phase != "amorphous" else "Cd3P2")
     # lognormal number distribution: <D^k> = exp(k mu + k^2 s^2 / 2); volume-weighted mean = <D^4>/<D^3>
     ln_s2 = math.log1p(s_fit**2)
@@ -375,6 +436,11 @@ def fit_crystallite_size(
         instrument_fwhm_deg=float(instrument_fwhm_deg),
         two_theta_range_deg=(float(prob.tt[0]), float(prob.tt[-1])),
         at_bound=at_bound,
+        at_bound_parameters=bounded,
+        background_only_chi2=prob.ry2,
+        explained_fraction=float(explained),
+        unexplained_peak_rel=unexplained,
+        warnings=warnings,
         wavelength_angstrom=prob.wl,
         method="Debye equation, spheres cut from the crystal, lognormal number distribution; Chebyshev background; Poisson-weighted LSQ",
         two_theta_deg=prob.tt,
@@ -386,14 +452,17 @@ def fit_crystallite_size(
 
 def _fixed_fit(
     diffractogram: Diffractogram, phase: str, diameter_nm: float, two_theta_range_deg: tuple[float, float], background_order: int
-) -> tuple[float, float, float]:
-    """(chi2, reduced chi2, Rwp) of one fixed-size model (the amorphous cluster, or a phase with no signal)."""
+) -> tuple[float, float, float, float, float]:
+    """(chi2, reduced chi2, Rwp, explained fraction, unexplained peak) of one fixed-size model (the amorphous
+    cluster, or a phase with no signal)."""
     prob = _Problem(diffractogram, phase, two_theta_range_deg, background_order, 0.0, None)  # reuses the cached library
     chi2, coef, scale, prof = prob.solve(diameter_nm, 0.0)
-    model = prof * scale + prob.basis @ coef[1:]
+    background = prob.basis @ coef[1:]
+    model = prof * scale + background
     rwp = float(np.sqrt(np.sum(prob.w * (prob.y - model) ** 2) / np.sum(prob.w * prob.y**2)))
     dof = max(1, len(prob.y) - (prob.order + 2))
-    return chi2, chi2 / dof, rwp
+    explained = 1.0 - chi2 / prob.ry2 if prob.ry2 > 0 else 0.0
+    return chi2, chi2 / dof, rwp, float(explained), _unexplained_peak_rel(prob, model, background)
 
 
 def check_impurities(
@@ -485,17 +554,17 @@ def match_phases(
     lattice scale; fixed ``sigma_rel``; same background), so the comparison is by chi^2 on the same
     points.
     """
-    from qdlab.xrd.scherrer import scherrer_from_pattern
+    from qdlab.xrd.scherrer import MIN_PEAK_SNR, scherrer_from_pattern
 
     unknown = [p for p in phases if p not in PHASE_DESCRIPTIONS]
     if unknown:
         raise InputError(f"unknown phase(s) {unknown}; choose from {sorted(PHASE_DESCRIPTIONS)}", field="phases")
     fits: dict[str, SizeFit] = {}
-    raw: list[tuple[str, float, float, float, float | None]] = []
+    raw: list[tuple[str, float, float, float, float | None, float, float, bool]] = []
     for ph in phases:
         if ph == "amorphous":
-            chi2, red, rwp = _fixed_fit(diffractogram, ph, AMORPHOUS_DIAMETER_NM, two_theta_range_deg, background_order)
-            raw.append((ph, chi2, red, rwp, None))
+            chi2, red, rwp, expl, unexpl = _fixed_fit(diffractogram, ph, AMORPHOUS_DIAMETER_NM, two_theta_range_deg, background_order)
+            raw.append((ph, chi2, red, rwp, None, expl, unexpl, False))
             continue
         try:
             fit = fit_crystallite_size(
@@ -503,11 +572,12 @@ def match_phases(
                 background_order=background_order, instrument_fwhm_deg=instrument_fwhm_deg, fit_lattice=fit_lattice,
             )
         except ModelError:  # no positive signal of this phase: score the background-only fit
-            chi2, red, rwp = _fixed_fit(diffractogram, ph, 2.0, two_theta_range_deg, background_order)
-            raw.append((ph, chi2, red, rwp, None))
+            chi2, red, rwp, expl, unexpl = _fixed_fit(diffractogram, ph, 2.0, two_theta_range_deg, background_order)
+            raw.append((ph, chi2, red, rwp, None, expl, unexpl, False))
             continue
         fits[ph] = fit
-        raw.append((ph, fit.chi2, fit.reduced_chi2, fit.rwp, fit.diameter_nm))
+        raw.append((ph, fit.chi2, fit.reduced_chi2, fit.rwp, fit.diameter_nm, fit.explained_fraction,
+                    fit.unexplained_peak_rel, fit.at_bound))
     if not raw:
         raise ModelError("no candidate phase could be fitted")
     best_chi2 = min(r[1] for r in raw)
@@ -516,7 +586,8 @@ def match_phases(
     w = np.exp(-0.5 * np.minimum(np.array(deltas), 1400.0))
     w = np.where(w < 1e-300, 0.0, w / w.sum())
     scores = sorted(
-        (PhaseScore(r[0], r[3], r[2], float(dl), float(wi), r[4], PHASE_DESCRIPTIONS[r[0]]) for r, dl, wi in zip(raw, deltas, w, strict=True)),
+        (PhaseScore(r[0], r[3], r[2], float(dl), float(wi), r[4], PHASE_DESCRIPTIONS[r[0]], r[5], r[6], r[7])
+         for r, dl, wi in zip(raw, deltas, w, strict=True)),
         key=lambda s: -s.weight,
     )
     size_fit = fits.get("Cd3P2")
@@ -534,18 +605,65 @@ def match_phases(
         window = tuple(2 * math.degrees(math.asin(min(1.0, wl / (2 * d)))) for d in (2.45, 1.98))
         try:
             res, peak = scherrer_from_pattern(diffractogram, window, instrument_breadth_deg=instrument_fwhm_deg)  # type: ignore[arg-type]
-            sch = res.to_dict() | {"peak_window_deg": list(window), "pseudo_voigt_eta": peak.eta}
+            sch = res.to_dict() | {"peak_window_deg": list(window), "pseudo_voigt_eta": peak.eta, "applies": True,
+                                   "at_bound_parameters": list(peak.at_bound_parameters),
+                                   "amplitude_snr": peak.amplitude_snr,
+                                   "warnings": [f"peak fit at a bound: {b}" for b in peak.at_bound_parameters]}
+            if not peak.amplitude_snr >= MIN_PEAK_SNR:
+                sch["applies"] = False
+                sch["warnings"].append(f"no significant line in {window[0]:.1f}-{window[1]:.1f} deg (height "
+                                       f"{peak.amplitude_snr:.1f} x rms residual < {MIN_PEAK_SNR:g})")
         except (InputError, ModelError) as exc:
             sch = {"error": str(exc)}
+    best = scores[0]
+    criteria = acceptance_criteria()
+    reasons = _rejections(best, criteria)
+    matched = not reasons
+    warnings: list[str] = []
+    if not matched:
+        warnings.append(f"no phase matched: the best candidate {best.phase} fails " + "; ".join(reasons))
+    if best.phase != "Cd3P2" or not matched:
+        if size_fit is not None:
+            warnings.append("the Cd3P2 size fit does not describe this pattern (Cd3P2 was not matched): do not use its diameter")
+        if sch is not None and "diameter_nm" in sch:
+            sch["applies"] = False
+            warnings.append("the Scherrer size is of the strongest line in the Cd3P2 window, not of a matched Cd3P2 phase")
+    if size_fit is not None:
+        warnings.extend(f"Cd3P2 size fit: {w_}" for w_ in size_fit.warnings)
+    if sch is not None and sch.get("warnings"):
+        warnings.extend(f"Scherrer: {w_}" for w_ in sch["warnings"])
     impurities: list[ImpurityCheck] = []
-    if size_fit is not None and scores[0].phase == "Cd3P2":
+    if size_fit is not None and best.phase == "Cd3P2" and matched:
         impurities = check_impurities(
             diffractogram, size_fit, phases=tuple(p for p in phases if p in ("Cd", "CdO")),
             two_theta_range_deg=two_theta_range_deg, background_order=background_order,
             instrument_fwhm_deg=instrument_fwhm_deg,
         )
     src = str(diffractogram.meta.get("source", ""))
-    return MatchResult(scores[0].phase, scores, size_fit, sch, diffractogram.wavelength_angstrom, src, impurities)
+    return MatchResult(
+        best.phase if matched else "none", scores, size_fit, sch, diffractogram.wavelength_angstrom, src, impurities,
+        matched=matched, best_candidate=best.phase, criteria=criteria, reasons=reasons, warnings=warnings,
+    )
+
+
+def acceptance_criteria() -> dict[str, float]:
+    """Thresholds a best candidate must meet to count as matched (``xrd.toml`` [match], with sources)."""
+    table = load_toml("xrd/xrd.toml")["match"]
+    return {k: float(v["value"]) for k, v in table.items()}
+
+
+def _rejections(score: PhaseScore, criteria: dict[str, float]) -> list[str]:
+    """The acceptance criteria that ``score`` fails (empty: matched)."""
+    out = []
+    if not score.rwp <= criteria["rwp_max"]:
+        out.append(f"Rwp {score.rwp:.3f} > {criteria['rwp_max']:g}")
+    if not score.explained_fraction >= criteria["min_explained_fraction"]:
+        out.append(f"it explains {100 * score.explained_fraction:.1f} % of the chi^2 left by the background alone "
+                   f"(< {100 * criteria['min_explained_fraction']:g} %)")
+    if not score.unexplained_peak_rel <= criteria["max_unexplained_peak_rel"]:
+        out.append(f"the strongest unexplained feature is {score.unexplained_peak_rel:.2f} x the strongest observed one "
+                   f"(> {criteria['max_unexplained_peak_rel']:g}: the observed peaks are not where {score.phase} diffracts)")
+    return out
 
 
 __all__ = [
@@ -555,6 +673,7 @@ __all__ = [
     "MatchResult",
     "fit_crystallite_size",
     "match_phases",
+    "acceptance_criteria",
     "check_impurities",
     "PHASE_DESCRIPTIONS",
 ]

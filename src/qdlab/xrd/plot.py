@@ -55,7 +55,12 @@ def plot_match(result: MatchResult, reference: ReferencePattern | None = None) -
         ax.set_title(f"no Cd3P2 signal; Rwp: {ranking}")
         return fig
     best = result.scores[0]
-    title = f"best phase: {best.phase} (Rwp {best.rwp:.3f}, weight {best.weight:.2f}); D = {result.size_fit.diameter_nm:.2f} nm"
+    if not result.matched:
+        title = f"NO PHASE MATCHED (best: {best.phase}, Rwp {best.rwp:.2f}); the Cd3P2 D is no result"
+    else:
+        bound = " (at a bound)" if result.size_fit.at_bound else ""
+        title = (f"best phase: {best.phase} (Rwp {best.rwp:.3f}, weight {best.weight:.2f}); "
+                 f"D = {result.size_fit.diameter_nm:.2f} nm{bound}")
     return plot_size_fit(result.size_fit, reference, title=title)
 
 

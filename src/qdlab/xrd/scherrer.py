@@ -20,7 +20,7 @@ the sphere profile's long tails and overestimates by 8-17 %.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from numpy.typing import NDArray
@@ -125,6 +125,12 @@ class PeakFit(Result):
     amplitude: float
     window_deg: tuple[float, float]
     model: NDArray[np.float64]
+    at_bound_parameters: list[str] = field(default_factory=list)
+    amplitude_snr: float = float("nan")
+
+
+MIN_PEAK_SNR = 5.0
+"""A fitted line lower than this many rms residuals is not a peak (Rose-criterion-like 5 sigma)."""
 
 
 def _pv(x: NDArray[np.float64], amp: float, cen: float, fwhm: float, eta: float, c0: float, c1: float) -> NDArray[np.float64]:
@@ -133,7 +139,12 @@ def _pv(x: NDArray[np.float64], amp: float, cen: float, fwhm: float, eta: float,
 
 
 def fit_peak(diffractogram: Diffractogram, window_deg: tuple[float, float]) -> PeakFit:
-    """Fit a pseudo-Voigt + linear background inside ``window_deg`` (scipy ``curve_fit``)."""
+    """Fit a pseudo-Voigt + linear background inside ``window_deg`` (scipy ``curve_fit``).
+
+    ``at_bound_parameters`` names every parameter that ended at its bound (no peak inside the window, or
+    one wider than it); ``amplitude_snr`` is the height over the rms residual (below
+    :data:`MIN_PEAK_SNR` the "peak" is noise and its breadth means nothing).
+    """
     from scipy.optimize import curve_fit
 
     lo, hi = window_deg
@@ -153,7 +164,18 @@ def fit_peak(diffractogram: Diffractogram, window_deg: tuple[float, float]) -> P
     amp, cen, fwhm, eta = (float(p) for p in popt[:4])
     # integral breadth of a pseudo-Voigt: area / height
     area = amp * fwhm / 2 * (eta * math.pi + (1 - eta) * math.sqrt(math.pi / math.log(2)))
-    return PeakFit(cen, fwhm, area / amp if amp > 0 else float("nan"), eta, amp, (float(lo), float(hi)), _pv(tt, *popt))
+    tol = 0.01 * (hi - lo)
+    bounded = []
+    if amp <= 0:
+        bounded.append("amplitude at its lower bound 0 (no peak)")
+    if cen - lo < tol or hi - cen < tol:
+        bounded.append(f"centre {cen:.2f} deg at the edge of the window {lo:g}-{hi:g} deg (no peak inside)")
+    if fwhm > (hi - lo) - tol or fwhm < 2e-3:
+        bounded.append(f"FWHM {fwhm:.3g} deg at a bound of (0.001, {hi - lo:g}) deg")
+    rms = float(np.sqrt(np.mean((v - _pv(x, *popt)) ** 2)))
+    snr = amp / rms if rms > 0 else float("inf")
+    return PeakFit(cen, fwhm, area / amp if amp > 0 else float("nan"), eta, amp, (float(lo), float(hi)),
+                   _pv(tt, *popt), bounded, snr)
 
 
 def scherrer_from_pattern(
@@ -178,4 +200,4 @@ def scherrer_from_pattern(
     return res, fit
 
 
-__all__ = ["shape_factor", "ScherrerResult", "scherrer_size", "PeakFit", "fit_peak", "scherrer_from_pattern"]
+__all__ = ["MIN_PEAK_SNR", "shape_factor", "ScherrerResult", "scherrer_size", "PeakFit", "fit_peak", "scherrer_from_pattern"]
