@@ -11,13 +11,17 @@ Built on :func:`scipy.signal.find_peaks`, :func:`~scipy.signal.peak_prominences`
   peak's base (``reference="prominence"``: scipy's definition), with a ``truncated`` flag when the
   signal does not fall to that level inside the peak's own region (the width is then a lower bound);
 * centroids computed only over the peak's own region above the chosen level, so a peak's position
-  never comes from a stronger neighbour.
+  never comes from a stronger neighbour;
+* :func:`local_maxima` (the first maximum of a centred window, MALDIquant's ``localMaxima`` rule) and
+  :func:`peaks_at`, which gives apexes found by any rule the same prominence and own bases;
+* :func:`parabolic_apex`, the vertex of the parabola through an apex and its two neighbours.
 
 Positions on the axis are interpolated linearly from the fractional indices (any monotonic axis).
 """
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from typing import Literal
 
@@ -171,15 +175,104 @@ def find_peaks(
     if idx.size == 0:
         e = np.zeros(0, dtype=np.int64)
         return Peaks(e, np.zeros(0), np.zeros(0), np.zeros(0), e, e, float(sigma))
-    prom = props["prominences"].astype(float) if "prominences" in props else _sig.peak_prominences(yy, idx)[0]
-    lb = np.asarray(props.get("left_bases", _sig.peak_prominences(yy, idx)[1]), dtype=np.int64).copy()
-    rb = np.asarray(props.get("right_bases", _sig.peak_prominences(yy, idx)[2]), dtype=np.int64).copy()
-    for k in range(idx.size - 1):  # own bases: cut at the valley between neighbours
+    if "prominences" not in props:
+        return peaks_at(xx, yy, idx, noise=float(sigma))
+    return _with_own_bases(xx, yy, idx, props["prominences"].astype(float), props["left_bases"],
+                           props["right_bases"], float(sigma))
+
+
+def _with_own_bases(xx: NDArray[np.float64], yy: NDArray[np.float64], idx: NDArray[np.int64],
+                    prom: NDArray[np.float64], lb: ArrayLike, rb: ArrayLike, sigma: float) -> Peaks:
+    """Peaks with scipy's bases cut at the valley (lowest point) between each pair of neighbouring apexes."""
+    left = np.asarray(lb, dtype=np.int64).copy()
+    right = np.asarray(rb, dtype=np.int64).copy()
+    for k in range(idx.size - 1):
         a, b = int(idx[k]), int(idx[k + 1])
         valley = a + int(np.argmin(yy[a: b + 1]))
-        rb[k] = min(rb[k], valley)
-        lb[k + 1] = max(lb[k + 1], valley)
-    return Peaks(idx.astype(np.int64), xx[idx].astype(float), yy[idx].astype(float), prom, lb, rb, float(sigma))
+        right[k] = min(right[k], valley)
+        left[k + 1] = max(left[k + 1], valley)
+    return Peaks(idx.astype(np.int64), xx[idx].astype(float), yy[idx].astype(float), prom, left, right, sigma)
+
+
+def peaks_at(x: ArrayLike | None, y: ArrayLike, index: ArrayLike, *, noise: float = float("nan")) -> Peaks:
+    """:class:`Peaks` for apexes chosen by any rule: scipy's prominence and bases, cut at neighbour valleys.
+
+    ``index`` must be strictly increasing. An index that is not a local maximum gets prominence 0 (and
+    its own region still ends at the valleys towards its neighbours).
+
+    Examples
+    --------
+    >>> y = np.array([0.0, 1.0, 0.2, 0.5, 0.1, 0.0])
+    >>> pk = peaks_at(None, y, [1, 3])
+    >>> pk.prominence.round(2).tolist(), pk.right_base.tolist(), pk.left_base.tolist()
+    ([1.0, 0.3], [2, 5], [0, 2])
+    """
+    yy = np.asarray(y, dtype=float)
+    xx = _axis(x, yy)
+    idx = np.asarray(index, dtype=np.int64).reshape(-1)
+    if idx.size and (idx[0] < 0 or idx[-1] >= yy.size or np.any(np.diff(idx) <= 0)):
+        raise InputError("peak indices must be strictly increasing and inside the signal", field="index")
+    if idx.size == 0:
+        e = np.zeros(0, dtype=np.int64)
+        return Peaks(e, np.zeros(0), np.zeros(0), np.zeros(0), e, e, float(noise))
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*prominence of 0")  # a valid answer here
+        prom, lb, rb = _sig.peak_prominences(yy, idx)
+    return _with_own_bases(xx, yy, idx, prom.astype(float), lb, rb, float(noise))
+
+
+def local_maxima(y: ArrayLike, half_window: int, *, edges: bool = False) -> NDArray[np.bool_]:
+    """Points that are the first maximum of their centred ``2*half_window+1``-point window.
+
+    MALDIquant's ``localMaxima`` rule (the window is padded with zeros at the ends; of equal values in
+    one window the leftmost wins, so a plateau counts once, at its first point). With ``edges=False``
+    points closer than ``half_window`` to either end are never maxima (their window is incomplete).
+
+    Examples
+    --------
+    >>> local_maxima([1.0, 2.0, 1.0, 2.0, 1.0], 1).tolist()
+    [False, True, False, True, False]
+    >>> local_maxima([0.0, 3.0, 3.0, 1.0, 0.0], 2, edges=True).tolist()
+    [False, True, False, False, False]
+    """
+    from numpy.lib.stride_tricks import sliding_window_view
+
+    yy = np.asarray(y, dtype=float)
+    hw = int(half_window)
+    if hw < 1:
+        raise InputError(f"half_window must be >= 1, got {half_window}", field="half_window")
+    if yy.ndim != 1 or yy.size == 0:
+        return np.zeros(yy.size, dtype=bool)
+    padded = np.concatenate([np.zeros(hw), yy, np.zeros(hw)])
+    out = np.argmax(sliding_window_view(padded, 2 * hw + 1), axis=1) == hw
+    if not edges:
+        out[:hw] = False
+        out[max(yy.size - hw, 0):] = False
+    return out
+
+
+def parabolic_apex(x: ArrayLike | None, y: ArrayLike, index: int) -> tuple[float, float]:
+    """Position and height of the vertex of the parabola through ``index`` and its two neighbours.
+
+    The offset is limited to one sample; at the ends of the signal, or on a flat top, the sample itself.
+    On a non-uniform axis the offset is scaled by the mean of the two neighbouring steps.
+
+    Examples
+    --------
+    >>> parabolic_apex(None, [0.0, 3.0, 4.0, 3.0], 2)
+    (2.0, 4.0)
+    >>> parabolic_apex([0.0, 1.0, 2.0], [1.0, 2.0, 2.0], 1)
+    (1.5, 2.125)
+    """
+    yy = np.asarray(y, dtype=float)
+    xx = _axis(x, yy)
+    i = int(index)
+    if not 0 < i < yy.size - 1:
+        return float(xx[i]), float(yy[i])
+    a, b, c = yy[i - 1], yy[i], yy[i + 1]
+    den = a - 2.0 * b + c
+    d = float(np.clip(0.5 * (a - c) / den, -1.0, 1.0)) if den != 0 else 0.0
+    return float(xx[i] + d * 0.5 * (xx[i + 1] - xx[i - 1])), float(b - 0.25 * (a - c) * d)
 
 
 def widths(
@@ -272,4 +365,5 @@ def half_max_width(x: ArrayLike, y: ArrayLike, k: int | None = None) -> float:
     return float("nan") if bool(w.truncated[0]) else float(w.width[0])
 
 
-__all__ = ["Peaks", "Widths", "centroids", "find_peaks", "half_max_width", "widths"]
+__all__ = ["Peaks", "Widths", "centroids", "find_peaks", "half_max_width", "local_maxima", "parabolic_apex", "peaks_at",
+           "widths"]
