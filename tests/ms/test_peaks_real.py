@@ -58,7 +58,7 @@ def test_the_fifty_strongest_peaks_as_analyze_reports_them(rel):
     res = analyze(read_mass_spectrum(REAL / rel), max_peaks=50, max_candidates=1)
     pk = res.peak_list
     assert len(pk) == 50 and _own_peak_violations(pk) == []
-    assert float(np.max(np.abs(pk.mz_da - pk.apex_mz_da))) < 5.0  # was 65 Da
+    assert float(np.max(np.abs(pk.mz_da - pk.apex_mz_da))) < 10.0  # was 65 Da
     assert [p.mass_da for p in res.assignment.peaks] == pytest.approx(pk.mz_da.tolist())
 
 

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from scipy import signal as sps
 
 from qdlab.data.errors import InputError
-from qdlab.signal import centroids, find_peaks, half_max_width, local_maxima, parabolic_apex, peaks_at, widths
+from qdlab.signal import centroids, find_peaks, half_max_width, local_maxima, parabolic_apex, valleys, widths
 
 
 def gauss(x, c, s, h=1.0):
@@ -168,16 +168,31 @@ def test_local_maxima_equal_published_sliding_window(y, hw):
     np.testing.assert_array_equal(local_maxima(yy, hw, edges=True), _maldiquant_c_loop(yy, hw))
 
 
-def test_peaks_at_equals_find_peaks_on_the_same_apexes():
+def test_valleys_are_the_own_bases_of_find_peaks():
     x = np.linspace(0, 100, 5001)
     y = gauss(x, 30, 2, 3.0) + gauss(x, 38, 3, 1.0) + gauss(x, 70, 4, 2.0) + 0.05 * gauss(x, 50, 10)
     pk = find_peaks(x, y, noise=1e-3)
-    again = peaks_at(x, y, pk.index, noise=pk.noise)
-    for name in ("index", "x", "height", "prominence", "left_base", "right_base"):
-        np.testing.assert_array_equal(getattr(again, name), getattr(pk, name))
-    assert again.prominence[1] == pytest.approx(sps.peak_prominences(y, pk.index)[0][1])
+    v = valleys(y, pk.index)
+    assert len(pk) == 3 and v.size == 2
+    for k, (a, b) in enumerate(zip(pk.index[:-1], pk.index[1:], strict=True)):
+        assert y[v[k]] == y[a: b + 1].min()
+        assert pk.right_base[k] <= v[k] <= pk.left_base[k + 1]
     with pytest.raises(InputError, match="increasing"):
-        peaks_at(x, y, [10, 5])
+        valleys(y, [10, 5])
+
+
+def test_signal_weighted_centroid_is_the_plain_intensity_centroid_above_the_level():
+    x = np.linspace(0, 50, 5001)
+    y = gauss(x, 20, 2, 1.0) + gauss(x, 23, 3, 0.4)  # one skewed peak
+    pk = find_peaks(x, y, noise=1e-3)
+    assert len(pk) == 1
+    above = y > 0.2 * pk.height[0]
+    plain = float(np.sum(x[above] * y[above]) / np.sum(y[above]))
+    assert centroids(x, y, pk, rel_height=0.8, weights="signal")[0] == pytest.approx(plain, abs=1e-12)
+    excess = float(np.sum(x[above] * (y[above] - 0.2 * pk.height[0])) / np.sum(y[above] - 0.2 * pk.height[0]))
+    assert centroids(x, y, pk, rel_height=0.8)[0] == pytest.approx(excess, abs=1e-12)
+    with pytest.raises(InputError, match="weights"):
+        centroids(x, y, pk, weights="area")
 
 
 def test_parabolic_apex_is_exact_for_a_parabola():

@@ -9,13 +9,15 @@ spectrum. ``apex_mz_da``, ``intensity`` and ``snr`` are MALDIquant's peak positi
 peak owns a stretch of the axis: its region ends at the lowest point between it and each neighbouring
 peak (and at scipy's prominence bases). Inside that region only:
 
-* the linear apex is reached by climbing uphill from MALDIquant's apex (never across a valley, so two
-  peaks never share a maximum);
+* the linear apex is the highest point of the candidate's own bump (where the linear signal stays above
+  half its value at MALDIquant's apex, at most ``half_window`` points away): never across a valley, so
+  two peaks never share a maximum, and on a broad rippled envelope its top rather than the nearest ripple;
 * the FWHM is measured at half the linear apex height, with ``fwhm_truncated`` set where the signal does
   not fall to half height before the region ends (the width is then a lower bound);
-* the **centroid** ``mz_da`` is intensity-weighted over the part above ``centroid_fraction`` of the apex
-  height (weights ``y - level``); if a skewed shoulder pulls it outside the peak's own half-maximum
-  crossings, the centroid above half height is used instead and the peak's ``note`` says so;
+* the **centroid** ``mz_da`` is intensity-weighted over the points above ``centroid_fraction`` of the
+  apex height between the peak's own crossings of that level; if a skewed shoulder pulls it outside the
+  peak's own half-maximum crossings, the centroid above half height is used instead and the peak's
+  ``note`` says so;
 * the area is that of the linear signal over the centroid's stretch.
 
 Differences from MALDIquant (documented defaults in ``resources/ms/defaults.toml``):
@@ -33,7 +35,6 @@ further from their own apex than their own FWHM (docs/ms.md).
 
 from __future__ import annotations
 
-import itertools
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -44,10 +45,9 @@ from qdlab.data.errors import InputError
 from qdlab.data.types import MassSpectrum, Result
 from qdlab.ms.config import default
 from qdlab.ms.preprocess import Preprocessed, preprocess
-from qdlab.signal import centroids, local_maxima, peaks_at, widths
+from qdlab.signal import Peaks, centroids, local_maxima, valleys, widths
 
-_SHOULDER_NOTE = ("centroid above half height: the region above {frac:g} of the apex is skewed by a shoulder "
-                  "beyond this peak's half-maximum crossings")
+_SHOULDER_NOTE = "shoulder: centroid taken above half height"
 
 
 @dataclass(frozen=True, eq=False)
@@ -142,23 +142,27 @@ def _merge_closer_than(x: NDArray[np.float64], y: NDArray[np.float64], cand: NDA
     return np.sort(np.asarray(keep, dtype=np.int64))
 
 
-def _own_apexes(lin: NDArray[np.float64], cand: NDArray[np.int64], hw: int) -> NDArray[np.int64]:
-    """Climb uphill on ``lin`` from each candidate, never past the valley towards a neighbour nor ``hw`` points."""
-    n = lin.size
-    valleys = [int(a + np.argmin(lin[a: b + 1])) for a, b in itertools.pairwise(cand)]
-    lo_b = np.maximum(np.asarray([0, *valleys], dtype=np.int64), cand - hw)
-    hi_b = np.minimum(np.asarray([*valleys, n - 1], dtype=np.int64), cand + hw)
-    out = cand.copy()
-    for k, i in enumerate(cand):
-        j = int(i)
-        while True:
-            left = lin[j - 1] if j - 1 >= lo_b[k] else -np.inf
-            right = lin[j + 1] if j + 1 <= hi_b[k] else -np.inf
-            if max(left, right) <= lin[j]:
-                break
-            j = j - 1 if left > right else j + 1
-        out[k] = j
-    return out
+def _own_peaks(x: NDArray[np.float64], lin: NDArray[np.float64], cand: NDArray[np.int64], hw: int) -> Peaks:
+    """Each candidate's own peak on ``lin``.
+
+    Its region runs between the valleys (of ``lin``) to the neighbouring candidates. Its apex is the
+    highest point of ``lin`` on the candidate's own bump: the run around the candidate where ``lin`` stays
+    above half its value there (at most ``hw`` points away), provided the candidate lies inside that
+    apex's half-maximum crossings; otherwise the candidate itself. So the apex is never a neighbour's,
+    and on a broad rippled envelope it is the top rather than the nearest ripple.
+    """
+    v = valleys(lin, cand)
+    lb = np.concatenate([[0], v]).astype(np.int64)
+    rb = np.concatenate([v, [lin.size - 1]]).astype(np.int64)
+    nan = float("nan")
+    run = widths(None, lin, Peaks(cand, x[cand], lin[cand], lin[cand], lb, rb, nan), rel_height=0.5)
+    lo = np.minimum(np.maximum.reduce([np.ceil(run.left_ips).astype(np.int64), lb, cand - hw]), cand)
+    hi = np.maximum(np.minimum.reduce([np.floor(run.right_ips).astype(np.int64), rb, cand + hw]), cand)
+    apex = np.asarray([a + int(np.argmax(lin[a: b + 1])) for a, b in zip(lo, hi, strict=True)], dtype=np.int64)
+    top = widths(None, lin, Peaks(apex, x[apex], lin[apex], lin[apex], lb, rb, nan), rel_height=0.5)
+    apex = np.where((top.left_ips <= cand) & (cand <= top.right_ips), apex, cand)
+    height = lin[apex].astype(float)
+    return Peaks(apex, x[apex].astype(float), height, height - np.maximum(lin[lb], lin[rb]), lb, rb, nan)
 
 
 def _measure(x: NDArray[np.float64], lin: NDArray[np.float64], cand: NDArray[np.int64], hw: int,
@@ -169,18 +173,17 @@ def _measure(x: NDArray[np.float64], lin: NDArray[np.float64], cand: NDArray[np.
         e = np.zeros(0)
         return {"mz_da": e, "fwhm_da": e, "area": e, "fwhm_left_mz_da": e, "fwhm_right_mz_da": e,
                 "fwhm_truncated": np.zeros(0, dtype=bool), "region_left_mz_da": e, "region_right_mz_da": e, "notes": ()}
-    apex = _own_apexes(lin, cand, hw)
-    pk = peaks_at(x, lin, apex)
+    pk = _own_peaks(x, lin, cand, hw)
     half = widths(x, lin, pk, rel_height=0.5)
     cw = widths(x, lin, pk, rel_height=1.0 - frac)
-    cen = centroids(x, lin, pk, rel_height=1.0 - frac)
+    cen = centroids(x, lin, pk, rel_height=1.0 - frac, weights="signal")
     notes = [""] * m
     outside = (cen < half.left_x) | (cen > half.right_x)
     if np.any(outside):
-        cen_half = centroids(x, lin, pk, rel_height=0.5)
+        cen_half = centroids(x, lin, pk, rel_height=0.5, weights="signal")
         for k in np.nonzero(outside)[0]:
             cen[k] = cen_half[k]
-            notes[k] = _SHOULDER_NOTE.format(frac=frac)
+            notes[k] = _SHOULDER_NOTE
     area = np.empty(m)
     for k in range(m):
         lo = max(int(np.ceil(cw.left_ips[k])), int(pk.left_base[k]))

@@ -21,7 +21,7 @@ from qdlab.signal.peaks import (
     half_max_width,
     local_maxima,
     parabolic_apex,
-    peaks_at,
+    valleys,
     widths,
 )
 
@@ -38,7 +38,7 @@ __all__ = [
     "local_maxima",
     "mad_sigma",
     "parabolic_apex",
-    "peaks_at",
     "saturated",
+    "valleys",
     "widths",
 ]

@@ -13,7 +13,7 @@ Built on :func:`scipy.signal.find_peaks`, :func:`~scipy.signal.peak_prominences`
 * centroids computed only over the peak's own region above the chosen level, so a peak's position
   never comes from a stronger neighbour;
 * :func:`local_maxima` (the first maximum of a centred window, MALDIquant's ``localMaxima`` rule) and
-  :func:`peaks_at`, which gives apexes found by any rule the same prominence and own bases;
+  :func:`valleys`, the lowest points between neighbouring apexes (the bounds of their own regions);
 * :func:`parabolic_apex`, the vertex of the parabola through an apex and its two neighbours.
 
 Positions on the axis are interpolated linearly from the fractional indices (any monotonic axis).
@@ -21,7 +21,7 @@ Positions on the axis are interpolated linearly from the fractional indices (any
 
 from __future__ import annotations
 
-import warnings
+import itertools
 from dataclasses import dataclass
 from typing import Literal
 
@@ -175,50 +175,31 @@ def find_peaks(
     if idx.size == 0:
         e = np.zeros(0, dtype=np.int64)
         return Peaks(e, np.zeros(0), np.zeros(0), np.zeros(0), e, e, float(sigma))
-    if "prominences" not in props:
-        return peaks_at(xx, yy, idx, noise=float(sigma))
-    return _with_own_bases(xx, yy, idx, props["prominences"].astype(float), props["left_bases"],
-                           props["right_bases"], float(sigma))
+    prom = props["prominences"].astype(float)
+    lb = np.asarray(props["left_bases"], dtype=np.int64).copy()
+    rb = np.asarray(props["right_bases"], dtype=np.int64).copy()
+    v = valleys(yy, idx)  # own bases: cut at the valley between neighbours
+    rb[:-1] = np.minimum(rb[:-1], v)
+    lb[1:] = np.maximum(lb[1:], v)
+    return Peaks(idx.astype(np.int64), xx[idx].astype(float), yy[idx].astype(float), prom, lb, rb, float(sigma))
 
 
-def _with_own_bases(xx: NDArray[np.float64], yy: NDArray[np.float64], idx: NDArray[np.int64],
-                    prom: NDArray[np.float64], lb: ArrayLike, rb: ArrayLike, sigma: float) -> Peaks:
-    """Peaks with scipy's bases cut at the valley (lowest point) between each pair of neighbouring apexes."""
-    left = np.asarray(lb, dtype=np.int64).copy()
-    right = np.asarray(rb, dtype=np.int64).copy()
-    for k in range(idx.size - 1):
-        a, b = int(idx[k]), int(idx[k + 1])
-        valley = a + int(np.argmin(yy[a: b + 1]))
-        right[k] = min(right[k], valley)
-        left[k + 1] = max(left[k + 1], valley)
-    return Peaks(idx.astype(np.int64), xx[idx].astype(float), yy[idx].astype(float), prom, left, right, sigma)
+def valleys(y: ArrayLike, index: ArrayLike) -> NDArray[np.int64]:
+    """Index of the lowest point between each pair of neighbouring apexes (the first of equal minima).
 
-
-def peaks_at(x: ArrayLike | None, y: ArrayLike, index: ArrayLike, *, noise: float = float("nan")) -> Peaks:
-    """:class:`Peaks` for apexes chosen by any rule: scipy's prominence and bases, cut at neighbour valleys.
-
-    ``index`` must be strictly increasing. An index that is not a local maximum gets prominence 0 (and
-    its own region still ends at the valleys towards its neighbours).
+    ``index`` must be increasing; the result has one entry fewer. These are the boundaries of the
+    peaks' own regions.
 
     Examples
     --------
-    >>> y = np.array([0.0, 1.0, 0.2, 0.5, 0.1, 0.0])
-    >>> pk = peaks_at(None, y, [1, 3])
-    >>> pk.prominence.round(2).tolist(), pk.right_base.tolist(), pk.left_base.tolist()
-    ([1.0, 0.3], [2, 5], [0, 2])
+    >>> valleys([0.0, 2.0, 0.5, 0.4, 3.0, 1.0, 2.0], [1, 4, 6]).tolist()
+    [3, 5]
     """
     yy = np.asarray(y, dtype=float)
-    xx = _axis(x, yy)
     idx = np.asarray(index, dtype=np.int64).reshape(-1)
-    if idx.size and (idx[0] < 0 or idx[-1] >= yy.size or np.any(np.diff(idx) <= 0)):
-        raise InputError("peak indices must be strictly increasing and inside the signal", field="index")
-    if idx.size == 0:
-        e = np.zeros(0, dtype=np.int64)
-        return Peaks(e, np.zeros(0), np.zeros(0), np.zeros(0), e, e, float(noise))
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*prominence of 0")  # a valid answer here
-        prom, lb, rb = _sig.peak_prominences(yy, idx)
-    return _with_own_bases(xx, yy, idx, prom.astype(float), lb, rb, float(noise))
+    if idx.size and (idx[0] < 0 or idx[-1] >= yy.size or np.any(np.diff(idx) < 0)):
+        raise InputError("peak indices must be increasing and inside the signal", field="index")
+    return np.asarray([int(a) + int(np.argmin(yy[a: b + 1])) for a, b in itertools.pairwise(idx)], dtype=np.int64)
 
 
 def local_maxima(y: ArrayLike, half_window: int, *, edges: bool = False) -> NDArray[np.bool_]:
@@ -315,12 +296,14 @@ def widths(
     return Widths(_at(lips, xx), _at(rips, xx), level.astype(float), lips, rips, trunc.astype(bool))
 
 
-def centroids(x: ArrayLike | None, y: ArrayLike, peaks: Peaks, *, rel_height: float = 0.5) -> NDArray[np.float64]:
+def centroids(x: ArrayLike | None, y: ArrayLike, peaks: Peaks, *, rel_height: float = 0.5,
+              weights: Literal["excess", "signal"] = "excess") -> NDArray[np.float64]:
     """Centroid of every peak over its own region above the level of :func:`widths` (zero reference).
 
-    The weights are ``y - level`` between the two crossings, so the centroid always lies inside the
-    peak's own width at that level and inside its own bases: a weaker peak next to a stronger one keeps
-    its own position.
+    The weights are ``y - level`` (``weights="excess"``) or ``y`` itself (``"signal"``: the classic
+    intensity-weighted centroid of the points above the level) between the two crossings, so the centroid
+    always lies inside the peak's own width at that level and inside its own bases: a weaker peak next to
+    a stronger one keeps its own position.
 
     Examples
     --------
@@ -329,6 +312,8 @@ def centroids(x: ArrayLike | None, y: ArrayLike, peaks: Peaks, *, rel_height: fl
     >>> [round(float(c), 2) for c in centroids(x, y, find_peaks(x, y, noise=1e-3))]
     [40.0, 50.0]
     """
+    if weights not in ("excess", "signal"):
+        raise InputError(f"weights must be 'excess' or 'signal', got {weights!r}", field="weights")
     yy = np.asarray(y, dtype=float)
     xx = _axis(x, yy)
     w = widths(xx, yy, peaks, rel_height=rel_height)
@@ -336,7 +321,8 @@ def centroids(x: ArrayLike | None, y: ArrayLike, peaks: Peaks, *, rel_height: fl
     for k in range(len(peaks)):
         lo = max(int(np.ceil(w.left_ips[k])), int(peaks.left_base[k]))
         hi = min(int(np.floor(w.right_ips[k])), int(peaks.right_base[k]))
-        seg = np.clip(yy[lo: hi + 1] - w.level[k], 0.0, None)
+        floor = w.level[k] if weights == "excess" else 0.0
+        seg = np.clip(yy[lo: hi + 1] - floor, 0.0, None)
         s = float(seg.sum())
         out[k] = float((xx[lo: hi + 1] * seg).sum() / s) if s > 0 else float(peaks.x[k])
     return out
@@ -365,5 +351,5 @@ def half_max_width(x: ArrayLike, y: ArrayLike, k: int | None = None) -> float:
     return float("nan") if bool(w.truncated[0]) else float(w.width[0])
 
 
-__all__ = ["Peaks", "Widths", "centroids", "find_peaks", "half_max_width", "local_maxima", "parabolic_apex", "peaks_at",
+__all__ = ["Peaks", "Widths", "centroids", "find_peaks", "half_max_width", "local_maxima", "parabolic_apex", "valleys",
            "widths"]
