@@ -172,3 +172,19 @@ def test_take_rows_and_analysis_profiles_stay_inside_the_own_region():
     res = analyze(MassSpectrum(mz, y), max_peaks=2, max_candidates=1)
     assert len(res.peak_list) == 2 and res.peak_list.apex_mz_da.tolist() == pytest.approx([2000.0, 2500.0], abs=0.2)
     assert res.peak_list.settings["max_peaks"] == 2
+
+
+def test_peak_on_a_broad_shoulder_reports_its_top_half_centroid():
+    # an 8-Da peak on the flank of a 70-Da band (real serum spectra have such peaks near 9 kDa): its centroid
+    # above 20 % stays inside its half-max crossings but sits over a quarter FWHM from the top-half centroid
+    mz = np.linspace(8700, 9100, 16001)
+    y = gauss(mz, 8945, 8.0, 600) + gauss(mz, 8925, 70.0, 800)
+    loose = pick_peaks(bare(mz, y, 1.0), half_window=100, shoulder_shift_fraction=10.0)
+    pk = pick_peaks(bare(mz, y, 1.0), half_window=100)
+    k = int(np.argmin(np.abs(pk.apex_mz_da - 8945)))
+    assert loose.notes[k] == "" and pk.notes[k] == "shoulder: centroid taken above half height"
+    assert loose.fwhm_left_mz_da[k] < loose.mz_da[k] < loose.fwhm_right_mz_da[k]
+    assert abs(pk.mz_da[k] - 8945) < abs(loose.mz_da[k] - 8945) - 2.0
+    assert_own_peak(pk)
+    with pytest.raises(InputError):
+        pick_peaks(bare(mz, y, 1.0), shoulder_shift_fraction=0)

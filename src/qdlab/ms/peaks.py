@@ -15,9 +15,9 @@ peak (and at scipy's prominence bases). Inside that region only:
 * the FWHM is measured at half the linear apex height, with ``fwhm_truncated`` set where the signal does
   not fall to half height before the region ends (the width is then a lower bound);
 * the **centroid** ``mz_da`` is intensity-weighted over the points above ``centroid_fraction`` of the
-  apex height between the peak's own crossings of that level; if a skewed shoulder pulls it outside the
-  peak's own half-maximum crossings, the centroid above half height is used instead and the peak's
-  ``note`` says so;
+  apex height between the peak's own crossings of that level; if a shoulder pulls it outside the peak's
+  own half-maximum crossings, or more than ``shoulder_shift_fraction`` (0.25) FWHM away from the centroid
+  above half height, that centroid above half height is used instead and the peak's ``note`` says so;
 * the area is that of the linear signal over the centroid's stretch.
 
 Differences from MALDIquant (documented defaults in ``resources/ms/defaults.toml``):
@@ -166,7 +166,7 @@ def _own_peaks(x: NDArray[np.float64], lin: NDArray[np.float64], cand: NDArray[n
 
 
 def _measure(x: NDArray[np.float64], lin: NDArray[np.float64], cand: NDArray[np.int64], hw: int,
-             frac: float) -> dict[str, Any]:
+             frac: float, shift: float) -> dict[str, Any]:
     """Centroid, FWHM, crossings, region and area of every candidate, each on its own peak of ``lin``."""
     m = cand.size
     if m == 0:
@@ -178,12 +178,11 @@ def _measure(x: NDArray[np.float64], lin: NDArray[np.float64], cand: NDArray[np.
     cw = widths(x, lin, pk, rel_height=1.0 - frac)
     cen = centroids(x, lin, pk, rel_height=1.0 - frac, weights="signal")
     notes = [""] * m
-    outside = (cen < half.left_x) | (cen > half.right_x)
-    if np.any(outside):
-        cen_half = centroids(x, lin, pk, rel_height=0.5, weights="signal")
-        for k in np.nonzero(outside)[0]:
-            cen[k] = cen_half[k]
-            notes[k] = _SHOULDER_NOTE
+    cen_half = centroids(x, lin, pk, rel_height=0.5, weights="signal")
+    shoulder = (cen < half.left_x) | (cen > half.right_x) | (np.abs(cen - cen_half) > shift * half.width)
+    for k in np.nonzero(shoulder)[0]:
+        cen[k] = cen_half[k]
+        notes[k] = _SHOULDER_NOTE
     area = np.empty(m)
     for k in range(m):
         lo = max(int(np.ceil(cw.left_ips[k])), int(pk.left_base[k]))
@@ -203,6 +202,7 @@ def pick_peaks(
     mz_range_da: tuple[float | None, float | None] = (None, None),
     min_separation_da: float | None = None,
     centroid_fraction: float | None = None,
+    shoulder_shift_fraction: float | None = None,
 ) -> PeakList:
     """Find peaks above ``snr`` x noise (MAD) that are maxima of a ``2*half_window+1``-point window.
 
@@ -223,14 +223,17 @@ def pick_peaks(
     hw = int(default("peaks", "half_window") if half_window is None else half_window)
     sep = float(default("peaks", "min_separation_da") if min_separation_da is None else min_separation_da)
     frac = float(default("peaks", "centroid_fraction") if centroid_fraction is None else centroid_fraction)
-    if not s > 0 or hw < 1 or sep < 0 or not 0 < frac < 1:
-        raise InputError("need snr > 0, half_window >= 1, min_separation_da >= 0 and 0 < centroid_fraction < 1")
+    shift = float(default("peaks", "shoulder_shift_fraction") if shoulder_shift_fraction is None
+                  else shoulder_shift_fraction)
+    if not s > 0 or hw < 1 or sep < 0 or not 0 < frac < 1 or not shift > 0:
+        raise InputError("need snr > 0, half_window >= 1, min_separation_da >= 0, 0 < centroid_fraction < 1 and "
+                         "shoulder_shift_fraction > 0")
     x, y, lin = pre.mz, pre.intensity, pre.linear
     noise = float(pre.noise)  # 0 for noise-free data: every positive maximum is a peak (S/N = inf), as MALDIquant
     cand = np.nonzero(local_maxima(y, hw) & (y > s * noise) & (y > 0))[0].astype(np.int64)
     if sep > 0 and cand.size > 1:
         cand = _merge_closer_than(x, y, cand, sep)
-    meas = _measure(x, lin, cand, hw, frac)
+    meas = _measure(x, lin, cand, hw, frac, shift)
     lo_mz, hi_mz = mz_range_da
     inside = np.ones(cand.size, dtype=bool)
     if lo_mz is not None:
@@ -245,7 +248,7 @@ def pick_peaks(
         index=cand[k], noise=noise, notes=tuple(notes[i] for i in k),
         **{name: np.asarray(v)[k] for name, v in meas.items()},
         settings={"snr": s, "half_window": hw, "min_separation_da": sep, "centroid_fraction": frac,
-                  "mz_range_da": list(mz_range_da)},
+                  "shoulder_shift_fraction": shift, "mz_range_da": list(mz_range_da)},
     )
 
 
