@@ -17,7 +17,6 @@ mode at half the mass of a stronger mode is flagged as a possible doubly charged
 
 from __future__ import annotations
 
-import itertools
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,7 +26,7 @@ from numpy.typing import NDArray
 from qdlab.data.errors import InputError
 from qdlab.data.types import MassSpectrum, Result
 from qdlab.ms.config import default
-from qdlab.signal import find_peaks, parabolic_apex, widths
+from qdlab.signal import find_peaks, parabolic_apex, valleys, widths
 
 
 @dataclass(frozen=True, eq=False)
@@ -158,7 +157,7 @@ def molecular_ion_size(
     m_grid = np.exp(grid)
     apex = np.exp(np.asarray([parabolic_apex(grid, ys, int(p))[0] for p in pk.index]))
     # area split at the lowest point between neighbouring modes; area in mass: y dm = y m dln m
-    bounds = [0, *(int(a + np.argmin(ys[a: b + 1])) for a, b in itertools.pairwise(pk.index)), ys.size - 1]
+    bounds = [0, *valleys(ys, pk.index).tolist(), ys.size - 1]
     dens_area = np.clip(ys, 0, None) * m_grid
     areas = np.array([np.trapezoid(dens_area[bounds[i]: bounds[i + 1] + 1], grid[bounds[i]: bounds[i + 1] + 1])
                       for i in range(len(pk))])
