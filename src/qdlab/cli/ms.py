@@ -21,6 +21,9 @@ RatioOpt = Annotated[str | None, typer.Option("--target-ratio", help="Stoichiome
 MaxCountOpt = Annotated[list[str] | None, typer.Option("--max-count", help="Upper bound on a block count, NAME=N; repeatable.")]
 TopOpt = Annotated[int | None, typer.Option("--top", help="Keep only the best N candidates per peak (all are enumerated and counted).")]
 CalOpt = Annotated[str, typer.Option("--calibration", help="Bruker flex: auto (refuse cubic/HPC), quadratic (force ML1-3) or cubic (NTBCal).")]
+SnrOpt = Annotated[float | None, typer.Option("--snr", help="Signal-to-noise threshold for peaks (default 3; MALDIquant's is 2).")]
+MzMinOpt = Annotated[float | None, typer.Option("--mz-min", help="Lowest m/z to pick peaks from.")]
+MzMaxOpt = Annotated[float | None, typer.Option("--mz-max", help="Highest m/z to pick peaks from.")]
 
 
 def _kv(values: list[str] | str | None, what: str, cast: type = float) -> dict[str, Any]:
@@ -45,6 +48,15 @@ def _calibration(value: str) -> str:
     if value not in ("auto", "quadratic", "cubic"):
         raise InputError(f"expected auto, quadratic or cubic, got {value!r}", field="--calibration")
     return value
+
+
+def _read(path: Path, calibration: str) -> Any:
+    """The spectrum at ``path`` (exit 2 with a message when it is missing or unreadable)."""
+    from qdlab.ms.io import read_mass_spectrum
+
+    if not path.exists():
+        raise InputError(f"not found: {path}")
+    return read_mass_spectrum(path, calibration=_calibration(calibration))  # type: ignore[arg-type]
 
 
 def _tolerance(value: str | None) -> float | str | None:
@@ -126,9 +138,9 @@ def analyze(
     target_ratio: RatioOpt = None,
     max_count: MaxCountOpt = None,
     top: Annotated[int, typer.Option("--top", help="Candidates kept per peak.")] = 10,
-    snr: Annotated[float | None, typer.Option("--snr", help="Signal-to-noise threshold for peaks (default 3).")] = None,
-    mz_min: Annotated[float | None, typer.Option("--mz-min", help="Lowest m/z to pick peaks from.")] = None,
-    mz_max: Annotated[float | None, typer.Option("--mz-max", help="Highest m/z to pick peaks from.")] = None,
+    snr: SnrOpt = None,
+    mz_min: MzMinOpt = None,
+    mz_max: MzMaxOpt = None,
     max_peaks: Annotated[int, typer.Option("--max-peaks", help="Assign at most this many (most intense) peaks.")] = 50,
     calibration: CalOpt = "auto",
     plot: PlotOpt = None,
@@ -136,11 +148,8 @@ def analyze(
 ) -> None:
     """Read a spectrum, preprocess (MALDIquant-style), pick peaks and assign compositions."""
     from qdlab.ms.analysis import analyze as run
-    from qdlab.ms.io import read_mass_spectrum
 
-    if not path.exists():
-        raise InputError(f"not found: {path}")
-    ms = read_mass_spectrum(path, calibration=_calibration(calibration))  # type: ignore[arg-type]
+    ms = _read(path, calibration)
     res = run(ms, snr=snr, mz_range_da=(mz_min, mz_max), max_peaks=max_peaks, max_candidates=top,
               **_assign_kwargs(blocks, adducts, charge, tolerance_da, weights, target_ratio, max_count))
     if plot is not None:
@@ -174,10 +183,10 @@ def analyze(
 
 def peaks(
     path: Annotated[Path, typer.Argument(help="Bruker flex folder/fid, mzML or two-column text file.")],
-    snr: Annotated[float | None, typer.Option("--snr", help="Signal-to-noise threshold (default 3; MALDIquant's is 2).")] = None,
+    snr: SnrOpt = None,
     half_window: Annotated[int | None, typer.Option("--half-window", help="Half window of the local-maximum rule, points (default 20).")] = None,
-    mz_min: Annotated[float | None, typer.Option("--mz-min", help="Lowest m/z to report peaks from.")] = None,
-    mz_max: Annotated[float | None, typer.Option("--mz-max", help="Highest m/z to report peaks from.")] = None,
+    mz_min: MzMinOpt = None,
+    mz_max: MzMaxOpt = None,
     min_separation_da: Annotated[float | None, typer.Option("--min-separation-da", help="Merge maxima closer than this (Da), keeping the higher.")] = None,
     max_peaks: Annotated[int | None, typer.Option("--max-peaks", help="Report only the most intense N peaks.")] = None,
     calibration: CalOpt = "auto",
@@ -185,22 +194,15 @@ def peaks(
     json_out: JsonOpt = False,
 ) -> None:
     """Pick peaks (MALDIquant's rule) and measure each on its own peak: centroid m/z, apex, S/N, FWHM."""
-    import numpy as np
-
-    from qdlab.ms.io import read_mass_spectrum
     from qdlab.ms.peaks import pick_peaks
     from qdlab.ms.preprocess import preprocess
 
-    if not path.exists():
-        raise InputError(f"not found: {path}")
     if max_peaks is not None and max_peaks < 1:
         raise InputError(f"must be >= 1, got {max_peaks}", field="--max-peaks")
-    ms = read_mass_spectrum(path, calibration=_calibration(calibration))  # type: ignore[arg-type]
+    ms = _read(path, calibration)
     pre = preprocess(ms)
     pk = pick_peaks(pre, snr=snr, half_window=half_window, mz_range_da=(mz_min, mz_max),
-                    min_separation_da=min_separation_da)
-    if max_peaks is not None and len(pk) > max_peaks:
-        pk = pk.take(np.sort(np.argsort(-pk.intensity, kind="stable")[:max_peaks]), max_peaks=max_peaks)
+                    min_separation_da=min_separation_da).strongest(max_peaks)
     if plot is not None:
         from qdlab.ms.plot import plot_peaks
 
@@ -238,18 +240,15 @@ def size(
     json_out: JsonOpt = False,
 ) -> None:
     """Find the modes of the molecular-ion band and convert their masses to QD diameters."""
-    from qdlab.ms.io import read_mass_spectrum
     from qdlab.ms.size import molecular_ion_size
 
-    if not path.exists():
-        raise InputError(f"not found: {path}")
     dens: str | float = density
     if density not in ("handbook", "xray"):
         try:
             dens = float(density)
         except ValueError as exc:
             raise InputError(f"expected handbook, xray or a number, got {density!r}", field="--density") from exc
-    ms = read_mass_spectrum(path, calibration=_calibration(calibration))  # type: ignore[arg-type]
+    ms = _read(path, calibration)
     res = molecular_ion_size(ms, material=material, density=dens, ligands_per_nm2=ligands_per_nm2, ligand=ligand,
                              min_mass_da=min_mass_da)
     if plot is not None:

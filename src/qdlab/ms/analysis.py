@@ -72,8 +72,7 @@ def analyze(
     """
     pre = preprocess(spectrum, **(preprocess_options or {}))
     pk = pick_peaks(pre, snr=snr, half_window=half_window, mz_range_da=mz_range_da, min_separation_da=min_separation_da)
-    if max_peaks is not None and len(pk) > max_peaks:
-        pk = pk.take(np.sort(np.argsort(-pk.intensity, kind="stable")[:max_peaks]), max_peaks=max_peaks)
+    pk = pk.strongest(max_peaks)
     profiles = None
     if use_profiles and len(pk):
         profiles = []

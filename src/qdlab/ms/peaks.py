@@ -111,6 +111,12 @@ class PeakList(Result):
         notes = tuple(self.notes[int(i)] for i in k) if self.notes else ()
         return PeakList(**arrays, noise=self.noise, notes=notes, settings={**self.settings, **settings})
 
+    def strongest(self, n: int | None) -> PeakList:
+        """The ``n`` most intense peaks, in m/z order (all when ``n`` is None or not smaller than the list)."""
+        if n is None or len(self) <= n:
+            return self
+        return self.take(np.sort(np.argsort(-self.intensity, kind="stable")[:n]), max_peaks=n)
+
     def rows(self) -> list[dict[str, Any]]:
         """One dict per peak."""
         notes = self.notes or ("",) * len(self)
