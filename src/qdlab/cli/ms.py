@@ -21,9 +21,6 @@ RatioOpt = Annotated[str | None, typer.Option("--target-ratio", help="Stoichiome
 MaxCountOpt = Annotated[list[str] | None, typer.Option("--max-count", help="Upper bound on a block count, NAME=N; repeatable.")]
 TopOpt = Annotated[int | None, typer.Option("--top", help="Keep only the best N candidates per peak (all are enumerated and counted).")]
 CalOpt = Annotated[str, typer.Option("--calibration", help="Bruker flex: auto (refuse cubic/HPC), quadratic (force ML1-3) or cubic (NTBCal).")]
-SnrOpt = Annotated[float | None, typer.Option("--snr", help="Signal-to-noise threshold for peaks (default 3; MALDIquant's is 2).")]
-MzMinOpt = Annotated[float | None, typer.Option("--mz-min", help="Lowest m/z to pick peaks from.")]
-MzMaxOpt = Annotated[float | None, typer.Option("--mz-max", help="Highest m/z to pick peaks from.")]
 
 
 def _kv(values: list[str] | str | None, what: str, cast: type = float) -> dict[str, Any]:
@@ -57,6 +54,11 @@ def _read(path: Path, calibration: str) -> Any:
     if not path.exists():
         raise InputError(f"not found: {path}")
     return read_mass_spectrum(path, calibration=_calibration(calibration))  # type: ignore[arg-type]
+
+
+SnrOpt = Annotated[float | None, typer.Option("--snr", help="Signal-to-noise threshold for peaks (default 3; MALDIquant's is 2).")]
+MzMinOpt = Annotated[float | None, typer.Option("--mz-min", help="Lowest m/z to pick peaks from.")]
+MzMaxOpt = Annotated[float | None, typer.Option("--mz-max", help="Highest m/z to pick peaks from.")]
 
 
 def _tolerance(value: str | None) -> float | str | None:
