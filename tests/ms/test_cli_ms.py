@@ -109,3 +109,29 @@ def test_synth_then_analyze_round_trip(capsys, tmp_path):
     assert json.loads(out)["modes"][0]["diameter_nm"] == pytest.approx(2.72, abs=0.02)
     rc, _, err = run(capsys, "ms", "synth", str(tmp_path / "x"), "--kind", "fragments")
     assert rc == 2 and "--formula" in err
+
+
+def test_peaks_json_table_and_plot(capsys, tmp_path):
+    syn = table1_spectrum(seed=3, mz_range_da=(4950, 5850))
+    syn.write(tmp_path / "s" / "1SLin", "flex", ml1=2.0e6, ml2=12.5, ml3=1e-3, dw_ns=1.0)
+    png = tmp_path / "p.png"
+    rc, out, _ = run(capsys, "ms", "peaks", str(tmp_path / "s"), "--plot", str(png), "--json")
+    assert rc == 0 and png.stat().st_size > 1000
+    d = json.loads(out)
+    truth = sorted(t["isotopic_average_mz"] for t in syn.truth)
+    assert d["n_peaks"] == 6 and [p["mz_da"] for p in d["peaks"]] == pytest.approx(truth, abs=0.3)
+    for p in d["peaks"]:
+        assert p["fwhm_left_mz_da"] <= p["mz_da"] <= p["fwhm_right_mz_da"] and p["note"] == ""
+    rc, out, _ = run(capsys, "ms", "peaks", str(tmp_path / "s"), "--max-peaks", "2", "--json")
+    assert rc == 0 and json.loads(out)["n_peaks"] == 2
+    rc, out, _ = run(capsys, "ms", "peaks", str(tmp_path / "s"), "--mz-min", "5500")
+    assert rc == 0 and "2 peaks" in out and "5757" in out
+
+
+@pytest.mark.parametrize("args, field", [(["--max-peaks", "0"], "--max-peaks"), (["--snr", "-1"], "snr")])
+def test_peaks_bad_input_exit_2(capsys, tmp_path, args, field):
+    table1_spectrum(seed=1).write(tmp_path / "s.txt", "text")
+    rc, out, err = run(capsys, "ms", "peaks", str(tmp_path / "s.txt"), *args)
+    assert rc == 2 and out == "" and field in err and len(err.strip().splitlines()) == 1
+    rc, _, err = run(capsys, "ms", "peaks", str(tmp_path / "missing"))
+    assert rc == 2 and "not found" in err

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from scipy import signal as sps
 
 from qdlab.data.errors import InputError
-from qdlab.signal import centroids, find_peaks, half_max_width, widths
+from qdlab.signal import centroids, find_peaks, half_max_width, local_maxima, parabolic_apex, valleys, widths
 
 
 def gauss(x, c, s, h=1.0):
@@ -119,3 +119,85 @@ def test_bad_input():
         find_peaks([1.0, 2.0], [0.0, 1.0, 0.0])
     with pytest.raises(InputError, match="rel_height"):
         widths(None, [0.0, 1.0, 0.0], find_peaks(None, [0.0, 1.0, 0.0], noise=0.1), rel_height=1.5)
+
+
+# --- local maxima (MALDIquant's rule), peaks at given apexes, parabolic apex ---------------------------
+
+# Integer vectors full of ties and MALDIquant 1.22's own answer, MALDIquant:::.localMaxima(y, hws) - 1
+# (R 4.2, Debian r-cran-maldiquant), computed once; the vectors are numpy default_rng(11) integers 0..4.
+_MQ_LOCAL_MAXIMA = [
+    (1, "0,0,3,2,2,3,3,0,2,0,2,4,2,0,2,0,3,4,4,3,4,1,0,2,2,3,4,1,4,0", [2, 5, 8, 11, 14, 17, 20, 23, 26, 28]),
+    (2, "1,3,1,3,2,2,4,4,4,2,4,4,0,1,1,2,4,2,4,1,4,2,3,1,2,4,4,4,4,0", [1, 6, 16, 25]),
+    (3, "3,2,3,1,0,0,4,4,1,2,1,0,4,3,0,1,2,4,4,1,3,0,0,1,2,1,3,2,1,4", [0, 6, 12, 17, 29]),
+    (5, "3,3,3,1,4,0,1,0,0,4,0,2,4,3,4,0,2,0,0,4,0,2,0,1,4,1,1,0,3,0", [4]),
+]
+
+
+@pytest.mark.parametrize(("hw", "values", "expected"), _MQ_LOCAL_MAXIMA)
+def test_local_maxima_equal_maldiquant_output(hw, values, expected):
+    y = np.array(values.split(","), dtype=float)
+    assert np.nonzero(local_maxima(y, hw, edges=True))[0].tolist() == expected
+    inner = [i for i in expected if hw <= i < y.size - hw]
+    assert np.nonzero(local_maxima(y, hw))[0].tolist() == inner
+
+
+def _maldiquant_c_loop(y, hw):
+    """Line-by-line port of MALDIquant's published C_localMaxima (sliding window maximum, zero padding)."""
+    p = [0.0] * hw + list(y) + [0.0] * hw
+    n, w = len(p), 2 * hw
+    out = [False] * n
+    m = max(range(w + 1), key=lambda j: (p[j], -j))  # first maximum of the first window
+    out[m] = m == hw
+    mid, left = hw + 1, 1
+    for i in range(w + 1, n):
+        if m < left:
+            m = max(range(left, i + 1), key=lambda j: (p[j], -j))
+        elif p[i] > p[m]:
+            m = i
+        if m == mid:
+            out[m] = True
+        mid += 1
+        left += 1
+    return np.array(out[hw: n - hw])
+
+
+@settings(max_examples=150, deadline=None)
+@given(y=st.lists(st.integers(0, 6), min_size=1, max_size=80), hw=st.integers(1, 6))
+def test_local_maxima_equal_published_sliding_window(y, hw):
+    yy = np.asarray(y, dtype=float)
+    np.testing.assert_array_equal(local_maxima(yy, hw, edges=True), _maldiquant_c_loop(yy, hw))
+
+
+def test_valleys_are_the_own_bases_of_find_peaks():
+    x = np.linspace(0, 100, 5001)
+    y = gauss(x, 30, 2, 3.0) + gauss(x, 38, 3, 1.0) + gauss(x, 70, 4, 2.0) + 0.05 * gauss(x, 50, 10)
+    pk = find_peaks(x, y, noise=1e-3)
+    v = valleys(y, pk.index)
+    assert len(pk) == 3 and v.size == 2
+    for k, (a, b) in enumerate(zip(pk.index[:-1], pk.index[1:], strict=True)):
+        assert y[v[k]] == y[a: b + 1].min()
+        assert pk.right_base[k] <= v[k] <= pk.left_base[k + 1]
+    with pytest.raises(InputError, match="increasing"):
+        valleys(y, [10, 5])
+
+
+def test_signal_weighted_centroid_is_the_plain_intensity_centroid_above_the_level():
+    x = np.linspace(0, 50, 5001)
+    y = gauss(x, 20, 2, 1.0) + gauss(x, 23, 3, 0.4)  # one skewed peak
+    pk = find_peaks(x, y, noise=1e-3)
+    assert len(pk) == 1
+    above = y > 0.2 * pk.height[0]
+    plain = float(np.sum(x[above] * y[above]) / np.sum(y[above]))
+    assert centroids(x, y, pk, rel_height=0.8, weights="signal")[0] == pytest.approx(plain, abs=1e-12)
+    excess = float(np.sum(x[above] * (y[above] - 0.2 * pk.height[0])) / np.sum(y[above] - 0.2 * pk.height[0]))
+    assert centroids(x, y, pk, rel_height=0.8)[0] == pytest.approx(excess, abs=1e-12)
+    with pytest.raises(InputError, match="weights"):
+        centroids(x, y, pk, weights="area")
+
+
+def test_parabolic_apex_is_exact_for_a_parabola():
+    x = np.arange(10.0) * 0.5
+    y = 7.0 - 3.0 * (x - 2.3) ** 2
+    pos, top = parabolic_apex(x, y, int(np.argmax(y)))
+    assert pos == pytest.approx(2.3, abs=1e-12) and top == pytest.approx(7.0, abs=1e-12)
+    assert parabolic_apex(x, y, 0) == (0.0, float(y[0]))

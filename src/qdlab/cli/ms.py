@@ -1,4 +1,4 @@
-"""CLI commands for `qdlab ms`: composition assignment, full analysis of a raw spectrum, QD size from MALDI."""
+"""CLI commands for `qdlab ms`: composition assignment, peak picking, full analysis of a raw spectrum, QD size from MALDI."""
 
 from __future__ import annotations
 
@@ -45,6 +45,20 @@ def _calibration(value: str) -> str:
     if value not in ("auto", "quadratic", "cubic"):
         raise InputError(f"expected auto, quadratic or cubic, got {value!r}", field="--calibration")
     return value
+
+
+def _read(path: Path, calibration: str) -> Any:
+    """The spectrum at ``path`` (exit 2 with a message when it is missing or unreadable)."""
+    from qdlab.ms.io import read_mass_spectrum
+
+    if not path.exists():
+        raise InputError(f"not found: {path}")
+    return read_mass_spectrum(path, calibration=_calibration(calibration))  # type: ignore[arg-type]
+
+
+SnrOpt = Annotated[float | None, typer.Option("--snr", help="Signal-to-noise threshold for peaks (default 3; MALDIquant's is 2).")]
+MzMinOpt = Annotated[float | None, typer.Option("--mz-min", help="Lowest m/z to pick peaks from.")]
+MzMaxOpt = Annotated[float | None, typer.Option("--mz-max", help="Highest m/z to pick peaks from.")]
 
 
 def _tolerance(value: str | None) -> float | str | None:
@@ -126,9 +140,9 @@ def analyze(
     target_ratio: RatioOpt = None,
     max_count: MaxCountOpt = None,
     top: Annotated[int, typer.Option("--top", help="Candidates kept per peak.")] = 10,
-    snr: Annotated[float | None, typer.Option("--snr", help="Signal-to-noise threshold for peaks (default 3).")] = None,
-    mz_min: Annotated[float | None, typer.Option("--mz-min", help="Lowest m/z to pick peaks from.")] = None,
-    mz_max: Annotated[float | None, typer.Option("--mz-max", help="Highest m/z to pick peaks from.")] = None,
+    snr: SnrOpt = None,
+    mz_min: MzMinOpt = None,
+    mz_max: MzMaxOpt = None,
     max_peaks: Annotated[int, typer.Option("--max-peaks", help="Assign at most this many (most intense) peaks.")] = 50,
     calibration: CalOpt = "auto",
     plot: PlotOpt = None,
@@ -136,11 +150,8 @@ def analyze(
 ) -> None:
     """Read a spectrum, preprocess (MALDIquant-style), pick peaks and assign compositions."""
     from qdlab.ms.analysis import analyze as run
-    from qdlab.ms.io import read_mass_spectrum
 
-    if not path.exists():
-        raise InputError(f"not found: {path}")
-    ms = read_mass_spectrum(path, calibration=_calibration(calibration))  # type: ignore[arg-type]
+    ms = _read(path, calibration)
     res = run(ms, snr=snr, mz_range_da=(mz_min, mz_max), max_peaks=max_peaks, max_candidates=top,
               **_assign_kwargs(blocks, adducts, charge, tolerance_da, weights, target_ratio, max_count))
     if plot is not None:
@@ -172,6 +183,53 @@ def analyze(
     emit(res, json_out, render)
 
 
+def peaks(
+    path: Annotated[Path, typer.Argument(help="Bruker flex folder/fid, mzML or two-column text file.")],
+    snr: SnrOpt = None,
+    half_window: Annotated[int | None, typer.Option("--half-window", help="Half window of the local-maximum rule, points (default 20).")] = None,
+    mz_min: MzMinOpt = None,
+    mz_max: MzMaxOpt = None,
+    min_separation_da: Annotated[float | None, typer.Option("--min-separation-da", help="Merge maxima closer than this (Da), keeping the higher.")] = None,
+    max_peaks: Annotated[int | None, typer.Option("--max-peaks", help="Report only the most intense N peaks.")] = None,
+    calibration: CalOpt = "auto",
+    plot: PlotOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Pick peaks (MALDIquant's rule) and measure each on its own peak: centroid m/z, apex, S/N, FWHM."""
+    from qdlab.ms.peaks import pick_peaks
+    from qdlab.ms.preprocess import preprocess
+
+    if max_peaks is not None and max_peaks < 1:
+        raise InputError(f"must be >= 1, got {max_peaks}", field="--max-peaks")
+    ms = _read(path, calibration)
+    pre = preprocess(ms)
+    pk = pick_peaks(pre, snr=snr, half_window=half_window, mz_range_da=(mz_min, mz_max),
+                    min_separation_da=min_separation_da).strongest(max_peaks)
+    if plot is not None:
+        from qdlab.ms.plot import plot_peaks
+
+        plot_peaks(pre, pk, title=str(path)).savefig(plot, dpi=150)
+    result = {"source": str(path), "mode": ms.mode, "n_peaks": len(pk), **pk.to_dict()}
+
+    def render(d: dict[str, Any]) -> None:
+        from rich.table import Table
+
+        from qdlab.console import out_console
+
+        t = Table(title=f"{path.name}: {d['n_peaks']} peaks (noise {d['noise']:.3g}, {d['mode']})", title_justify="left")
+        for col in ("m/z centroid (Da)", "apex (Da)", "S/N", "FWHM (Da)", "note"):
+            t.add_column(col)
+        for r in d["peaks"]:
+            fw = f"{r['fwhm_da']:.2f}" + (" (cut)" if r["fwhm_truncated"] else "")
+            t.add_row(f"{r['mz_da']:.2f}", f"{r['apex_mz_da']:.2f}", f"{r['snr']:.1f}", fw, r["note"])
+        out_console().print(t)
+        if any(r["fwhm_truncated"] for r in d["peaks"]):
+            out_console().print("(cut): the signal does not fall to half height before the valley to a neighbour; "
+                                "the FWHM is a lower bound")
+
+    emit(result, json_out, render)
+
+
 def size(
     path: Annotated[Path, typer.Argument(help="Bruker flex folder/fid, mzML or text spectrum with the molecular-ion band.")],
     material: Annotated[str, typer.Option(help="Core material parameter set.")] = "Cd3P2",
@@ -184,18 +242,15 @@ def size(
     json_out: JsonOpt = False,
 ) -> None:
     """Find the modes of the molecular-ion band and convert their masses to QD diameters."""
-    from qdlab.ms.io import read_mass_spectrum
     from qdlab.ms.size import molecular_ion_size
 
-    if not path.exists():
-        raise InputError(f"not found: {path}")
     dens: str | float = density
     if density not in ("handbook", "xray"):
         try:
             dens = float(density)
         except ValueError as exc:
             raise InputError(f"expected handbook, xray or a number, got {density!r}", field="--density") from exc
-    ms = read_mass_spectrum(path, calibration=_calibration(calibration))  # type: ignore[arg-type]
+    ms = _read(path, calibration)
     res = molecular_ion_size(ms, material=material, density=dens, ligands_per_nm2=ligands_per_nm2, ligand=ligand,
                              min_mass_da=min_mass_da)
     if plot is not None:
@@ -268,6 +323,7 @@ def synth(
 
 app.command("assign")(assign)
 app.command("analyze")(analyze)
+app.command("peaks")(peaks)
 app.command("size")(size)
 app.command("synth")(synth)
 

@@ -4,7 +4,7 @@ The result also explains the spacings of neighbouring peaks as small building-bl
 (:func:`qdlab.ms.assign.explain_spacings`).
 
 The profile of each picked peak (the baseline-corrected signal on its original intensity scale, within
-1.5 FWHM of the centroid) is passed to :func:`qdlab.ms.assign.assign_masses`, so candidates are also
+1.5 FWHM of the centroid and inside the peak's own region, so never a neighbour's envelope) is passed to :func:`qdlab.ms.assign.assign_masses`, so candidates are also
 ranked by isotope-envelope similarity.
 """
 
@@ -72,16 +72,13 @@ def analyze(
     """
     pre = preprocess(spectrum, **(preprocess_options or {}))
     pk = pick_peaks(pre, snr=snr, half_window=half_window, mz_range_da=mz_range_da, min_separation_da=min_separation_da)
-    if max_peaks is not None and len(pk) > max_peaks:
-        keep = np.sort(np.argsort(-pk.intensity)[:max_peaks])
-        pk = PeakList(pk.mz_da[keep], pk.apex_mz_da[keep], pk.intensity[keep], pk.snr[keep], pk.fwhm_da[keep],
-                      pk.area[keep], pk.index[keep], pk.noise, {**pk.settings, "max_peaks": max_peaks})
+    pk = pk.strongest(max_peaks)
     profiles = None
     if use_profiles and len(pk):
         profiles = []
-        for c, w in zip(pk.mz_da, pk.fwhm_da, strict=True):
+        for c, w, lo, hi in zip(pk.mz_da, pk.fwhm_da, pk.region_left_mz_da, pk.region_right_mz_da, strict=True):
             half = 1.5 * (w if np.isfinite(w) and w > 0 else 10.0)
-            sel = (pre.mz >= c - half) & (pre.mz <= c + half)
+            sel = (pre.mz >= max(c - half, lo)) & (pre.mz <= min(c + half, hi))
             profiles.append((pre.mz[sel], pre.linear[sel]) if np.count_nonzero(sel) >= 3 else None)
     asg = assign_masses(pk.mz_da, profiles=profiles, **assign_options)
     spacings: tuple[dict[str, Any], ...] = ()

@@ -55,8 +55,8 @@ from qdlab.ms.compose import (
     parse_blocks,
 )
 from qdlab.ms.config import adduct_table, block_sets, default
-from qdlab.ms.peaks import profile_fwhm_da
 from qdlab.ms.spacing import explain_spacings
+from qdlab.signal import half_max_width
 from qdlab.units import constant
 
 
@@ -418,7 +418,9 @@ def assign_masses(
         for i, m in enumerate(mz_obs):
             fw = float("nan")
             if profiles is not None and profiles[i] is not None:
-                fw = profile_fwhm_da(*profiles[i])
+                px, py = (np.asarray(a, dtype=float) for a in profiles[i])
+                if px.size >= 3 and np.max(py) > 0:
+                    fw = half_max_width(px, py)  # NaN if the profile does not fall to half height
             if not (math.isfinite(fw) and fw > 0):
                 fw = _representative_fwhm(m, blk, target_ratio, table)
             tol[i] = cfg["envelope_tolerance_fraction"] * fw

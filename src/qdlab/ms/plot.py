@@ -1,4 +1,4 @@
-"""Figures for mass spectra: labelled peak assignments and molecular-ion size modes (matplotlib)."""
+"""Figures for mass spectra: picked peaks, labelled peak assignments and molecular-ion size modes (matplotlib)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.figure import Figure
 
     from qdlab.ms.analysis import AnalysisResult
+    from qdlab.ms.peaks import PeakList
+    from qdlab.ms.preprocess import Preprocessed
     from qdlab.ms.size import SizeResult
 
 
@@ -52,6 +54,24 @@ def plot_analysis(result: AnalysisResult, *, top: int = 1) -> Figure:
     return fig
 
 
+def plot_peaks(pre: Preprocessed, peaks: PeakList, *, title: str = "") -> Figure:
+    """Baseline-corrected (linear) spectrum with each peak's centroid and its own half-maximum span."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(9, 4.5), layout="constrained")
+    ax = fig.add_subplot()
+    ax.plot(pre.mz, pre.linear, lw=0.8, color="0.2")
+    for r in peaks.rows():
+        y = float(np.interp(r["mz_da"], pre.mz, pre.linear))
+        ax.axvline(r["mz_da"], color="tab:red", lw=0.5, alpha=0.5)
+        ax.hlines(y / 2 if not r["fwhm_truncated"] else y * 0.45, r["fwhm_left_mz_da"], r["fwhm_right_mz_da"],
+                  color="tab:orange" if r["fwhm_truncated"] else "tab:blue", lw=1.2)
+    ax.set_xlabel("m/z (Da)")
+    ax.set_ylabel("intensity, baseline-corrected (counts)")
+    ax.set_title(title or f"{len(peaks)} peaks", fontsize=9)
+    return fig
+
+
 def plot_size(result: SizeResult) -> Figure:
     """Smoothed molecular-ion band with its modes and diameters."""
     from matplotlib.figure import Figure
@@ -69,4 +89,4 @@ def plot_size(result: SizeResult) -> Figure:
     return fig
 
 
-__all__ = ["plot_spectrum", "plot_analysis", "plot_size"]
+__all__ = ["plot_spectrum", "plot_analysis", "plot_peaks", "plot_size"]

@@ -3,9 +3,12 @@
 Steps: take the spectrum above ``min_mass_da``; resample it on a uniform grid in ln(m/z) (a MALDI
 band of a size distribution is broad and skewed, its width scales with the mass); smooth with a
 Gaussian of ``smooth_fwhm_fraction`` relative FWHM; remove a SNIP baseline whose window spans the widest
-expected band; find the modes (``scipy.signal.find_peaks`` with a prominence of ``min_prominence_fraction``
-of the band maximum); split the band at the minima between modes for area fractions; convert each mode
-mass to a diameter with :func:`qdlab.materials.mass_da_to_diameter_nm`.
+expected band; find the modes with the signal core (:func:`qdlab.signal.find_peaks`, a prominence of
+``min_prominence_fraction`` of the band maximum; each mode owns the stretch between the valleys to its
+neighbours); measure each mode's FWHM at half its prominence inside that stretch (scipy's definition,
+:func:`qdlab.signal.widths`, flagged when cut at a valley), refine its apex by a parabola
+(:func:`qdlab.signal.parabolic_apex`), split the band at the valleys for area fractions; convert each
+mode mass to a diameter with :func:`qdlab.materials.mass_da_to_diameter_nm`.
 
 The conversion's assumptions are part of the result: by default a bare core (ligands are stripped in
 MALDI) of the handbook density, which reproduces the paper's 40 kDa -> 2.8 nm and 140 kDa -> 4.2 nm. A
@@ -14,7 +17,6 @@ mode at half the mass of a stronger mode is flagged as a possible doubly charged
 
 from __future__ import annotations
 
-import itertools
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,6 +26,7 @@ from numpy.typing import NDArray
 from qdlab.data.errors import InputError
 from qdlab.data.types import MassSpectrum, Result
 from qdlab.ms.config import default
+from qdlab.signal import find_peaks, parabolic_apex, valleys, widths
 
 
 @dataclass(frozen=True, eq=False)
@@ -46,6 +49,9 @@ class SizeMode(Result):
         Apex height of the smoothed, baseline-corrected band.
     note
         E.g. ``"possible 2+ ion of the 140000 Da mode"``.
+    fwhm_truncated
+        True when the band does not fall to the half-prominence level before the valley to a neighbouring
+        mode: ``fwhm_da`` and ``diameter_range_nm`` are then lower bounds.
     """
 
     mass_da: float
@@ -55,6 +61,7 @@ class SizeMode(Result):
     area_fraction: float
     height: float
     note: str = ""
+    fwhm_truncated: bool = False
 
 
 @dataclass(frozen=True, eq=False)
@@ -116,8 +123,6 @@ def molecular_ion_size(
     >>> [round(m.diameter_nm, 1) for m in res.modes]
     [2.8, 4.2]
     """
-    from scipy.signal import find_peaks, peak_widths
-
     from qdlab.materials import get_material, mass_da_to_diameter_nm
 
     dens = default("size", "density") if density is None else density
@@ -144,45 +149,35 @@ def molecular_ion_size(
     top = float(ys.max())
     if not top > 0:
         raise InputError("no band above the baseline in the molecular-ion region", field="min_mass_da")
-    peaks, _props = find_peaks(ys, prominence=prom * top)
-    if peaks.size == 0:
+    pk = find_peaks(grid, ys, noise=0.0, prominence=prom * top)
+    if len(pk) == 0:
         raise InputError("no mode found in the molecular-ion band", field="min_mass_da")
-    widths = peak_widths(ys, peaks, rel_height=0.5)
+    # widths at half prominence (scipy's definition), each inside the mode's own region
+    wid = widths(grid, ys, pk, rel_height=0.5, reference="prominence")
     m_grid = np.exp(grid)
-    # parabolic refinement of each apex in ln(mass)
-    apex_ln = []
-    for p in peaks:
-        if 0 < p < ys.size - 1:
-            a, b, c = ys[p - 1], ys[p], ys[p + 1]
-            den = a - 2 * b + c
-            off = 0.5 * (a - c) / den if den != 0 else 0.0
-            apex_ln.append(grid[p] + float(np.clip(off, -1, 1)) * d_ln)
-        else:
-            apex_ln.append(grid[p])
-    apex = np.exp(np.asarray(apex_ln))
-    # area split at the minima between modes (area in mass: y dm = y m dln m)
-    bounds = [0]
-    for a, b in itertools.pairwise(peaks):
-        bounds.append(int(a + np.argmin(ys[a: b + 1])))
-    bounds.append(ys.size - 1)
+    apex = np.exp(np.asarray([parabolic_apex(grid, ys, int(p))[0] for p in pk.index]))
+    # area split at the lowest point between neighbouring modes; area in mass: y dm = y m dln m
+    bounds = [0, *valleys(ys, pk.index).tolist(), ys.size - 1]
     dens_area = np.clip(ys, 0, None) * m_grid
     areas = np.array([np.trapezoid(dens_area[bounds[i]: bounds[i + 1] + 1], grid[bounds[i]: bounds[i + 1] + 1])
-                      for i in range(peaks.size)])
+                      for i in range(len(pk))])
     total = areas.sum() if areas.sum() > 0 else 1.0
     mat = get_material(material)
     kw = {"density": dens, "ligands_per_nm2": lig, "ligand": ligand}
     modes = []
-    left = np.exp(np.interp(widths[2], np.arange(grid.size), grid))
-    right = np.exp(np.interp(widths[3], np.arange(grid.size), grid))
-    heights = ys[peaks]
-    for i in range(peaks.size):
-        note = ""
-        for j in range(peaks.size):
+    left, right = np.exp(wid.left_x), np.exp(wid.right_x)
+    heights = pk.height
+    for i in range(len(pk)):
+        notes = []
+        for j in range(len(pk)):
             if j != i and heights[j] > heights[i] and abs(apex[j] / 2 - apex[i]) < 0.05 * apex[i]:
-                note = f"possible 2+ ion of the {apex[j]:.0f} Da mode"
+                notes = [f"possible 2+ ion of the {apex[j]:.0f} Da mode"]
+        if wid.truncated[i]:
+            notes.append("FWHM cut at the valley to a neighbouring mode (a lower bound)")
         d = float(mass_da_to_diameter_nm(apex[i], mat, **kw))
         dr = (float(mass_da_to_diameter_nm(left[i], mat, **kw)), float(mass_da_to_diameter_nm(right[i], mat, **kw)))
-        modes.append(SizeMode(float(apex[i]), d, float(right[i] - left[i]), dr, float(areas[i] / total), float(heights[i]), note))
+        modes.append(SizeMode(float(apex[i]), d, float(right[i] - left[i]), dr, float(areas[i] / total), float(heights[i]),
+                              "; ".join(notes), bool(wid.truncated[i])))
     rho = mat.density_g_per_cm3(dens)
     statement = (f"spherical {mat.name} core, density {rho:.3g} g/cm^3 ({dens}), "
                  + ("bare core: ligand mass ignored (ligands assumed stripped in MALDI; the paper's assumption)"

@@ -13,7 +13,17 @@ Core layer: numpy, scipy and pybaselines only.
 from qdlab.signal.baseline import BASELINE_METHODS, estimate_baseline
 from qdlab.signal.masks import describe_mask, saturated
 from qdlab.signal.noise import derivative_sigma, mad_sigma
-from qdlab.signal.peaks import Peaks, Widths, centroids, find_peaks, half_max_width, widths
+from qdlab.signal.peaks import (
+    Peaks,
+    Widths,
+    centroids,
+    find_peaks,
+    half_max_width,
+    local_maxima,
+    parabolic_apex,
+    valleys,
+    widths,
+)
 
 __all__ = [
     "BASELINE_METHODS",
@@ -25,7 +35,10 @@ __all__ = [
     "estimate_baseline",
     "find_peaks",
     "half_max_width",
+    "local_maxima",
     "mad_sigma",
+    "parabolic_apex",
     "saturated",
+    "valleys",
     "widths",
 ]

@@ -11,13 +11,17 @@ Built on :func:`scipy.signal.find_peaks`, :func:`~scipy.signal.peak_prominences`
   peak's base (``reference="prominence"``: scipy's definition), with a ``truncated`` flag when the
   signal does not fall to that level inside the peak's own region (the width is then a lower bound);
 * centroids computed only over the peak's own region above the chosen level, so a peak's position
-  never comes from a stronger neighbour.
+  never comes from a stronger neighbour;
+* :func:`local_maxima` (the first maximum of a centred window, MALDIquant's ``localMaxima`` rule) and
+  :func:`valleys`, the lowest points between neighbouring apexes (the bounds of their own regions);
+* :func:`parabolic_apex`, the vertex of the parabola through an apex and its two neighbours.
 
 Positions on the axis are interpolated linearly from the fractional indices (any monotonic axis).
 """
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 from typing import Literal
 
@@ -171,15 +175,85 @@ def find_peaks(
     if idx.size == 0:
         e = np.zeros(0, dtype=np.int64)
         return Peaks(e, np.zeros(0), np.zeros(0), np.zeros(0), e, e, float(sigma))
-    prom = props["prominences"].astype(float) if "prominences" in props else _sig.peak_prominences(yy, idx)[0]
-    lb = np.asarray(props.get("left_bases", _sig.peak_prominences(yy, idx)[1]), dtype=np.int64).copy()
-    rb = np.asarray(props.get("right_bases", _sig.peak_prominences(yy, idx)[2]), dtype=np.int64).copy()
-    for k in range(idx.size - 1):  # own bases: cut at the valley between neighbours
-        a, b = int(idx[k]), int(idx[k + 1])
-        valley = a + int(np.argmin(yy[a: b + 1]))
-        rb[k] = min(rb[k], valley)
-        lb[k + 1] = max(lb[k + 1], valley)
+    prom = props["prominences"].astype(float)
+    lb = np.asarray(props["left_bases"], dtype=np.int64).copy()
+    rb = np.asarray(props["right_bases"], dtype=np.int64).copy()
+    v = valleys(yy, idx)  # own bases: cut at the valley between neighbours
+    rb[:-1] = np.minimum(rb[:-1], v)
+    lb[1:] = np.maximum(lb[1:], v)
     return Peaks(idx.astype(np.int64), xx[idx].astype(float), yy[idx].astype(float), prom, lb, rb, float(sigma))
+
+
+def valleys(y: ArrayLike, index: ArrayLike) -> NDArray[np.int64]:
+    """Index of the lowest point between each pair of neighbouring apexes (the first of equal minima).
+
+    ``index`` must be increasing; the result has one entry fewer. These are the boundaries of the
+    peaks' own regions.
+
+    Examples
+    --------
+    >>> valleys([0.0, 2.0, 0.5, 0.4, 3.0, 1.0, 2.0], [1, 4, 6]).tolist()
+    [3, 5]
+    """
+    yy = np.asarray(y, dtype=float)
+    idx = np.asarray(index, dtype=np.int64).reshape(-1)
+    if idx.size and (idx[0] < 0 or idx[-1] >= yy.size or np.any(np.diff(idx) < 0)):
+        raise InputError("peak indices must be increasing and inside the signal", field="index")
+    return np.asarray([int(a) + int(np.argmin(yy[a: b + 1])) for a, b in itertools.pairwise(idx)], dtype=np.int64)
+
+
+def local_maxima(y: ArrayLike, half_window: int, *, edges: bool = False) -> NDArray[np.bool_]:
+    """Points that are the first maximum of their centred ``2*half_window+1``-point window.
+
+    MALDIquant's ``localMaxima`` rule (the window is padded with zeros at the ends; of equal values in
+    one window the leftmost wins, so a plateau counts once, at its first point). With ``edges=False``
+    points closer than ``half_window`` to either end are never maxima (their window is incomplete).
+
+    Examples
+    --------
+    >>> local_maxima([1.0, 2.0, 1.0, 2.0, 1.0], 1).tolist()
+    [False, True, False, True, False]
+    >>> local_maxima([0.0, 3.0, 3.0, 1.0, 0.0], 2, edges=True).tolist()
+    [False, True, False, False, False]
+    """
+    from numpy.lib.stride_tricks import sliding_window_view
+
+    yy = np.asarray(y, dtype=float)
+    hw = int(half_window)
+    if hw < 1:
+        raise InputError(f"half_window must be >= 1, got {half_window}", field="half_window")
+    if yy.ndim != 1 or yy.size == 0:
+        return np.zeros(yy.size, dtype=bool)
+    padded = np.concatenate([np.zeros(hw), yy, np.zeros(hw)])
+    out = np.argmax(sliding_window_view(padded, 2 * hw + 1), axis=1) == hw
+    if not edges:
+        out[:hw] = False
+        out[max(yy.size - hw, 0):] = False
+    return out
+
+
+def parabolic_apex(x: ArrayLike | None, y: ArrayLike, index: int) -> tuple[float, float]:
+    """Position and height of the vertex of the parabola through ``index`` and its two neighbours.
+
+    The offset is limited to one sample; at the ends of the signal, or on a flat top, the sample itself.
+    On a non-uniform axis the offset is scaled by the mean of the two neighbouring steps.
+
+    Examples
+    --------
+    >>> parabolic_apex(None, [0.0, 3.0, 4.0, 3.0], 2)
+    (2.0, 4.0)
+    >>> parabolic_apex([0.0, 1.0, 2.0], [1.0, 2.0, 2.0], 1)
+    (1.5, 2.125)
+    """
+    yy = np.asarray(y, dtype=float)
+    xx = _axis(x, yy)
+    i = int(index)
+    if not 0 < i < yy.size - 1:
+        return float(xx[i]), float(yy[i])
+    a, b, c = yy[i - 1], yy[i], yy[i + 1]
+    den = a - 2.0 * b + c
+    d = float(np.clip(0.5 * (a - c) / den, -1.0, 1.0)) if den != 0 else 0.0
+    return float(xx[i] + d * 0.5 * (xx[i + 1] - xx[i - 1])), float(b - 0.25 * (a - c) * d)
 
 
 def widths(
@@ -222,12 +296,14 @@ def widths(
     return Widths(_at(lips, xx), _at(rips, xx), level.astype(float), lips, rips, trunc.astype(bool))
 
 
-def centroids(x: ArrayLike | None, y: ArrayLike, peaks: Peaks, *, rel_height: float = 0.5) -> NDArray[np.float64]:
+def centroids(x: ArrayLike | None, y: ArrayLike, peaks: Peaks, *, rel_height: float = 0.5,
+              weights: Literal["excess", "signal"] = "excess") -> NDArray[np.float64]:
     """Centroid of every peak over its own region above the level of :func:`widths` (zero reference).
 
-    The weights are ``y - level`` between the two crossings, so the centroid always lies inside the
-    peak's own width at that level and inside its own bases: a weaker peak next to a stronger one keeps
-    its own position.
+    The weights are ``y - level`` (``weights="excess"``) or ``y`` itself (``"signal"``: the classic
+    intensity-weighted centroid of the points above the level) between the two crossings, so the centroid
+    always lies inside the peak's own width at that level and inside its own bases: a weaker peak next to
+    a stronger one keeps its own position.
 
     Examples
     --------
@@ -236,6 +312,8 @@ def centroids(x: ArrayLike | None, y: ArrayLike, peaks: Peaks, *, rel_height: fl
     >>> [round(float(c), 2) for c in centroids(x, y, find_peaks(x, y, noise=1e-3))]
     [40.0, 50.0]
     """
+    if weights not in ("excess", "signal"):
+        raise InputError(f"weights must be 'excess' or 'signal', got {weights!r}", field="weights")
     yy = np.asarray(y, dtype=float)
     xx = _axis(x, yy)
     w = widths(xx, yy, peaks, rel_height=rel_height)
@@ -243,7 +321,8 @@ def centroids(x: ArrayLike | None, y: ArrayLike, peaks: Peaks, *, rel_height: fl
     for k in range(len(peaks)):
         lo = max(int(np.ceil(w.left_ips[k])), int(peaks.left_base[k]))
         hi = min(int(np.floor(w.right_ips[k])), int(peaks.right_base[k]))
-        seg = np.clip(yy[lo: hi + 1] - w.level[k], 0.0, None)
+        floor = w.level[k] if weights == "excess" else 0.0
+        seg = np.clip(yy[lo: hi + 1] - floor, 0.0, None)
         s = float(seg.sum())
         out[k] = float((xx[lo: hi + 1] * seg).sum() / s) if s > 0 else float(peaks.x[k])
     return out
@@ -272,4 +351,5 @@ def half_max_width(x: ArrayLike, y: ArrayLike, k: int | None = None) -> float:
     return float("nan") if bool(w.truncated[0]) else float(w.width[0])
 
 
-__all__ = ["Peaks", "Widths", "centroids", "find_peaks", "half_max_width", "widths"]
+__all__ = ["Peaks", "Widths", "centroids", "find_peaks", "half_max_width", "local_maxima", "parabolic_apex", "valleys",
+           "widths"]
