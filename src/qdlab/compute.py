@@ -81,6 +81,26 @@ def get_executor(scheduler: Any = None, max_workers: int | None = None) -> Itera
         client.close()
 
 
+def mapper(scheduler: Any = "local", description: str = "working", max_workers: int | None = None,
+           show: bool | None = None) -> Callable[[Callable[[T], R], Iterable[T]], list[R]]:
+    """A ``map``-like callable on the executor ``scheduler`` selects, with a progress bar.
+
+    Domains take such a callable (``map_fn``) instead of importing this module, so that the workflow or
+    the CLI decides where their work runs.
+
+    Examples
+    --------
+    >>> mapper("serial")(abs, [-1, 2, -3])
+    [1, 2, 3]
+    """
+
+    def run(fn: Callable[[T], R], items: Iterable[T]) -> list[R]:
+        return map_progress(fn, items, scheduler=scheduler, max_workers=max_workers, description=description,
+                            show=show)
+
+    return run
+
+
 def map_progress(
     fn: Callable[[T], R],
     items: Iterable[T],
@@ -144,4 +164,4 @@ def map_progress(
     return results
 
 
-__all__ = ["SerialExecutor", "default_workers", "get_executor", "map_progress"]
+__all__ = ["mapper", "SerialExecutor", "default_workers", "get_executor", "map_progress"]

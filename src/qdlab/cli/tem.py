@@ -27,6 +27,7 @@ def _size(
     """Measure particle diameters in TEM micrographs (edge fit, Feret, circularity) and their distribution."""
     import numpy as np
 
+    from qdlab.compute import mapper
     from qdlab.tem.io import read_micrograph
     from qdlab.tem.pipeline import size_images
     from qdlab.tem.stats import edge_weights, size_distribution
@@ -41,7 +42,8 @@ def _size(
         existing_file(path, "image")
     options = {"nm_per_px": nm_per_px, "edge_model": edge_model, "psf_sigma_nm": psf_sigma_nm,
                "expected_diameter_nm": expected_diameter_nm, "dark_particles": not bright_particles}
-    runs = size_images(list(images), options, scheduler=scheduler)
+    runs = size_images(list(images), options,
+                       map_fn=map if len(images) == 1 else mapper(scheduler or "local", "sizing particles"))
     per_image: list[dict[str, Any]] = []
     tables = []
     all_d: list[np.ndarray] = []

@@ -1,7 +1,8 @@
-"""One-call sizing of a micrograph file (picklable, so that ``qdlab.compute`` can run many images in parallel)."""
+"""One-call sizing of a micrograph file (picklable, so that an executor can size many images in parallel)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -56,19 +57,16 @@ def _size_item(item: tuple[str, dict[str, Any]]) -> ImageSizing:
 
 
 def size_images(
-    paths: list[str | Path], options: dict[str, Any] | None = None, scheduler: Any = None
+    paths: list[str | Path], options: dict[str, Any] | None = None, *,
+    map_fn: Callable[[Callable[[Any], ImageSizing], Iterable[Any]], Iterable[ImageSizing]] = map,
 ) -> list[ImageSizing]:
-    """:func:`size_image` over several files through :func:`qdlab.compute.map_progress` (in input order).
+    """:func:`size_image` over several files, in input order.
 
-    One file runs in this process; several run on the executor that ``scheduler`` selects (local processes by
-    default, ``"serial"``, or a Dask address).
+    ``map_fn`` is a ``map``-like callable that runs the picklable per-file function: the built-in ``map``
+    (serial, default) or an executor's, e.g. :func:`qdlab.compute.mapper` for local processes or Dask.
     """
-    if len(paths) == 1:
-        return [size_image(paths[0], options)]
-    from qdlab.compute import map_progress
-
     items = [(str(p), dict(options or {})) for p in paths]
-    return map_progress(_size_item, items, scheduler=scheduler or "local", description="sizing particles")
+    return list(map_fn(_size_item, items))
 
 
 __all__ = ["ImageSizing", "size_image", "size_images"]
