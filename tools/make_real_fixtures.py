@@ -95,7 +95,81 @@ def ms() -> None:
     })
 
 
-DOMAINS = {"ms": ms}
+# --------------------------------------------------------------------------------------------------- spectra
+def _spectrum_entry(label: str, x, y, x_unit: str) -> dict:
+    x = np.asarray(x, dtype=float)
+    y = np.asarray(y, dtype=float)
+    ok = np.isfinite(x) & np.isfinite(y)
+    x, y = x[ok], y[ok]
+    order = np.argsort(x, kind="stable")
+    x, y = x[order], y[order]
+    idx = _sample_idx(x.size)
+    return {"label": label, "x_unit": x_unit, "points": int(x.size), "x_min": float(x[0]), "x_max": float(x[-1]),
+            "sample_index": idx, "x": [float(x[i]) for i in idx], "y": [float(y[i]) for i in idx]}
+
+
+def _jcamp_header(path: Path) -> list[dict]:
+    """##NPOINTS/FIRSTX/LASTX/XUNITS/YUNITS of every data block, decoded by hand."""
+    blocks, cur = [], {}
+    for line in path.read_text(encoding="latin-1").splitlines():
+        m = re.match(r"##([^=]+)=\s*(.*)", line)
+        if not m:
+            continue
+        key, val = m.group(1).strip().upper(), m.group(2).strip()
+        if key in ("NPOINTS", "FIRSTX", "LASTX", "XUNITS", "YUNITS", "XFACTOR", "YFACTOR", "DATA TYPE"):
+            cur[key] = val
+        if key == "END" and "NPOINTS" in cur:
+            blocks.append(cur)
+            cur = {}
+    return blocks
+
+
+def spectra() -> None:
+    import warnings
+
+    import jcamp
+    import WrightTools as wt
+
+    warnings.simplefilter("ignore")
+    base = ROOT / "spectra"
+    src_wt = f"WrightTools {wt.__version__}"
+    for f in sorted((base / "WrightTools" / "Cary").glob("*.csv")):
+        col = wt.collection.from_Cary(str(f))
+        entries = [_spectrum_entry(name, col[name].axes[0][:], col[name].channels[0][:], "nm") for name in col.item_names]
+        for name, e in zip(col.item_names, entries, strict=True):
+            e["y_quantity"] = col[name].channels[0].natural_name
+        _write(f.with_suffix(".expected.json"), {"source": f"{src_wt} collection.from_Cary", "spectra": entries})
+    f = base / "WrightTools" / "ocean_optics" / "tsunami.scope"
+    d = wt.data.from_ocean_optics(str(f))
+    _write(f.with_suffix(".expected.json"), {"source": f"{src_wt} data.from_ocean_optics",
+                                              "spectra": [_spectrum_entry("tsunami", d.axes[0][:], d.channels[0][:], "nm")]})
+    for f in sorted((base / "WrightTools" / "JASCO").glob("*.txt")):
+        d = wt.data.from_JASCO(str(f))
+        _write(f.with_suffix(".expected.json"), {
+            "source": f"{src_wt} data.from_JASCO (x axis; header XUNITS NANOMETERS, YUNITS ABSORBANCE)",
+            "spectra": [_spectrum_entry(f.stem, d.axes[0][:], d.channels[0][:], "nm")]})
+    # WrightTools.from_shimadzu skips two header rows this header-less file does not have: use numpy instead
+    f = base / "WrightTools" / "Shimadzu" / "MoS2_fromCzech2015.txt"
+    arr = np.loadtxt(f, delimiter=",")
+    _write(f.with_suffix(".expected.json"), {
+        "source": "numpy.loadtxt (header-less x,y; unit not stated in the file, nm per WrightTools' Shimadzu reader)",
+        "spectra": [_spectrum_entry(f.stem, arr[:, 0], arr[:, 1], "nm")]})
+    for f in sorted((base / "jcamp").glob("*.jdx")):
+        d = jcamp.readfile(str(f))
+        blocks = d.get("children") or [d]
+        entries = []
+        for b, h in zip(blocks, _jcamp_header(f), strict=True):
+            x = np.asarray(b["x"], float)
+            unit = "cm-1" if h["XUNITS"].upper() in ("1/CM",) else "nm"
+            e = _spectrum_entry(str(b.get("title", f.stem)), x, b["y"], unit)
+            e["header"] = h
+            e["distinct_x"] = int(np.unique(x).size)
+            entries.append(e)
+        _write(f.with_suffix(".expected.json"), {"source": "jcamp 1.3.2 readfile + header "
+                                                           "NPOINTS/FIRSTX/LASTX", "spectra": entries})
+
+
+DOMAINS = {"ms": ms, "spectra": spectra}
 
 if __name__ == "__main__":
     for name in sys.argv[1:] or list(DOMAINS):
