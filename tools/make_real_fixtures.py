@@ -8,7 +8,7 @@ the JSON it writes and never import the peer libraries that are not qdlab depend
     PYTHONPATH=/path/to/peer-libs python tools/make_real_fixtures.py [ms|spectra|tem|xrd ...]
 
 Peer libraries used (install into a scratch --target folder, not the project venv): pymzml, WrightTools,
-rosettasciio, xylib-py if available. pyteomics, jcamp, ncempy and tifffile are project dependencies.
+rosettasciio (ms/spectra need the first two; tem needs rosettasciio). pyteomics, jcamp, ncempy and tifffile are project dependencies.
 """
 
 from __future__ import annotations
@@ -169,7 +169,40 @@ def spectra() -> None:
                                                            "NPOINTS/FIRSTX/LASTX", "spectra": entries})
 
 
-DOMAINS = {"ms": ms, "spectra": spectra}
+# --------------------------------------------------------------------------------------------------- TEM
+_NM = {"nm": 1.0, "µm": 1e3, "um": 1e3, "m": 1e9, "Å": 0.1, "pm": 1e-3}
+
+
+def tem() -> None:
+    """RosettaSciIO (HyperSpy's reader library) reading of every micrograph: shape, dtype, scale, pixels."""
+    import warnings
+
+    import rsciio
+    from rsciio import digitalmicrograph, emd, tia, tiff
+
+    warnings.simplefilter("ignore")
+    readers = {".dm3": digitalmicrograph, ".dm4": digitalmicrograph, ".ser": tia, ".emd": emd, ".tif": tiff}
+    for f in sorted((ROOT / "tem").rglob("*")):
+        if f.suffix.lower() not in readers:
+            continue
+        out = readers[f.suffix.lower()].file_reader(str(f))[0]
+        data = np.asarray(out["data"])
+        axes = out["axes"][-2:]
+        scale = [float(a.get("scale", 1.0)) for a in axes]
+        units = [str(a.get("units") or "") for a in axes]
+        nm = [s * _NM[u] if u in _NM else None for s, u in zip(scale, units, strict=True)]
+        img = data if data.ndim == 2 else data.reshape(-1, *data.shape[-2:])[0]
+        ys = _sample_idx(img.shape[0], 5)
+        xs = _sample_idx(img.shape[1], 5)
+        _write(f.with_name(f.name + ".expected.json"), {
+            "source": f"rsciio {rsciio.__version__} {readers[f.suffix.lower()].__name__.split('.')[-1]}.file_reader",
+            "shape": list(img.shape), "dtype": str(img.dtype), "scale_yx": scale, "units_yx": units,
+            "nm_per_px_yx": nm, "sample_y": ys, "sample_x": xs,
+            "pixels": [[float(img[y, x]) for x in xs] for y in ys],
+        })
+
+
+DOMAINS = {"ms": ms, "spectra": spectra, "tem": tem}
 
 if __name__ == "__main__":
     for name in sys.argv[1:] or list(DOMAINS):
