@@ -8,7 +8,7 @@ the JSON it writes and never import the peer libraries that are not qdlab depend
     PYTHONPATH=/path/to/peer-libs python tools/make_real_fixtures.py [ms|spectra|tem|xrd ...]
 
 Peer libraries used (install into a scratch --target folder, not the project venv): pymzml, WrightTools,
-rosettasciio (ms/spectra need the first two; tem needs rosettasciio). pyteomics, jcamp, ncempy and tifffile are project dependencies.
+rosettasciio, xrayutilities (ms/spectra need the first two; tem rosettasciio; xrd xrayutilities). pyteomics, jcamp, ncempy and tifffile are project dependencies.
 """
 
 from __future__ import annotations
@@ -202,7 +202,50 @@ def tem() -> None:
         })
 
 
-DOMAINS = {"ms": ms, "spectra": spectra, "tem": tem}
+# --------------------------------------------------------------------------------------------------- XRD
+def _pattern_entry(tt, y, source: str, wavelength, extra: dict | None = None) -> dict:
+    tt = np.asarray(tt, float)
+    y = np.asarray(y, float)
+    idx = _sample_idx(tt.size, 15)
+    return {"source": source, "points": int(tt.size), "two_theta_first_deg": float(tt[0]),
+            "two_theta_last_deg": float(tt[-1]), "wavelength_angstrom": wavelength, "sample_index": idx,
+            "two_theta_deg": [float(tt[i]) for i in idx], "intensity": [float(y[i]) for i in idx], **(extra or {})}
+
+
+def xrd() -> None:
+    """xrayutilities' readers for XRDML and RAS, numpy.loadtxt for the column files, wavelengths from headers."""
+    import xrayutilities as xu
+
+    base = ROOT / "xrd"
+    for f in sorted(base.rglob("*")):
+        suffix = f.suffix.lower()
+        if suffix in (".dat", ".xye", ".xy"):
+            arr = np.loadtxt(f)
+            entry = _pattern_entry(arr[:, 0], arr[:, 1], "numpy.loadtxt (no wavelength in the file)", None)
+        elif suffix == ".xrdml":
+            scan = xu.io.XRDMLFile(str(f)).scans[0]
+            text = f.read_text(encoding="utf-8-sig")
+            k1 = float(re.search(r"<kAlpha1[^>]*>([^<]+)<", text).group(1))
+            counts = np.asarray(scan["counts"]) if np.size(scan["counts"]) else None
+            det = np.asarray(scan["detector"])
+            ct = float(np.atleast_1d(scan["countTime"])[0])
+            raw = counts if counts is not None else det * ct  # xrayutilities' detector = counts / counting time
+            entry = _pattern_entry(scan["2Theta"], raw, f"xrayutilities {xu.__version__} XRDMLFile (counts = "
+                                   "detector x countTime) + <kAlpha1>", k1, {"counting_time_s": ct})
+        elif suffix == ".ras":
+            ras = xu.io.RASFile(str(f))
+            scan = ras.scans[0]
+            head = "".join(scan.header)
+            k1 = float(re.search(r'HW_XG_WAVE_LENGTH_ALPHA1 "([^"]+)"', head).group(1))
+            entry = _pattern_entry(scan.data[scan.scan_axis], scan.data["int"] * scan.data["att"],
+                                   f"xrayutilities {xu.__version__} RASFile (int x att) + HW_XG_WAVE_LENGTH_ALPHA1",
+                                   k1, {"n_scans": len(ras.scans)})
+        else:
+            continue
+        _write(f.with_name(f.name + ".expected.json"), entry)
+
+
+DOMAINS = {"ms": ms, "spectra": spectra, "tem": tem, "xrd": xrd}
 
 if __name__ == "__main__":
     for name in sys.argv[1:] or list(DOMAINS):
