@@ -112,3 +112,19 @@ def test_cli_refuses_plain_axis_for_hpc_in_one_line():
     assert r.returncode == 2
     lines = [ln for ln in (r.stderr + r.stdout).splitlines() if ln.strip()]
     assert len(lines) == 1 and "HPC" in lines[0] and "acqu" in lines[0]
+
+
+def test_damaged_ml1_is_refused_not_turned_into_huge_masses(tmp_path):
+    """Issue 19: a damaged ML1 gave absurd masses (1e308 -> "diameters" of 1e101 nm); refuse it naming the field."""
+    bad = tmp_path / "1SLin"
+    bad.mkdir()
+    src = LINEAR[0]
+    (bad / "fid").write_bytes(src.read_bytes())
+    text = (src.parent / "acqu").read_text(encoding="latin-1")
+    text = text.replace("##$ML1= 2322804.10760584", "##$ML1= 1e12").replace("##$ML3= -0.00129879810255285", "##$ML3= 0")
+    (bad / "acqu").write_text(text, encoding="latin-1")
+    with pytest.raises(FormatError, match="ML1") as err:
+        read_flex(bad)
+    assert "beyond what a MALDI-TOF measures" in str(err.value)
+    with pytest.raises(FormatError, match="no usable HPC"):
+        read_flex(src, calibration="hpc")

@@ -54,6 +54,9 @@ _LINE_RE = re.compile(r"^##(\$?)([^=]+)=\s?(.*)$")
 _NTB_RE = re.compile(r"V1\.0CTOF2CalibrationConstants\s+([-+0-9.eE\s]+?)\s+V1\.0CTOF2CalibrationConstants")
 
 
+#: Largest m/z (Da, z = 1) a flex calibration may give: MALDI-TOF instruments stop far below (~500 kDa).
+MAX_TOF_MASS_DA = 1.0e6
+
 #: Smallest apex (counts) accepted by :func:`write_flex`: below it int32 rounding destroys the spectrum.
 MIN_PEAK_COUNTS = 50.0
 
@@ -388,6 +391,12 @@ def read_flex(path: str | Path, *, calibration: CalibrationChoice = "auto") -> M
         raise FormatError(
             f"the calibration gives an invalid mass axis at sample {bad} (t = {tof[bad]:.6g} ns): check DELAY/DW/ML1-3",
             path=acq, field="ML2",
+        )
+    if mz[-1] > MAX_TOF_MASS_DA:
+        raise FormatError(
+            f"the calibration (ML1 = {ml1:.6g}, ML2 = {ml2:.6g}, ML3 = {ml3:.6g}) gives m/z up to {mz[-1]:.3g}, beyond "
+            f"what a MALDI-TOF measures ({MAX_TOF_MASS_DA:.0e} Da): damaged calibration constants",
+            path=acq, field="ML1",
         )
     meta: dict[str, Any] = {
         "format": "bruker-flex",
