@@ -27,6 +27,7 @@ READ = {
     "test_STEM_image.dm3": "dm",
     "test_loading_image_saved_with_imageJ.tif": "imagej",
     "FEI-Helios-Ebeam-8bits.tif": "fei",
+    "test_loading_image_saved_with_DM.tif": "dm_tiff_tags",
     "test_tiff_Zeiss_SEM_512pix.tif": "zeiss",
     "64x64_TEM_images_acquire_1.ser": "ser",
     "128x128-TEM_search_1.ser": "ser",
@@ -37,7 +38,6 @@ REFUSED = {
     "test_diffraction_pattern.dm3": "reciprocal",  # 1/nm: a diffraction pattern
     "Fei_HAADF-UK_location.dm3": "at least 8 x 8",  # a 4 x 16 pixel HAADF strip
     "test_loading_image_saved_with_imageJ_no_scale.tif": "uncalibrated",
-    "test_loading_image_saved_with_DM.tif": "display default",  # DM's private TIFF tags are not read
     "64x64_diffraction_acquire_1.ser": "implausible pixel size",  # TIA stores 1/m without a unit
 }
 
@@ -73,11 +73,16 @@ def test_refused_files_really_lack_a_usable_calibration():
     assert _expected("64x64_diffraction_acquire_1.ser")["nm_per_px_yx"][0] > 1e15
 
 
-def test_given_pixel_size_overrides_refusal_and_is_recorded():
-    m = read_micrograph(REAL / "test_loading_image_saved_with_DM.tif", nm_per_px=168.67469251155853)
-    ref = read_micrograph(REAL / "test_dm_image_um_unit.dm3")  # the same image, saved by DM as .dm3
-    assert m.meta["calibration_source"] == "user"
-    assert np.array_equal(np.asarray(m.image), np.asarray(ref.image))
+def test_dm_tiff_export_matches_the_dm3_of_the_same_image():
+    tif = read_micrograph(REAL / "test_loading_image_saved_with_DM.tif")
+    dm3 = read_micrograph(REAL / "test_dm_image_um_unit.dm3")  # the same image, saved by DM as .dm3
+    assert np.array_equal(np.asarray(tif.image), np.asarray(dm3.image))
+    np.testing.assert_allclose(tif.nm_per_px, dm3.nm_per_px, rtol=1e-12)
+
+
+def test_given_pixel_size_overrides_the_file_and_is_recorded():
+    m = read_micrograph(REAL / "test_loading_image_saved_with_imageJ_no_scale.tif", nm_per_px=0.5)
+    assert m.meta["calibration_source"] == "user" and m.nm_per_px == (0.5, 0.5)
 
 
 def _patch_rational(src: Path, dst: Path, tag: str, num: int, den: int) -> Path:

@@ -4,7 +4,8 @@ Formats (chosen by suffix, then by magic bytes):
 
 * **TIFF** (``.tif``/``.tiff``), read with tifffile. Calibration, in order: ImageJ (``unit`` in the ImageJ
   description + X/YResolution in pixels per unit), ThermoFisher/FEI ``PixelWidth``/``PixelHeight`` (metres),
-  Zeiss SmartSEM ``CZ_SEM`` field width/height over the stored pixels, the baseline ``ResolutionUnit``
+  Zeiss SmartSEM ``CZ_SEM`` field width/height over the stored pixels, DigitalMicrograph's private tags
+  (65009/65010 scale, 65003/65004 unit; square pixels only), the baseline ``ResolutionUnit``
   centimetre/inch tags. A resolution in inch that gives a pixel larger than 1 mm (72 or 96 dpi are display
   defaults written by every image editor) is *not* a calibration. Resolution rationals are read raw: a zero
   denominator or numerator (which tifffile silently turns into a number) is refused as a broken calibration.
@@ -209,6 +210,9 @@ def _tiff_calibration(tif: Any, page: Any, path: Path) -> tuple[tuple[float, flo
         cal = _zeiss_calibration(sem, page.shape[:2] if len(page.shape) >= 2 else page.shape, path)
         if cal is not None:
             return cal, "zeiss"
+    dm = _dm_tiff_calibration(page, path)
+    if dm is not None:
+        return dm, "dm_tiff_tags"
     unit_code = int(getattr(page, "resolutionunit", 1) or 1)
     per_unit = {2: 2.54e7, 3: 1e7, 4: 1e6, 5: 1e3}.get(unit_code)  # inch, cm, mm (4), µm (5; non-standard)
     if per_unit is not None:
@@ -219,6 +223,31 @@ def _tiff_calibration(tif: Any, page: Any, path: Path) -> tuple[tuple[float, flo
                 return None, f"resolution tag {res[0]:g} px/{'inch' if unit_code == 2 else 'unit'} is a display default"
             return cal, "resolution_tag"
     return None, "no ImageJ, FEI, Zeiss or resolution-unit calibration"
+
+
+def _dm_tiff_calibration(page: Any, path: Path) -> tuple[float, float] | None:
+    """Pixel size from the private tags DigitalMicrograph writes into its TIFF exports.
+
+    Tags 65009/65010 hold the two axis scales and 65003/65004 their units (the convention RosettaSciIO
+    reads). Which tag is x and which is y is not documented, so only square pixels are accepted.
+    """
+    tags = page.tags
+    if not all(code in tags for code in (65003, 65004, 65009, 65010)):
+        return None
+    try:
+        s1, s2 = float(tags[65009].value), float(tags[65010].value)
+    except (TypeError, ValueError):
+        raise FormatError("DigitalMicrograph TIFF tags 65009/65010 (scale) are not numbers", path=path) from None
+    u1, u2 = _unit_nm(tags[65003].value, path), _unit_nm(tags[65004].value, path)
+    if u1 is None or u2 is None:
+        return None
+    a, b = abs(s1) * u1, abs(s2) * u2
+    if not (math.isfinite(a) and math.isfinite(b) and a > 0 and b > 0):
+        raise FormatError(f"DigitalMicrograph TIFF scale tags give {a:g} x {b:g} nm per pixel", path=path)
+    if not math.isclose(a, b, rel_tol=1e-9):
+        raise FormatError(f"DigitalMicrograph TIFF tags give non-square pixels ({a:g} and {b:g} nm) and do not say "
+                          "which axis is which; give --nm-per-px", path=path)
+    return a, b
 
 
 def _unit_nm(unit: Any, path: Path) -> float | None:
@@ -344,7 +373,7 @@ def read_micrograph(path: str | Path, nm_per_px: float | tuple[float, float] | N
     -------
     Micrograph
         ``meta`` holds ``source``, ``sha256``, ``format``, ``calibration_source`` (``imagej``, ``fei``,
-        ``zeiss``, ``resolution_tag``, ``dm``, ``ser``, ``emd`` or ``user``) and the file's own calibration if overridden.
+        ``zeiss``, ``dm_tiff_tags``, ``resolution_tag``, ``dm``, ``ser``, ``emd`` or ``user``) and the file's own calibration if overridden.
 
     Raises
     ------
