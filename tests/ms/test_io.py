@@ -95,14 +95,26 @@ def test_cubic_calibration_refused_then_applied(tmp_path):
     assert cubic_tof_to_mass([ML2 - 1.0], [0, 1, ML2, ML1, ML3, a3, e])[0] != cubic_tof_to_mass([ML2 - 1.0], [0, 1, ML2, ML1, ML3, a3, e])[0]
 
 
-def test_hpc_refused(tmp_path):
+def test_hpc_applied_and_never_plain_quadratic(tmp_path):
+    coeffs = [0.1, 2e-4, -1e-8, 1e-12]
     fid = write_flex(tmp_path / "1SRef", _spectrum(), ml1=ML1, ml2=ML2, ml3=ML3,
                      extra={"HPClUse": "yes", "HPClOrd": "3", "HPClBLo": "1000", "HPClBHi": "6000",
-                            "HPCStr": "<V1.0CHPCData Order 3 vCoeff V1.0VectorDouble 4 0.1 0.2 0.3 0.4 c2 0 c0 0>"})
+                            "HPCStr": "<V1.0CHPCData Order 3 vCoeff V1.0VectorDouble 4 " + " ".join(map(repr, coeffs))
+                                      + " c2 0 c0 0 minMass 1000 maxMass 6000 bUse 1 endCHPCData>"})
+    ms = read_flex(fid)
+    assert ms.calibration["model"] == "hpc"
+    t = ms.calibration["DELAY_ns"] + ms.calibration["DW_ns"] * np.arange(ms.mz.size)
+    m = quadratic_tof_to_mass(t, ML1, ML2, ML3)
+    inside = (m >= 1000) & (m <= 6000)
+    expected = np.where(inside, m - (coeffs[0] + coeffs[1] * m + coeffs[2] * m**2 + coeffs[3] * m**3), m)
+    assert np.allclose(ms.mz, expected, rtol=0, atol=1e-9)
     with pytest.raises(FormatError, match="High Precision Calibration"):
-        read_flex(fid)
-    ms = read_flex(fid, calibration="quadratic")
-    assert ms.calibration["ignored"]["kind"] == "hpc"
+        read_flex(fid, calibration="quadratic")
+    bad = write_flex(tmp_path / "bad" / "1SRef", _spectrum(), ml1=ML1, ml2=ML2, ml3=ML3,
+                     extra={"HPClUse": "yes", "HPClOrd": "3", "HPClBLo": "1000", "HPClBHi": "6000",
+                            "HPCStr": "<V1.0CHPCData Order 3 vCoeff V1.0VectorDouble 4 0.1 0.2 0.3 0.4 c2 0 c0 0>"})
+    with pytest.raises(FormatError, match="HPCStr"):
+        read_flex(bad)
 
 
 def test_mzml_round_trip(tmp_path):

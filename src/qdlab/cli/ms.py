@@ -20,7 +20,7 @@ WeightsOpt = Annotated[str | None, typer.Option("--weights", help="Atomic weight
 RatioOpt = Annotated[str | None, typer.Option("--target-ratio", help="Stoichiometry prior, e.g. Cd=3,P=2 (default for Cd/P blocks); 'none' disables it.")]
 MaxCountOpt = Annotated[list[str] | None, typer.Option("--max-count", help="Upper bound on a block count, NAME=N; repeatable.")]
 TopOpt = Annotated[int | None, typer.Option("--top", help="Keep only the best N candidates per peak (all are enumerated and counted).")]
-CalOpt = Annotated[str, typer.Option("--calibration", help="Bruker flex: auto (refuse cubic/HPC), quadratic (force ML1-3) or cubic (NTBCal).")]
+CalOpt = Annotated[str, typer.Option("--calibration", help="Bruker flex: auto (quadratic, HPC applied, cubic refused), hpc, quadratic (force ML1-3; refused for HPC) or cubic (NTBCal).")]
 
 
 def _kv(values: list[str] | str | None, what: str, cast: type = float) -> dict[str, Any]:
@@ -42,8 +42,8 @@ def _kv(values: list[str] | str | None, what: str, cast: type = float) -> dict[s
 
 
 def _calibration(value: str) -> str:
-    if value not in ("auto", "quadratic", "cubic"):
-        raise InputError(f"expected auto, quadratic or cubic, got {value!r}", field="--calibration")
+    if value not in ("auto", "quadratic", "cubic", "hpc"):
+        raise InputError(f"expected auto, quadratic, cubic or hpc, got {value!r}", field="--calibration")
     return value
 
 

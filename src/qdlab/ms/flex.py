@@ -20,10 +20,15 @@ readBrukerFlexData issue #4), so they are detected and never ignored silently:
   with ``x = sqrt(m)`` and ``m = x^2 - E``. Bruker has not published this model; the form above is the one
   reverse-engineered by readBrukerFlexData (Gibb et al.). It is applied only on request
   (``calibration="cubic"``); by default such files are refused with an explanation.
-* **HPC** (High Precision Calibration, ``##$HPClUse= yes`` with a positive order and mass limits): a
-  patented, undocumented polynomial correction. qdlab cannot apply it; files using it are refused unless
-  the caller accepts the uncorrected quadratic axis (``calibration="quadratic"``), which is then recorded
-  in the spectrum's calibration provenance.
+* **HPC** (High Precision Calibration, ``##$HPClUse= yes`` with a positive order and mass limits; Gobom et
+  al., Anal. Chem. 2002, 74, 3915): Bruker has not published the formula. qdlab applies the form found by
+  readBrukerFlexData: inside ``[minMass, maxMass]`` of ``##$HPCStr`` the quadratic mass ``m`` becomes
+  ``m - sum_k c_k m^k`` with the ``vCoeff`` polynomial. Checked against Bruker's own CompassXport export of
+  the same fid (tests/data/real/ms, readBrukerFlexData's ``hpc`` example): every one of the 24,860 exported
+  points agrees within 0.03 Da (0.004 %), 24,646 of them to the last float32 bit; the residual sits just
+  below ``minMass``, where Bruker blends the correction out. An HPC string qdlab cannot parse or does not
+  understand (order/coefficient mismatch, ``HPCML3`` != 0, ``bUse 0`` with ``HPClUse= yes``) is refused; an
+  HPC file is never read with the plain quadratic axis (``calibration="quadratic"`` is refused for it).
 
 The implementation is our own (numpy): the only Python readers (BASTet, maldiassist) read ``acqu`` only,
 ignore cubic/HPC calibrations, or are Python-2 era.
@@ -43,11 +48,14 @@ from numpy.typing import ArrayLike, NDArray
 from qdlab.data.errors import FormatError, InputError
 from qdlab.data.types import MassSpectrum
 
-CalibrationChoice = Literal["auto", "quadratic", "cubic"]
+CalibrationChoice = Literal["auto", "quadratic", "cubic", "hpc"]
 
 _LINE_RE = re.compile(r"^##(\$?)([^=]+)=\s?(.*)$")
 _NTB_RE = re.compile(r"V1\.0CTOF2CalibrationConstants\s+([-+0-9.eE\s]+?)\s+V1\.0CTOF2CalibrationConstants")
 
+
+#: Largest m/z (Da, z = 1) a flex calibration may give: MALDI-TOF instruments stop far below (~500 kDa).
+MAX_TOF_MASS_DA = 1.0e6
 
 #: Smallest apex (counts) accepted by :func:`write_flex`: below it int32 rounding destroys the spectrum.
 MIN_PEAK_COUNTS = 50.0
@@ -158,6 +166,54 @@ def cubic_tof_to_mass(tof_ns: ArrayLike, constants: ArrayLike) -> NDArray[np.flo
     return np.where(t >= ml2, x * x - e, np.nan)
 
 
+def hpc_correct_mass(mass_da: ArrayLike, coefficients: ArrayLike, min_mass_da: float, max_mass_da: float) -> NDArray[np.float64]:
+    """Apply Bruker's High Precision Calibration to quadratic masses (readBrukerFlexData's form).
+
+    Inside ``[min_mass_da, max_mass_da]`` ``m -> m - sum_k c_k m^k``; outside, masses are unchanged.
+
+    Examples
+    --------
+    >>> hpc_correct_mass([500.0, 1000.0, 5000.0], [0.5, 1e-4], 800.0, 4000.0).tolist()
+    [500.0, 999.4, 5000.0]
+    """
+    m = np.asarray(mass_da, dtype=float)
+    c = np.asarray(coefficients, dtype=float)
+    inside = (m >= min_mass_da) & (m <= max_mass_da)
+    out = m.copy()
+    out[inside] = m[inside] - np.polynomial.polynomial.polyval(m[inside], c)
+    return out
+
+
+def parse_hpc_string(text: str, path: Path) -> dict[str, Any]:
+    """Coefficients and limits of a ``##$HPCStr`` (``V1.0CHPCData Order n vCoeff V1.0VectorDouble k ...``).
+
+    Raises
+    ------
+    FormatError
+        When the string is missing, malformed, or describes something qdlab does not apply.
+    """
+    toks = text.split()
+    try:
+        order = int(toks[toks.index("Order") + 1])
+        i = toks.index("V1.0VectorDouble")
+        n = int(toks[i + 1])
+        coeffs = [float(t) for t in toks[i + 2:i + 2 + n]]
+        lo = float(toks[toks.index("minMass") + 1])
+        hi = float(toks[toks.index("maxMass") + 1])
+        use = toks[toks.index("bUse") + 1] if "bUse" in toks else "1"
+    except (ValueError, IndexError) as exc:
+        raise FormatError(f"##$HPCStr cannot be parsed as V1.0CHPCData ({text[:60]!r}); HPC calibration unsupported",
+                          path=path, field="HPCStr") from exc
+    if len(coeffs) != n or n != order + 1 or not np.all(np.isfinite(coeffs)):
+        raise FormatError(f"##$HPCStr: order {order} needs {order + 1} finite coefficients, found {len(coeffs)} of {n}",
+                          path=path, field="HPCStr")
+    if use != "1":
+        raise FormatError(f"##$HPClUse= yes but ##$HPCStr says bUse {use}; ambiguous HPC state", path=path, field="HPCStr")
+    if not (0 < lo < hi) or not (math.isfinite(lo) and math.isfinite(hi)):
+        raise FormatError(f"##$HPCStr mass limits {lo}..{hi} are not a positive range", path=path, field="HPCStr")
+    return {"order": order, "coefficients": coeffs, "min_mass_da": lo, "max_mass_da": hi}
+
+
 def _calibration_kind(params: Mapping[str, str]) -> tuple[str, dict[str, Any]]:
     """Detect which calibration the acquisition software used."""
     info: dict[str, Any] = {}
@@ -233,10 +289,11 @@ def read_flex(path: str | Path, *, calibration: CalibrationChoice = "auto") -> M
     path
         The ``fid`` file, its acquisition folder (``1SLin``/``1SRef``) or a folder with exactly one fid.
     calibration
-        ``"auto"`` (default): apply the quadratic ML1/ML2/ML3 calibration and refuse cubic (NTBCal) and
-        HPC files with a clear message; ``"cubic"``: apply the NTBCal cubic model (approximate: Bruker's
-        model is unpublished); ``"quadratic"``: use ML1/ML2/ML3 even if the file says cubic or HPC (the
-        ignored correction is recorded in ``calibration["ignored"]``).
+        ``"auto"`` (default): apply the quadratic ML1/ML2/ML3 calibration, plus the HPC correction when
+        the file uses HPC, and refuse cubic (NTBCal) files with a clear message; ``"hpc"``: like auto but
+        the file must use HPC; ``"cubic"``: apply the NTBCal cubic model (approximate: Bruker's model is
+        unpublished); ``"quadratic"``: use ML1/ML2/ML3 even if the file says cubic (the ignored correction
+        is recorded in ``calibration["ignored"]``); refused for HPC files.
 
     Raises
     ------
@@ -244,8 +301,8 @@ def read_flex(path: str | Path, *, calibration: CalibrationChoice = "auto") -> M
         Missing/invalid parameters, a fid whose size does not match ``TD``, a calibration that gives a
         non-increasing or non-finite mass axis, or an unsupported calibration under ``"auto"``.
     """
-    if calibration not in ("auto", "quadratic", "cubic"):
-        raise InputError(f"expected auto, quadratic or cubic, got {calibration!r}", field="calibration")
+    if calibration not in ("auto", "quadratic", "cubic", "hpc"):
+        raise InputError(f"expected auto, quadratic, cubic or hpc, got {calibration!r}", field="calibration")
     fid = find_flex_fid(path)
     folder = fid.parent
     acq = next((folder / n for n in ("acqus", "acqu") if (folder / n).is_file()), None)
@@ -284,18 +341,41 @@ def read_flex(path: str | Path, *, calibration: CalibrationChoice = "auto") -> M
         "detected": kind,
         "source": "Titulaer et al., BMC Bioinformatics 2006, 7, 403 (Bruker flex quadratic calibration)",
     }
-    if kind != "quadratic" and calibration == "auto":
-        what = "a cubic ('cubic enhanced', ##$NTBCal) calibration" if kind == "cubic" else "High Precision Calibration (HPC)"
-        hint = (
-            "read with calibration='cubic' (CLI --calibration cubic) to apply the reverse-engineered cubic model, or "
-            if kind == "cubic" else ""
-        )
+    if kind == "hpc":
+        if calibration == "quadratic":
+            raise FormatError(
+                "this spectrum uses High Precision Calibration (HPC); the plain ML1/ML2/ML3 axis would shift masses, "
+                "so calibration='quadratic' is refused for it (use auto/hpc)", path=acq, field="HPClUse")
+        if calibration == "cubic":
+            raise FormatError("calibration='cubic' requested but the file uses HPC, not NTBCal cubic constants",
+                              path=acq, field="HPClUse")
+        hpc_ml3 = params.get("HPCML3", "0").strip() or "0"
+        try:
+            hpc_ml3_value = float(hpc_ml3)
+        except ValueError:
+            hpc_ml3_value = float("nan")
+        if hpc_ml3_value != 0.0:
+            raise FormatError(f"##$HPCML3= {hpc_ml3[:20]} (not 0): this HPC variant is unsupported", path=acq,
+                              field="HPCML3")
+        hpc = parse_hpc_string(params.get("HPCStr", ""), acq)
+        mz = hpc_correct_mass(quadratic_tof_to_mass(tof, ml1, ml2, ml3), hpc["coefficients"],
+                              hpc["min_mass_da"], hpc["max_mass_da"])
+        prov.update(model="hpc", formula="quadratic m, then m - sum_k c_k m^k inside [minMass, maxMass] (HPCStr)",
+                    hpc=hpc,
+                    note="Bruker's HPC is unpublished; readBrukerFlexData's form, checked against CompassXport "
+                         "(<= 0.03 Da, 0.004 %)")
+    elif calibration == "hpc":
+        raise FormatError("calibration='hpc' requested but the file has no usable HPC (##$HPClUse)", path=acq,
+                          field="HPClUse")
+    elif kind == "cubic" and calibration == "auto":
         raise FormatError(
-            f"this spectrum uses {what}; the plain ML1/ML2/ML3 axis would shift masses. Export it as mzML/text from "
-            f"flexAnalysis, or {hint}read with calibration='quadratic' to accept the uncorrected axis",
-            path=acq, field="NTBCal" if kind == "cubic" else "HPClUse",
+            "this spectrum uses a cubic ('cubic enhanced', ##$NTBCal) calibration; the plain ML1/ML2/ML3 axis would "
+            "shift masses. Export it as mzML/text from flexAnalysis, or read with calibration='cubic' (CLI "
+            "--calibration cubic) to apply the reverse-engineered cubic model, or calibration='quadratic' to accept "
+            "the uncorrected axis",
+            path=acq, field="NTBCal",
         )
-    if calibration == "cubic":
+    elif calibration == "cubic":
         if kind != "cubic":
             raise FormatError("calibration='cubic' requested but the file has no NTBCal cubic constants", path=acq, field="NTBCal")
         mz = cubic_tof_to_mass(tof, info["ntbcal_constants"])
@@ -311,6 +391,12 @@ def read_flex(path: str | Path, *, calibration: CalibrationChoice = "auto") -> M
         raise FormatError(
             f"the calibration gives an invalid mass axis at sample {bad} (t = {tof[bad]:.6g} ns): check DELAY/DW/ML1-3",
             path=acq, field="ML2",
+        )
+    if mz[-1] > MAX_TOF_MASS_DA:
+        raise FormatError(
+            f"the calibration (ML1 = {ml1:.6g}, ML2 = {ml2:.6g}, ML3 = {ml3:.6g}) gives m/z up to {mz[-1]:.3g}, beyond "
+            f"what a MALDI-TOF measures ({MAX_TOF_MASS_DA:.0e} Da): damaged calibration constants",
+            path=acq, field="ML1",
         )
     meta: dict[str, Any] = {
         "format": "bruker-flex",
@@ -426,4 +512,6 @@ __all__ = [
     "quadratic_tof_to_mass",
     "mass_to_quadratic_tof",
     "cubic_tof_to_mass",
+    "hpc_correct_mass",
+    "parse_hpc_string",
 ]

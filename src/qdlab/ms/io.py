@@ -1,7 +1,8 @@
 """Read mass spectra from Bruker flex folders, mzML and two-column text/CSV into one :class:`MassSpectrum`.
 
 ``read_mass_spectrum(path)`` sniffs the format: a folder or a file named ``fid`` -> Bruker flex
-(:mod:`qdlab.ms.flex`); ``*.mzML`` (or XML starting with ``<mzML``/``<indexedmzML``) -> pyteomics;
+(:mod:`qdlab.ms.flex`); ``*.mzML`` (or XML starting with ``<mzML``/``<indexedmzML``) and ``*.mzXML`` (or XML
+with ``<mzXML``, e.g. Bruker CompassXport exports) -> pyteomics;
 anything else -> delimited text (flexAnalysis "export as ASCII/CSV": m/z and intensity columns separated by
 tabs, spaces, commas or semicolons; decimal commas are accepted when the separator is not a comma).
 
@@ -24,23 +25,27 @@ from qdlab.data.hashing import file_sha256
 from qdlab.data.types import MassSpectrum
 from qdlab.ms.flex import CalibrationChoice, read_flex, write_flex
 
-Format = Literal["auto", "flex", "mzml", "text"]
+Format = Literal["auto", "flex", "mzml", "mzxml", "text"]
 _NUM = r"[-+]?(?:\d+(?:[.,]\d*)?|[.,]\d+)(?:[eE][-+]?\d+)?"
 
 
-def sniff_format(path: str | Path) -> Literal["flex", "mzml", "text"]:
+def sniff_format(path: str | Path) -> Literal["flex", "mzml", "mzxml", "text"]:
     """Guess the format of ``path`` from its name and first bytes."""
     p = Path(path)
     if p.is_dir() or p.name == "fid":
         return "flex"
     if p.suffix.lower() in (".mzml",):
         return "mzml"
+    if p.suffix.lower() in (".mzxml",):
+        return "mzxml"
     try:
         head = p.read_bytes()[:2048]
     except OSError as exc:
         raise InputError(f"cannot read {p}: {exc.strerror}") from exc
     if b"<mzML" in head or b"<indexedmzML" in head:
         return "mzml"
+    if b"<mzXML" in head:
+        return "mzxml"
     return "text"
 
 
@@ -73,10 +78,12 @@ def read_mass_spectrum(
         ms = read_flex(p, calibration=calibration)
     elif kind == "mzml":
         ms = read_mzml(p)
+    elif kind == "mzxml":
+        ms = read_mzxml(p)
     elif kind == "text":
         ms = read_text(p)
     else:
-        raise InputError(f"unknown format {fmt!r}; expected auto, flex, mzml or text", field="fmt")
+        raise InputError(f"unknown format {fmt!r}; expected auto, flex, mzml, mzxml or text", field="fmt")
     src = Path(ms.meta.get("source", p))
     if src.is_file():
         meta = dict(ms.meta)
@@ -223,8 +230,65 @@ def read_mzml(path: str | Path, *, index: int = 0) -> MassSpectrum:
         mode = "reflectron"
     elif "reflectron off" in text:
         mode = "linear"
-    return MassSpectrum(mz, y, mode=mode, calibration={"model": "as exported (mzML)"},
-                        meta={"format": "mzml", "source": str(p), "id": spec.get("id", "")})
+    meta: dict[str, Any] = {"format": "mzml", "source": str(p), "id": spec.get("id", ""),
+                            "ms_level": spec.get("ms level"), "spectrum_type": _spectrum_type(spec)}
+    if meta["spectrum_type"] == "centroid":
+        meta["warning"] = ("centroided (peak list) spectrum: peak widths and areas from it are not meaningful; "
+                           "export the profile spectrum for peak analysis")
+    return MassSpectrum(mz, y, mode=mode, calibration={"model": "as exported (mzML)"}, meta=meta)
+
+
+def _spectrum_type(spec: dict[str, Any]) -> str:
+    if "centroid spectrum" in spec:
+        return "centroid"
+    if "profile spectrum" in spec:
+        return "profile"
+    return "unknown"
+
+
+def read_mzxml(path: str | Path, *, index: int = 0) -> MassSpectrum:
+    """Read scan number ``index`` (0-based) of an mzXML file with pyteomics.
+
+    Bruker CompassXport writes mzXML 2.1 (32-bit, network byte order, zero-intensity points dropped);
+    pyteomics decodes every precision, byte order and zlib compression that mzXML 2.x/3.x allows.
+
+    Raises
+    ------
+    FormatError
+        If the XML is invalid, the scan does not exist or lacks m/z/intensity arrays.
+    """
+    import warnings
+
+    from pyteomics import mzxml
+
+    p = Path(path)
+    spec = None
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with mzxml.MzXML(str(p), use_index=False, read_schema=False, huge_tree=True) as reader:
+                for i, s in enumerate(reader):
+                    if i == index:
+                        spec = s
+                        break
+    except Exception as exc:  # lxml/pyteomics raise many types for bad files
+        raise FormatError(f"cannot read mzXML: {type(exc).__name__}: {str(exc)[:120]}", path=p) from exc
+    if spec is None:
+        raise FormatError(f"no scan number {index} in the file", path=p)
+    if "m/z array" not in spec or "intensity array" not in spec:
+        raise FormatError("scan has no peaks (m/z and intensity arrays)", path=p)
+    mz = np.asarray(spec["m/z array"], dtype=float)
+    y = np.asarray(spec["intensity array"], dtype=float)
+    if mz.shape != y.shape:
+        raise FormatError(f"m/z array has {mz.size} values but intensity array {y.size}", path=p)
+    _check_axis(mz, y, p, "mzXML scan")
+    centroided = str(spec.get("centroided", "0")) in ("1", "true", "True")
+    meta: dict[str, Any] = {"format": "mzxml", "source": str(p), "id": str(spec.get("num", "")),
+                            "ms_level": spec.get("msLevel"), "spectrum_type": "centroid" if centroided else "unknown",
+                            "points_dropped": "zero-intensity points may be omitted by the exporter"}
+    if centroided:
+        meta["warning"] = "centroided (peak list) scan: peak widths and areas from it are not meaningful"
+    return MassSpectrum(mz, y, mode="unknown", calibration={"model": "as exported (mzXML)"}, meta=meta)
 
 
 def write_text(path: str | Path, spectrum: MassSpectrum, *, sep: str = "\t", header: bool = True) -> Path:
@@ -278,6 +342,7 @@ __all__ = [
     "read_mass_spectrum",
     "read_text",
     "read_mzml",
+    "read_mzxml",
     "write_text",
     "write_mzml",
     "write_mass_spectrum",

@@ -1,11 +1,13 @@
-"""Readers and writers for powder patterns: ``.xy``/``.txt``/``.dat``, ``.csv`` and PANalytical ``.xrdml``.
+"""Readers and writers for powder patterns: ``.xy``/``.txt``/``.dat``, ``.csv``, PANalytical ``.xrdml``, Rigaku ``.ras``.
 
 Every reader returns one :class:`~qdlab.data.types.Diffractogram` (2-theta increasing, finite values,
 wavelength in angstrom, ``meta`` with source file, sha256 and format) or raises
 :class:`~qdlab.data.errors.FormatError` naming the file and line. ``.xrdml`` is parsed with lxml
 (namespace-agnostic, XRDML 1.0-2.x); positions may be given as start/end or as a list; counts or
-intensities are accepted and the wavelength comes from ``usedWavelength`` (K-alpha1, or the
-Ka2/Ka1-weighted mean when the intended line is the unresolved doublet).
+intensities are accepted (multiplied by ``beamAttenuationFactors`` when an attenuator was in, divided by
+per-step ``countingTimes`` when those vary) and the wavelength comes from ``usedWavelength`` (K-alpha1, or
+the Ka2/Ka1-weighted mean when the intended line is the unresolved doublet). Binary Bruker ``.raw``/``.brml``
+and Rigaku ``.rasx`` are refused with a message, never parsed as text.
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ TEXT_SUFFIXES = (".xy", ".txt", ".dat", ".asc")
 _WL_RE = re.compile(r"(?:wavelength|lambda)[^0-9=:]*[=:]?\s*([0-9]*\.?[0-9]+(?:[eE][-+]?\d+)?)", re.IGNORECASE)
 _TT_NAMES = ("2theta", "two_theta", "twotheta", "2-theta", "2th", "angle", "pos", "2θ")
 _I_NAMES = ("intensity", "counts", "int", "cps", "i")
+_NO_WAVELENGTH = ("no wavelength in the file; Cu K-alpha1 (1.5406 A) assumed: d-spacings, phase matching and "
+                  "Scherrer sizes are wrong if another source was used (give wavelength_angstrom / --wavelength)")
 
 
 def _default_wavelength() -> float:
@@ -116,6 +120,8 @@ def parse_xy_text(text: str, *, path: Path | None = None, wavelength_angstrom: f
                 wl = float(m.group(1))
                 break
     meta = {"wavelength_from": "argument" if wavelength_angstrom else ("header" if wl else "default Cu K-alpha1")}
+    if wl is None:
+        meta["warning"] = _NO_WAVELENGTH
     return _finish(tt, y, wl or _default_wavelength(), path, "xy", meta)
 
 
@@ -151,7 +157,10 @@ def parse_csv_text(text: str, *, path: Path | None = None, wavelength_angstrom: 
         y.append(vals[1])
     if not tt:
         raise FormatError("no data rows", path=path)
-    return _finish(tt, y, wavelength_angstrom or _default_wavelength(), path, "csv", {"delimiter": delim})
+    meta: dict[str, Any] = {"delimiter": delim, "wavelength_from": "argument" if wavelength_angstrom else "default Cu K-alpha1"}
+    if wavelength_angstrom is None:
+        meta["warning"] = _NO_WAVELENGTH
+    return _finish(tt, y, wavelength_angstrom or _default_wavelength(), path, "csv", meta)
 
 
 def _local(tag: Any) -> str:
@@ -170,6 +179,76 @@ def _float_text(el: Any, path: Path | None, what: str) -> float:
         return float((el.text or "").strip())
     except ValueError as exc:
         raise FormatError(f"expected a number in <{what}>, found {(el.text or '')[:20]!r}", path=path, field=what) from exc
+
+
+def _float_list(el: Any, path: Path | None, what: str) -> np.ndarray:
+    try:
+        return np.array([float(t) for t in (el.text or "").split()])
+    except ValueError as exc:
+        raise FormatError(f"non-numeric <{what}>", path=path, field=what) from exc
+
+
+def parse_ras_text(text: str, *, path: Path | None = None, wavelength_angstrom: float | None = None) -> Diffractogram:
+    """Parse a Rigaku RAS file (SmartLab/Ultima text export): first scan, ``x intensity attenuator`` rows.
+
+    The wavelength is ``*HW_XG_WAVE_LENGTH_ALPHA1``; counts are multiplied by the attenuator factor (third
+    column), as Rigaku's own software does. Scans other than the first are reported in ``meta``.
+
+    Raises
+    ------
+    FormatError
+        Without ``*RAS_INT_START``, with non-numeric rows, or a point count that disagrees with
+        ``*MEAS_DATA_COUNT``.
+    """
+    lines = text.splitlines()
+    header: dict[str, str] = {}
+    tt: list[float] = []
+    y: list[float] = []
+    n_scans = sum(1 for ln in lines if ln.strip().startswith("*RAS_INT_START"))
+    if n_scans == 0:
+        raise FormatError("no *RAS_INT_START block; not a Rigaku RAS file", path=path)
+    in_data = False
+    for n, raw_line in enumerate(lines, start=1):
+        line = raw_line.strip()
+        if line.startswith("*RAS_INT_START"):
+            in_data = True
+            continue
+        if line.startswith("*RAS_INT_END"):
+            break
+        if not in_data:
+            m = re.match(r"^\*(\S+)\s+\"?(.*?)\"?$", line)
+            if m:
+                header[m.group(1)] = m.group(2)
+            continue
+        if not line:
+            continue
+        values = _floats(line.split())
+        if values is None or len(values) < 2:
+            raise FormatError(f"expected 2-theta, counts and attenuator columns, found {line[:40]!r}", path=path, line=n)
+        tt.append(values[0])
+        y.append(values[1] * (values[2] if len(values) > 2 else 1.0))
+    meta: dict[str, Any] = {"n_scans": n_scans, "scan_axis": header.get("MEAS_SCAN_AXIS_X", ""),
+                            "intensity_unit": header.get("MEAS_SCAN_UNIT_Y", "counts")}
+    if n_scans > 1:
+        meta["warning"] = f"the file holds {n_scans} scans; only the first is read"
+    count = header.get("MEAS_DATA_COUNT")
+    if count:
+        try:
+            declared = int(float(count))
+        except ValueError:
+            declared = len(tt)
+        if declared != len(tt):
+            raise FormatError(f"*MEAS_DATA_COUNT says {declared} points but the first scan has {len(tt)}", path=path,
+                              field="MEAS_DATA_COUNT")
+    wl = wavelength_angstrom
+    if wl is None and header.get("HW_XG_WAVE_LENGTH_ALPHA1"):
+        try:
+            wl = float(header["HW_XG_WAVE_LENGTH_ALPHA1"])
+        except ValueError as exc:
+            raise FormatError("*HW_XG_WAVE_LENGTH_ALPHA1 is not a number", path=path,
+                              field="HW_XG_WAVE_LENGTH_ALPHA1") from exc
+    meta["wavelength_from"] = "argument" if wavelength_angstrom else ("file" if wl else "default Cu K-alpha1")
+    return _finish(tt, y, wl or _default_wavelength(), path, "ras", meta)
 
 
 def parse_xrdml_bytes(raw: bytes, *, path: Path | None = None, wavelength_angstrom: float | None = None) -> Diffractogram:
@@ -219,10 +298,31 @@ def parse_xrdml_bytes(raw: bytes, *, path: Path | None = None, wavelength_angstr
     if tt.size != y.size:
         raise FormatError(f"{tt.size} 2-theta positions but {y.size} intensities", path=path)
     meta: dict[str, Any] = {"n_scans": len(scans)}
+    if len(scans) > 1:
+        meta["warning"] = f"the file holds {len(scans)} scans; only the first is read"
     time_el = _find(dp, "commonCountingTime")
     if time_el is not None:
         meta["counting_time_s"] = _float_text(time_el, path, "commonCountingTime")
     meta["intensity_unit"] = values_el.get("unit", "counts")
+    att_el = _find(dp, "beamAttenuationFactors")
+    if att_el is not None and (att_el.text or "").strip():
+        att = _float_list(att_el, path, "beamAttenuationFactors")
+        if att.size != y.size:
+            raise FormatError(f"{att.size} beamAttenuationFactors but {y.size} intensities", path=path,
+                              field="beamAttenuationFactors")
+        if np.any(att != 1.0):  # counts were taken through an attenuator: the true intensity is counts x factor
+            y = y * att
+            meta["attenuation_corrected"] = True
+    times_el = _find(dp, "countingTimes")
+    if times_el is not None and (times_el.text or "").strip():
+        times = _float_list(times_el, path, "countingTimes")
+        if times.size != y.size or np.any(times <= 0):
+            raise FormatError(f"countingTimes must be {y.size} positive values, found {times.size}", path=path,
+                              field="countingTimes")
+        if np.ptp(times) > 0:  # a variable counting time per step: only count rates are comparable
+            y = y / times
+            meta["intensity_unit"] = f"{meta['intensity_unit']} per second"
+            meta["counting_time_s"] = [float(times.min()), float(times.max())]
     wl = wavelength_angstrom
     used = _find(root, "usedWavelength")
     if wl is None and used is not None:
@@ -249,11 +349,11 @@ def read_diffractogram(
     Parameters
     ----------
     path
-        ``.xy``/``.txt``/``.dat``/``.asc``, ``.csv`` or ``.xrdml``.
+        ``.xy``/``.txt``/``.dat``/``.asc``, ``.csv``, ``.xrdml`` or Rigaku ``.ras``.
     wavelength_angstrom
         Override the wavelength found in (or assumed for) the file.
     fmt
-        ``"xy"``, ``"csv"`` or ``"xrdml"``.
+        ``"xy"``, ``"csv"``, ``"xrdml"`` or ``"ras"``.
     """
     p = Path(path)
     if not p.exists():
@@ -265,17 +365,28 @@ def read_diffractogram(
     raw = p.read_bytes()
     if not raw.strip():
         raise FormatError("empty file", path=p)
-    kind = fmt or ("xrdml" if p.suffix.lower() == ".xrdml" else "csv" if p.suffix.lower() == ".csv" else None)
+    suffix = p.suffix.lower()
+    kind = fmt or {".xrdml": "xrdml", ".csv": "csv", ".ras": "ras"}.get(suffix)
     if kind is None:
-        kind = "xrdml" if raw.lstrip()[:5] == b"<?xml" or b"<xrdMeasurements" in raw[:2000] else "xy"
+        if raw.lstrip()[:5] == b"<?xml" or b"<xrdMeasurements" in raw[:2000]:
+            kind = "xrdml"
+        elif raw.lstrip(b"\xef\xbb\xbf").startswith(b"*RAS_DATA_START"):
+            kind = "ras"
+        elif suffix in (".raw", ".brml", ".rasx", ".uxd", ".gsa"):
+            raise FormatError(f"{suffix} files are not supported; export the scan as .xy/.xrdml from the "
+                              "instrument software", path=p)
+        else:
+            kind = "xy"
     if kind == "xrdml":
         return parse_xrdml_bytes(raw, path=p, wavelength_angstrom=wavelength_angstrom)
     text = _decode(raw, p)
+    if kind == "ras":
+        return parse_ras_text(text, path=p, wavelength_angstrom=wavelength_angstrom)
     if kind == "csv":
         return parse_csv_text(text, path=p, wavelength_angstrom=wavelength_angstrom)
     if kind == "xy":
         return parse_xy_text(text, path=p, wavelength_angstrom=wavelength_angstrom)
-    raise InputError(f"unknown format {fmt!r}; expected xy, csv or xrdml", field="fmt")
+    raise InputError(f"unknown format {fmt!r}; expected xy, csv, xrdml or ras", field="fmt")
 
 
 def write_xy(diffractogram: Diffractogram, path: str | Path, *, header: dict[str, Any] | None = None) -> Path:
@@ -330,6 +441,7 @@ __all__ = [
     "parse_xy_text",
     "parse_csv_text",
     "parse_xrdml_bytes",
+    "parse_ras_text",
     "write_xy",
     "write_xrdml",
 ]

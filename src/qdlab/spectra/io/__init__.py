@@ -146,8 +146,8 @@ def _natural_key(p: Path) -> list[Any]:
 
 
 def list_spectrum_files(folder: str | Path) -> list[Path]:
-    """Spectrum files in a folder (``.txt .csv .tsv .dat .jdx .dx .asc``), in natural order (A2 < A10)."""
-    exts = {".txt", ".csv", ".tsv", ".dat", ".jdx", ".dx", ".jcamp", ".asc", ".prn"}
+    """Spectrum files in a folder (``.txt .csv .tsv .dat .jdx .dx .asc .scope``), in natural order (A2 < A10)."""
+    exts = {".txt", ".csv", ".tsv", ".dat", ".jdx", ".dx", ".jcamp", ".asc", ".prn", ".scope"}
     return sorted((q for q in Path(folder).iterdir() if q.is_file() and q.suffix.lower() in exts), key=_natural_key)
 
 

@@ -31,7 +31,9 @@ _UNIT_PATTERNS: dict[str, re.Pattern[str]] = {
     "cm-1": re.compile(r"cm\s*\^?\s*-\s*1|cm⁻¹|1\s*/\s*cm|wave\s*numbers?|wavenumber|raman"),
 }
 _KIND_PATTERNS: dict[str, re.Pattern[str]] = {
-    "absorbance": re.compile(r"(?<![a-z])(abs|absorbance|absorption|od|optical density)(?![a-z])"),
+    "absorbance": re.compile(
+        r"(?<![a-z])(abs|absorbance|absorption|od|optical density|epsilon|absorptivity|extinction)(?![a-z])"
+    ),
     "transmittance": re.compile(r"%\s*t(?![a-z])|transmittance|transmission"),
     "excitation": re.compile(r"excitation|(?<![a-z])ple(?![a-z])"),
     "pl": re.compile(r"(?<![a-z])(pl|photolum\w*|emission|fluorescence|luminescence|counts|intensity|int)(?![a-z])"),
@@ -186,7 +188,15 @@ def _make_spectrum(
             f"spectrum {label!r}: x axis in {x_unit} must be positive (found {x.min():g})", path=path, line=line
         )
     if np.unique(x).size < x.size:
-        raise FormatError(f"spectrum {label!r}: repeated x values", path=path, line=line)
+        pairs = np.unique(np.column_stack([x, y]), axis=0)
+        if np.unique(pairs[:, 0]).size < pairs.shape[0]:
+            xs, counts = np.unique(pairs[:, 0], return_counts=True)
+            raise FormatError(
+                f"spectrum {label!r}: x = {xs[counts > 1][0]:g} appears with different intensities", path=path, line=line
+            )
+        # exact duplicate (x, y) rows (NIST/JCAMP XYPOINTS tables repeat points) carry no information
+        meta = {**meta, "duplicate_points_dropped": int(x.size - pairs.shape[0])}
+        x, y = pairs[:, 0], pairs[:, 1]
     if np.any(np.abs(y) > 1e300):
         raise FormatError(f"spectrum {label!r}: intensity out of range", path=path, line=line)
     order = np.argsort(x, kind="stable")

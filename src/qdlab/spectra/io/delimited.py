@@ -62,6 +62,29 @@ def _choose_layout(lines: Sequence[str]) -> tuple[str | None, str, int]:
     return best[2], best[3], best[4]
 
 
+def _check_declared_points(meta_ci: dict[str, str], x: np.ndarray, path: Path | None, start: int) -> None:
+    """Compare NPOINTS/FIRSTX/LASTX key-value lines (JASCO exports) with the data actually read.
+
+    Raises
+    ------
+    FormatError
+        If the header's point count or first/last x disagree with the data (a truncated or shifted file).
+    """
+    try:
+        n = int(float(meta_ci["npoints"])) if meta_ci.get("npoints") else None
+        first = float(meta_ci["firstx"]) if meta_ci.get("firstx") else None
+        last = float(meta_ci["lastx"]) if meta_ci.get("lastx") else None
+    except ValueError:
+        return
+    if n is not None and n != x.size:
+        raise FormatError(f"the header says NPOINTS {n} but {x.size} data rows were read (truncated file?)",
+                          path=path, line=start + 1)
+    for name, want, got in (("FIRSTX", first, x[0]), ("LASTX", last, x[-1])):
+        if want is not None and not math.isclose(want, float(got), rel_tol=1e-6, abs_tol=1e-9):
+            raise FormatError(f"the header says {name} {want:g} but the data give {float(got):g}", path=path,
+                              line=start + 1)
+
+
 def _delim_name(delim: str | None) -> str:
     return {"\t": "tab", ";": "';'", ",": "','", None: "whitespace"}[delim]
 
@@ -152,7 +175,10 @@ def parse_delimited(
                 meta[m.group(1).strip()] = m.group(2).strip()
                 header_line = None
     x_name = names[0] if names else (header_line or "")
-    unit_src = meta.get("x_unit") or meta.get("x unit") or x_name
+    meta_ci = {k.lower(): v for k, v in meta.items()}
+    # JASCO (JWS "save as text") and similar exports state the axes as XUNITS/YUNITS key-value lines
+    unit_src = meta.get("x_unit") or meta.get("x unit") or meta_ci.get("xunits") or x_name
+    _check_declared_points(meta_ci, data[:, 0], path, start)
     try:
         found_unit = detect_x_unit(unit_src) if unit_src else None
     except InputError as exc:
@@ -166,7 +192,7 @@ def parse_delimited(
     kind_source = "given"
     if kind is None:
         ys = " ".join(names[1:]) if names else ""
-        kind = detect_kind(ys) or detect_kind(header_line or "")
+        kind = detect_kind(ys) or detect_kind(header_line or "") or detect_kind(meta_ci.get("yunits", ""))
         kind_source = "header" if kind else "default"
         kind = kind or "pl"
     stem = path.stem if path is not None else "spectrum"

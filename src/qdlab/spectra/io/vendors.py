@@ -167,7 +167,26 @@ def _jcamp_unit(units: str) -> tuple[str | None, float]:
         return "cm-1", 1.0
     if u in ("EV", "ELECTRON VOLTS", "ELECTRONVOLTS"):
         return "ev", 1.0
-    return None, 1.0
+    try:  # free-text units such as NIST's "Wavelength (nm)"
+        return detect_x_unit(units), 1.0
+    except InputError:
+        return None, 1.0
+
+
+def _jcamp_kind(data_type: str, y_units: str) -> str | None:
+    """Spectrum kind from ##DATA TYPE and ##YUNITS (``A`` is JCAMP's absorbance; UV/VIS means absorption).
+
+    >>> _jcamp_kind("UV/VIS SPECTRUM", "A"), _jcamp_kind("INFRARED SPECTRUM", "TRANSMITTANCE")
+    ('absorbance', 'transmittance')
+    """
+    found = detect_kind(y_units) or detect_kind(data_type)
+    if found:
+        return found
+    if y_units.strip().upper() in ("A", "AU", "A.U. ABS"):
+        return "absorbance"
+    if "UV/VIS" in data_type.upper() or "UV-VIS" in data_type.upper():
+        return "absorbance"
+    return None
 
 
 def parse_jcamp(
@@ -199,12 +218,13 @@ def parse_jcamp(
         if x_unit is None:
             x = x * factor
         dtype = f"{blk.get('data type', blk.get('datatype', ''))} {blk.get('yunits', '')}"
-        knd = kind or detect_kind(dtype) or "pl"
+        header_kind = _jcamp_kind(str(blk.get("data type", blk.get("datatype", ""))), str(blk.get("yunits", "")))
+        knd = kind or header_kind or "pl"
         label = str(blk.get("title", "") or (path.stem if path else f"block{b + 1}"))
         m = {
             **src,
             "format": "jcamp",
-            "kind_source": "given" if kind else ("header" if detect_kind(dtype) else "default"),
+            "kind_source": "given" if kind else ("header" if header_kind else "default"),
             "aliquot_id": aliquot_id_from_label(label),
             "time_min": parse_time_min(label),
             "jcamp_data_type": dtype.strip(),
