@@ -22,7 +22,6 @@ FIXTURE = Path(__file__).resolve().parent / "fixtures" / "maldiquant_detect_peak
 LINEAR = [f"readBrukerFlexData/2010_05_19_Gibb_C8_A1/{spot}/1/1SLin" for spot in ("0_A1", "0_A2")]
 REFLECTRON_HPC = "readBrukerFlexData/hpc/fid/0_A20/1/1SRef"
 
-pytestmark = pytest.mark.skipif(not REAL.is_dir(), reason=f"the real-files corpus is absent ({REAL})")
 
 
 def _own_peak_violations(pk) -> list[str]:

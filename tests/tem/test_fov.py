@@ -188,7 +188,6 @@ def test_cli_text_on_an_image_without_particles(tmp_path, capsys):
 REAL = Path(__file__).parents[1] / "data" / "real" / "tem" / "hyperspy" / "fei_emd_image.emd"
 
 
-@pytest.mark.skipif(not REAL.exists(), reason="real-files corpus not merged")
 def test_real_haadf_image_reports_edge_fits_at_bound(capsys):
     """A real Velox HAADF image (5.3 nm/px; tests/data/real/SOURCES.md): the CLI names the edge fits that ended
     at a bound of the radius search, in the text and in --json."""

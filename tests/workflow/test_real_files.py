@@ -1,8 +1,9 @@
 """`qdlab run` on an experiment folder assembled from the real-file corpus (tests/data/real, SOURCES.md).
 
 Every analysis either runs (and the report lists it as ok) or its refusal is reported with the file and the
-reason. The current contract of `qdlab run` (docs/run.md) is all-or-nothing: a refused file stops the store
-and the report, exit 2, one line naming each refused file.
+reason. By default `qdlab run` (docs/run.md) is all-or-nothing: a refused file stops the store and the report,
+exit 2, one line naming each refused file; with `--keep-going` the run is stored and the report lists each
+refusal with its file and reason.
 """
 
 from __future__ import annotations
@@ -99,6 +100,16 @@ def test_run_on_real_files_lists_each_refusal(tmp_path):
     assert "ms/lin" in msg and "min_mass_da" in msg
     assert not (tmp_path / "out" / "report").exists()
 
+    r = _run(exp, tmp_path, "--keep-going", "--json")
+    assert r.returncode == 0, r.stderr[-2000:]
+    summary = json.loads(r.stdout)
+    assert summary["counts"] == {"files": 9, "analyses_ok": 7, "analyses_refused": 2}
+    refused = summary["refused"]
+    assert any("test_loading_image_saved_with_imageJ_no_scale.tif" in m and "uncalibrated image" in m for m in refused)
+    assert any(m.startswith("ms/lin") and "min_mass_da" in m for m in refused)
+    html = Path(summary["report"]["html"]).read_text(encoding="utf-8")
+    assert "Files refused" in html and "uncalibrated image" in html
+
 
 @pytest.mark.slow
 def test_run_on_real_files_writes_a_report_where_every_analysis_ran(tmp_path):
@@ -106,7 +117,7 @@ def test_run_on_real_files_writes_a_report_where_every_analysis_ran(tmp_path):
     r = _run(exp, tmp_path, "--json")
     assert r.returncode == 0, r.stderr[-2000:]
     summary = json.loads(r.stdout)
-    assert summary["counts"] == {"files": 8, "analyses_ok": 8, "analyses_unavailable": 0}
+    assert summary["counts"] == {"files": 8, "analyses_ok": 8, "analyses_refused": 0}
     by_file = {a["source_name"]: a for a in summary["analyses"]}
     assert by_file["ms/hpc"]["status"] == "ok" and by_file["tem/test_STEM_image.dm3"]["status"] == "ok"
     assert by_file["xrd/XRD-918-16_10.xrdml"]["status"] == "ok"
