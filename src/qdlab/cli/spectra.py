@@ -44,17 +44,27 @@ def _check_plot(plot: Path | None) -> None:
 
 
 def _impose_kind(spectra: Any, kind: str) -> list[Any]:
-    """The spectra as ``kind``, remembering what the file's header said (for the kind warning)."""
+    """The spectra as ``kind``, remembering what the file said (for the kind warning).
+
+    The spectra are read without a kind, so ``kind_source`` ``header`` (column name, ``##DATA TYPE``) or
+    ``given`` (a ``# kind:`` metadata line) is the file's own statement; ``default`` says nothing.
+    """
     import dataclasses
 
     out = []
     for sp in spectra:
         meta = dict(sp.meta)
-        if meta.get("kind_source") == "header" and sp.kind != kind:
-            meta["header_kind"] = sp.kind
+        said = sp.kind if meta.get("kind_source") in ("header", "given") else None
+        if said and said != kind:
+            meta["header_kind"] = said
         meta["kind_source"] = "given"
         out.append(dataclasses.replace(sp, kind=kind, meta=meta))
     return out
+
+
+def _num(v: Any, fmt: str) -> str:
+    """A number for a table cell; '-' where the analysis has none (NaN/None: e.g. a band wider than the data)."""
+    return "-" if v is None or (isinstance(v, float) and v != v) else format(v, fmt)
 
 
 def _print_warnings(warnings: list[str]) -> None:
@@ -153,15 +163,15 @@ def analyze(
                 continue
             if s["kind"] == "pl":
                 modes = " + ".join(f"{w:.0f}" for w in s["mode_wavelengths_nm"]) if s["bimodal"] else "no"
-                t.add_row(name, s["label"], "band", f"{s['peak_wavelength_nm']:.1f}", f"{s['peak_energy_ev']:.4f}",
-                          f"{s['fwhm_mev']:.1f}", f"{s['fwhm_nm']:.1f}", "", modes)
+                t.add_row(name, s["label"], "band", _num(s["peak_wavelength_nm"], ".1f"), _num(s["peak_energy_ev"], ".4f"),
+                          _num(s["fwhm_mev"], ".1f"), _num(s["fwhm_nm"], ".1f"), "", modes)
             for i, p in enumerate(s["peaks"]):
                 first = i == 0 and s["kind"] != "pl"
                 t.add_row(
                     name if first else "", s["label"] if first else "",
                     "component" if s["kind"] == "pl" else "1st exciton",
-                    f"{p['wavelength_nm']:.1f}", f"{p['energy_ev']:.4f}", f"{p['fwhm_mev']:.1f}", f"{p['fwhm_nm']:.1f}",
-                    f"{p['area_fraction']:.2f}", "",
+                    _num(p["wavelength_nm"], ".1f"), _num(p["energy_ev"], ".4f"), _num(p["fwhm_mev"], ".1f"),
+                    _num(p["fwhm_nm"], ".1f"), _num(p["area_fraction"], ".2f"), "",
                 )
         out_console().print(t)
         if kind == "pl":
@@ -304,9 +314,9 @@ def series_cmd(
             t.add_row(
                 r["aliquot_id"],
                 "" if r["time_min"] is None else f"{r['time_min']:g}",
-                f"{r['peak_wavelength_nm']:.1f}",
-                f"{r['fwhm_mev']:.1f}",
-                f"{r['fwhm_nm']:.1f}",
+                _num(r["peak_wavelength_nm"], ".1f"),
+                _num(r["fwhm_mev"], ".1f"),
+                _num(r["fwhm_nm"], ".1f"),
                 " + ".join(f"{w:.0f}" for w in r["mode_wavelengths_nm"]) if r["bimodal"] else "no",
                 "" if r["qy"] is None else f"{100 * r['qy']:.1f}",
                 "" if r["relative_brightness"] is None else f"{r['relative_brightness']:.2f}",

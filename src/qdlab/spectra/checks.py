@@ -160,9 +160,11 @@ def kind_warning(spectrum: Spectrum, analysed_as: str) -> list[str]:
 def _clipped_runs(y: NDArray[np.float64], min_run: int) -> tuple[NDArray[np.bool_], list[str]]:
     """Runs of >= ``min_run`` points at the global maximum that the flanks say were clipped.
 
-    A broad maximum written with few decimals also repeats its top value (e.g. 0.2349 over 4 nm); such
-    a run is natural when a parabola through the flanks on either side peaks within 3 (resolution +
-    noise) of the run's value. A clipped top lies well below that parabola's vertex.
+    A broad maximum written with few decimals also repeats its top value (e.g. 0.2349 over 4 nm): the
+    curvature that keeps ``L`` points within one resolution step ``q`` of the top lets the signal fall by
+    only about ``4 q`` within ``L/2`` points outside the run. A clipped top falls steeply on both sides:
+    the run is clipped when the signal ``L/2`` points (at least 3) outside it lies more than
+    ``3 (4 q + noise)`` below the top on every side that has data.
     """
     from qdlab.signal import derivative_sigma
 
@@ -175,20 +177,17 @@ def _clipped_runs(y: NDArray[np.float64], min_run: int) -> tuple[NDArray[np.bool
     diffs = np.abs(np.diff(y[fin]))
     q = float(diffs[diffs > 0].min()) if np.any(diffs > 0) else 0.0
     noise = derivative_sigma(y[fin], 2)
-    tol = 3 * (q + (noise if np.isfinite(noise) else 0.0))
+    tol = 3 * (4 * q + (noise if np.isfinite(noise) else 0.0))
     edges = np.diff(np.concatenate([[0], run_mask.astype(np.int8), [0]]))
     for s0, e0 in zip(np.nonzero(edges == 1)[0], np.nonzero(edges == -1)[0], strict=True):
-        k = max(e0 - s0, 4)
-        idx = np.r_[max(s0 - k, 0): s0, e0: min(e0 + k, y.size)]
-        idx = idx[np.isfinite(y[idx])]
+        m = max(3, (e0 - s0) // 2)
         top = float(y[s0])
-        clipped = True  # a run at the edge of the data or without flanks on both sides: trust the run
-        if np.any(idx < s0) and np.any(idx >= e0) and idx.size >= 3:
-            t = idx - 0.5 * (s0 + e0 - 1)
-            c2, c1, c0 = np.polyfit(t, y[idx], 2)
-            vertex = c0 - c1**2 / (4 * c2) if c2 < 0 else np.inf
-            clipped = bool(vertex - top > tol)
-        if clipped:
+        drops = []
+        if s0 - m >= 0 and np.isfinite(y[s0 - m]):
+            drops.append(top - float(y[s0 - m]))
+        if e0 - 1 + m < y.size and np.isfinite(y[e0 - 1 + m]):
+            drops.append(top - float(y[e0 - 1 + m]))
+        if not drops or min(drops) > tol:
             out[s0:e0] = True
             reasons.append(f"flat top of {e0 - s0} points at {top:.6g}")
     return out, reasons
