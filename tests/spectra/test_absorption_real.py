@@ -37,7 +37,7 @@ def test_cary_overflow_readings_are_masked_and_no_exciton_invented() -> None:
     mask, why, _ = saturation(spec)
     assert int(mask.sum()) == int(np.sum(spec.y >= 10)) == 25 and "A >= 10" in (why or "")
     # a filter edge is not an exciton (the old analysis reported one at 577.2 nm, fitted to overflow points)
-    with pytest.raises(ModelError, match="no exciton found.*25 points.*saturated"):
+    with pytest.raises(ModelError, match=r"no exciton found.*25 points.*saturated"):
         analyze_absorbance(spec)
 
 

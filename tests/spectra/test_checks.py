@@ -82,7 +82,7 @@ def test_kind_warning_uses_only_what_the_file_said() -> None:
 
 def test_clipped_pl_top_is_masked_and_the_band_recovered() -> None:
     """A detector-saturated PL band (flat top at 70 % of the true maximum): flanks fitted, top masked."""
-    spec, truth = synth_pl([(1100.0, 90.0, 1.0)], noise=0.002, n_points=1200)
+    spec, _ = synth_pl([(1100.0, 90.0, 1.0)], noise=0.002, n_points=1200)
     clipped = dataclasses.replace(spec, y=np.minimum(spec.y, 0.7 * spec.y.max()))
     mask, why, _ = saturation(clipped)
     assert mask.sum() > 20 and "flat top" in (why or "")
