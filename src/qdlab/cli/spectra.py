@@ -44,22 +44,9 @@ def _check_plot(plot: Path | None) -> None:
 
 
 def _impose_kind(spectra: Any, kind: str) -> list[Any]:
-    """The spectra as ``kind``, remembering what the file said (for the kind warning).
+    from qdlab.spectra.checks import as_kind
 
-    The spectra are read without a kind, so ``kind_source`` ``header`` (column name, ``##DATA TYPE``) or
-    ``given`` (a ``# kind:`` metadata line) is the file's own statement; ``default`` says nothing.
-    """
-    import dataclasses
-
-    out = []
-    for sp in spectra:
-        meta = dict(sp.meta)
-        said = sp.kind if meta.get("kind_source") in ("header", "given") else None
-        if said and said != kind:
-            meta["header_kind"] = said
-        meta["kind_source"] = "given"
-        out.append(dataclasses.replace(sp, kind=kind, meta=meta))
-    return out
+    return as_kind(spectra, kind)
 
 
 def _num(v: Any, fmt: str) -> str:

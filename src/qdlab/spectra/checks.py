@@ -226,10 +226,35 @@ def saturation(spectrum: Spectrum) -> tuple[NDArray[np.bool_], str | None, str]:
     return over | flat, "; ".join(reasons) or None, src
 
 
+def as_kind(spectra: Any, kind: str) -> list[Spectrum]:
+    """The spectra (read without a kind) as ``kind``, remembering what the file said for :func:`kind_warning`.
+
+    ``kind_source`` ``header`` (column name, ``##DATA TYPE``) or ``given`` (a ``# kind:`` metadata line)
+    is the file's own statement when the reader was not told a kind; ``default`` says nothing.
+
+    Examples
+    --------
+    >>> s = Spectrum(np.arange(3.0), np.ones(3), "nm", "absorbance", {"kind_source": "header"}, "A3")
+    >>> [(x.kind, x.meta["header_kind"]) for x in as_kind([s], "pl")]
+    [('pl', 'absorbance')]
+    """
+    import dataclasses
+
+    out = []
+    for sp in spectra:
+        meta = dict(sp.meta)
+        said = sp.kind if meta.get("kind_source") in ("header", "given") else None
+        if said and said != kind:
+            meta["header_kind"] = said
+        meta["kind_source"] = "given"
+        out.append(dataclasses.replace(sp, kind=kind, meta=meta))
+    return out
+
+
 def saturation_warning(spectrum: Spectrum, mask: NDArray[np.bool_], why: str | None) -> str:
     """One sentence naming the masked ranges."""
     unit = "nm" if spectrum.x_unit == "nm" else ("eV" if spectrum.x_unit == "ev" else "cm-1")
     return f"{describe_mask(spectrum.x, mask, unit)} saturated ({why or 'clipped top'}): masked, not fitted"
 
 
-__all__ = ["check_absorbance_scale", "check_axis", "check_sign", "instrument_limits", "kind_warning", "saturation", "saturation_warning"]
+__all__ = ["as_kind", "check_absorbance_scale", "check_axis", "check_sign", "instrument_limits", "kind_warning", "saturation", "saturation_warning"]
