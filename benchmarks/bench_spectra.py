@@ -1,115 +1,147 @@
-"""Batched PL fitting: qdlab.spectra.fit_batch (numba LM over the stack) vs lmfit one spectrum at a time.
+"""PL fitting cost: the fit layer (qdlab.fit) vs lmfit on the same problems, and what a series costs.
 
-1,000 synthetic PL spectra (1,000 points, two Gaussian components in energy, separation 1-2 mean FWHM,
-1 % noise, constant background) are fitted by both in the same run. lmfit gets the same data-driven
-starting values as our fitter (local maxima and half widths) and fits ``GaussianModel + GaussianModel
-+ ConstantModel``; it is timed on ``--n-ref`` spectra (default 100) and its per-spectrum time is scaled
-to the stack. Parameters are compared on those spectra. Wall time and process CPU time are both printed
-(the CPU time is what the machine's other users cannot steal).
+1. A stack of synthetic PL spectra (1,000 points, two Gaussian components in energy, separation 1-2 mean
+   FWHM, 1 % noise, constant background) is fitted one spectrum at a time by ``qdlab.fit.fit`` and by
+   lmfit (``GaussianModel + GaussianModel + ConstantModel``) from the same data-driven starting values;
+   per-spectrum wall and CPU time and the agreement of the parameters are printed.
+2. ``qdlab.spectra.analyze_series`` (what ``qdlab spectra series`` and the pipeline run: 1-3 components,
+   several starting points each, BIC selection, bimodality) on a synthetic 30-aliquot series.
 
-Run: ``.venv/bin/python benchmarks/bench_spectra.py [--n-ref 100] [--axis ev|nm]``.
+The numba batch fitter that this benchmark used to time (``qdlab.spectra.batch``, removed) fitted a fixed
+number of bands with no model selection; no analysis path called it. Its last measurement is kept in
+``docs/spectra.md``.
+
+Run: ``.venv/bin/python benchmarks/bench_spectra.py [--m 200]``.
 """
 
 from __future__ import annotations
 
 import argparse
-import statistics
+import math
 import time
 
 import numpy as np
 
-from qdlab.spectra.batch import _background_level, _init_maxima, fit_batch
-from qdlab.spectra.synth import gaussian_ev
-from qdlab.units import FWHM_PER_SIGMA, HC_EV_NM
+from qdlab.fit import Model, Parameter, fit
+from qdlab.spectra.synth import gaussian_ev, synth_series
+from qdlab.units import FWHM_PER_SIGMA
+
+SQ2PI = math.sqrt(2 * math.pi)
 
 
-def make_stack(m: int = 1000, n: int = 1000, seed: int = 1, axis: str = "ev") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Two-band spectra; returns (axis, Y, true centres sorted per row)."""
+def make_stack(m: int, n: int = 1000, seed: int = 1) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Two-band spectra on a uniform energy grid; returns (axis, Y, true centres sorted per row)."""
     rng = np.random.default_rng(seed)
-    e = np.linspace(0.8, 1.6, n) if axis == "ev" else np.sort(HC_EV_NM / np.linspace(HC_EV_NM / 1.6, HC_EV_NM / 0.8, n))
-    f1 = rng.uniform(0.08, 0.15, m)
-    f2 = rng.uniform(0.08, 0.15, m)
+    e = np.linspace(0.8, 1.6, n)
+    f1, f2 = rng.uniform(0.08, 0.15, m), rng.uniform(0.08, 0.15, m)
     c1 = rng.uniform(1.1, 1.3, m)
     sep = rng.uniform(1.0, 2.0, m) * 0.5 * (f1 + f2)
-    a1 = rng.uniform(0.5, 1.0, m)
-    a2 = rng.uniform(0.3, 1.0, m)
+    a1, a2 = rng.uniform(0.5, 1.0, m), rng.uniform(0.3, 1.0, m)
     Y = np.stack([gaussian_ev(e, c1[i], f1[i], a1[i]) + gaussian_ev(e, c1[i] - sep[i], f2[i], a2[i]) for i in range(m)])
     Y += 0.05 + rng.normal(0.0, 0.01 * Y.max(axis=1, keepdims=True), Y.shape)
     return e, Y, np.sort(np.stack([c1 - sep, c1], 1), 1)
 
 
+def seeds(e: np.ndarray, y: np.ndarray) -> list[tuple[float, float, float]]:
+    """Two starting bands: the maximum, then the largest residual after removing a first Gaussian guess."""
+    b0 = float(np.percentile(y, 5))
+    yy = y - b0
+    out = []
+    for _ in range(2):
+        i = int(np.argmax(yy))
+        h = float(yy[i])
+        above = np.nonzero(yy >= 0.5 * h)[0]
+        s = max((e[above[-1]] - e[above[0]]) / FWHM_PER_SIGMA / 2, 0.01)
+        out.append((float(e[i]), s, h))
+        yy = yy - h * np.exp(-0.5 * ((e - e[i]) / s) ** 2)
+    return out
+
+
+def _two(x: np.ndarray, p: np.ndarray) -> np.ndarray:
+    a1, c1, s1, a2, c2, s2, b = p
+    return (a1 / (s1 * SQ2PI) * np.exp(-0.5 * ((x - c1) / s1) ** 2)
+            + a2 / (s2 * SQ2PI) * np.exp(-0.5 * ((x - c2) / s2) ** 2) + b)
+
+
+def _two_jac(x: np.ndarray, p: np.ndarray) -> np.ndarray:
+    cols = []
+    for a, c, s in (p[0:3], p[3:6]):
+        z = (x - c) / s
+        g = np.exp(-0.5 * z * z) / (s * SQ2PI)
+        cols += [g, a * g * z / s, a * g * (z * z - 1) / s]
+    return np.stack([*cols, np.ones_like(x)], 1)
+
+
+TWO = Model(_two, ("g1_amplitude", "g1_center", "g1_sigma", "g2_amplitude", "g2_center", "g2_sigma", "c"), jac=_two_jac,
+            name="2 Gaussians + constant")
+
+
+def ours_one(e: np.ndarray, y: np.ndarray):
+    (c1, s1, h1), (c2, s2, h2) = seeds(e, y)
+    pars = [Parameter("g1_amplitude", h1 * s1 * SQ2PI), Parameter("g1_center", c1), Parameter("g1_sigma", s1, min=0.0),
+            Parameter("g2_amplitude", h2 * s2 * SQ2PI), Parameter("g2_center", c2), Parameter("g2_sigma", s2, min=0.0),
+            Parameter("c", float(np.percentile(y, 5)))]
+    return fit(TWO, e, y, pars)
+
+
 def lmfit_one(e: np.ndarray, y: np.ndarray):
     from lmfit.models import ConstantModel, GaussianModel
 
-    b0 = _background_level(y)
-    seeds = np.zeros((2, 4))
-    _init_maxima(e, y, 2, b0, seeds)
+    (c1, s1, h1), (c2, s2, h2) = seeds(e, y)
     model = GaussianModel(prefix="g1_") + GaussianModel(prefix="g2_") + ConstantModel()
-    params = model.make_params(c=b0)
-    for k, pre in enumerate(("g1_", "g2_")):
-        c, s, h = seeds[k, :3]
+    params = model.make_params(c=float(np.percentile(y, 5)))
+    for pre, (c, s, h) in (("g1_", (c1, s1, h1)), ("g2_", (c2, s2, h2))):
         params[f"{pre}center"].set(value=c)
         params[f"{pre}sigma"].set(value=s, min=0)
-        params[f"{pre}amplitude"].set(value=h * s * np.sqrt(2 * np.pi))
+        params[f"{pre}amplitude"].set(value=h * s * SQ2PI)
     return model.fit(y, params, x=e)
+
+
+def _timed(fn, e, Y):
+    t0, c0 = time.perf_counter(), time.process_time()
+    out = [fn(e, y) for y in Y]
+    return out, (time.perf_counter() - t0) / len(Y), (time.process_time() - c0) / len(Y)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--n-ref", type=int, default=100, help="spectra fitted with lmfit (timing and agreement)")
-    ap.add_argument("--axis", choices=("ev", "nm"), default="ev", help="uniform energy grid, or uniform wavelength grid (non-uniform in energy)")
+    ap.add_argument("--m", type=int, default=200, help="spectra in the stack")
+    ap.add_argument("--aliquots", type=int, default=30, help="aliquots in the series of part 2")
     args = ap.parse_args()
 
-    e, Y, truth = make_stack(axis=args.axis)
-    fit_batch(e, Y[:4], 2)  # JIT compile / load the cache
-    walls, cpus = [], []
-    for _ in range(5):
-        t0, c0 = time.perf_counter(), time.process_time()
-        fit = fit_batch(e, Y, 2)
-        walls.append(time.perf_counter() - t0)
-        cpus.append(time.process_time() - c0)
-    t_ours, cpu_ours = statistics.median(walls), statistics.median(cpus)
+    e, Y, truth = make_stack(args.m)
+    ours_one(e, Y[0])
+    lmfit_one(e, Y[0])  # imports and warm-up
+    ours, t_o, c_o = _timed(ours_one, e, Y)
+    ref, t_r, c_r = _timed(lmfit_one, e, Y)
+    names = TWO.names
+    P = np.array([r.values for r in ours])
+    R = np.array([[r.params[k].value for k in names] for r in ref])
+    rss_o = np.array([r.rss for r in ours])
+    rss_r = np.array([r.chisqr for r in ref])
+    same = np.abs(rss_o - rss_r) <= 1e-6 * rss_r
+    dc = 1000 * np.abs(P[:, [1, 4]] - R[:, [1, 4]])
+    cen = np.sort(P[:, [1, 4]], 1)
+    terr = 1000 * np.abs(cen - truth)
+    print(f"stack: {args.m} spectra x {Y.shape[1]} points, 2 Gaussians + constant, same starting values")
+    print(f"qdlab.fit one by one  wall {t_o * 1e3:7.2f} ms/spectrum   cpu {c_o * 1e3:7.2f} ms/spectrum")
+    print(f"lmfit one by one      wall {t_r * 1e3:7.2f} ms/spectrum   cpu {c_r * 1e3:7.2f} ms/spectrum")
+    print(f"ratio lmfit/qdlab.fit: wall {t_r / t_o:5.1f}x  cpu {c_r / c_o:5.1f}x")
+    print(f"same minimum on {int(same.sum())}/{args.m}; there centres differ by at most {dc[same].max():.2e} meV; "
+          f"lower RSS: qdlab {int(np.sum(rss_o < rss_r * (1 - 1e-6)))}, lmfit {int(np.sum(rss_r < rss_o * (1 - 1e-6)))}")
+    print(f"vs truth (qdlab.fit): centre median {np.median(terr):.3f} meV, flagged fits {sum(not r.success for r in ours)}")
 
-    nref = min(args.n_ref, Y.shape[0])
-    ref_c, ref_f, ref_rss = np.zeros((nref, 2)), np.zeros((nref, 2)), np.zeros(nref)
-    lmfit_one(e, Y[0])  # import and warm lmfit
+    from qdlab.spectra.series import analyze_series
+
+    peaks = np.linspace(1000.0, 1300.0, args.aliquots)
+    series, _ = synth_series(list(peaks), noise=0.01, apex=True)
+    analyze_series(series)  # warm
     t0, c0 = time.perf_counter(), time.process_time()
-    for i in range(nref):
-        r = lmfit_one(e, Y[i])
-        c = np.array([r.params["g1_center"].value, r.params["g2_center"].value])
-        f = FWHM_PER_SIGMA * np.array([r.params["g1_sigma"].value, r.params["g2_sigma"].value])
-        o = np.argsort(c)
-        ref_c[i], ref_f[i] = c[o], f[o]
-        ref_rss[i] = float(np.sum(r.residual**2))
-    t_ref = (time.perf_counter() - t0) / nref
-    cpu_ref = (time.process_time() - c0) / nref
-
-    dc = 1000 * np.abs(fit.centers_ev[:nref] - ref_c)
-    dfw = 1000 * np.abs(fit.fwhm_ev[:nref] - ref_f)
-    truth_err = 1000 * np.abs(fit.centers_ev - truth)
-    m = Y.shape[0]
-    print(f"stack: {m} spectra x {Y.shape[1]} points, 2 Gaussians + constant, axis uniform in {args.axis}")
-    print(f"qdlab fit_batch      wall {t_ours * 1e3:8.1f} ms   cpu {cpu_ours * 1e3:8.1f} ms   ({t_ours / m * 1e6:.0f} us/spectrum wall)")
-    print(f"lmfit one by one     wall {t_ref * 1e3:8.2f} ms/spectrum   cpu {cpu_ref * 1e3:8.2f} ms/spectrum   (n={nref}, scaled to {m}: {t_ref * m:.1f} s)")
-    print(f"ratio (lmfit / qdlab, same run): wall {t_ref * m / t_ours:6.1f}x   cpu {cpu_ref * m / cpu_ours:6.1f}x")
-    same = ref_rss <= fit.rss[:nref] * (1 + 1e-6)  # lmfit reached our minimum (or a lower one)
-    worse = ~same
-    agree = (dc.max(1) < 0.1) & (dfw.max(1) < 0.1)
-    print(
-        f"agreement with lmfit on {nref}: within 0.1 meV (centres and FWHM): {int(agree.sum())}/{nref}; "
-        f"where lmfit reached the same minimum ({int(same.sum())}): centre max {dc[same].max() if same.any() else 0:.2e} meV, "
-        f"FWHM max {dfw[same].max() if same.any() else 0:.2e} meV"
-    )
-    if worse.any():
-        ratio = ref_rss[worse] / fit.rss[:nref][worse]
-        print(
-            f"  lmfit stopped in a worse local minimum on {int(worse.sum())} spectra "
-            f"(its RSS {ratio.min():.2f}-{ratio.max():.2f}x ours, from the same starting values)"
-        )
-    print(
-        f"vs ground truth (all {m}): centre median {np.median(truth_err):.3f} meV, max {truth_err.max():.3f} meV; "
-        f"converged {int(fit.converged.sum())}/{m}; iterations median {int(np.median(fit.n_iter))}"
-    )
+    res = analyze_series(series)
+    tw, tc = time.perf_counter() - t0, time.process_time() - c0
+    err = np.abs(np.array([r["peak_wavelength_nm"] for r in res.table]) - peaks)
+    print(f"analyze_series, {args.aliquots} aliquots (1-3 bands, BIC): wall {tw:.2f} s  cpu {tc:.2f} s "
+          f"({tc / args.aliquots * 1e3:.0f} ms cpu/aliquot); band apex vs truth max {err.max():.2f} nm")
 
 
 if __name__ == "__main__":

@@ -43,23 +43,43 @@ def _check_plot(plot: Path | None) -> None:
         raise InputError(f"folder does not exist: {plot.parent}", field="--plot")
 
 
+def _impose_kind(spectra: Any, kind: str) -> list[Any]:
+    from qdlab.spectra.checks import as_kind
+
+    return as_kind(spectra, kind)
+
+
+def _num(v: Any, fmt: str) -> str:
+    """A number for a table cell; '-' where the analysis has none (NaN/None: e.g. a band wider than the data)."""
+    return "-" if v is None or (isinstance(v, float) and v != v) else format(v, fmt)
+
+
+def _print_warnings(warnings: list[str]) -> None:
+    from qdlab.console import out_console
+
+    for w in warnings:
+        out_console().print(f"warning: {w}", markup=False, highlight=False)
+
+
 def _render_abs_series(d: dict[str, Any]) -> None:
     from rich.table import Table
 
     from qdlab.console import out_console
 
     t = Table(title=f"absorbance series: {d['path']}", title_justify="left")
-    for col in ("aliquot", "t (min)", "1st exciton (nm)", "FWHM (meV)", "OD"):
+    for col in ("aliquot", "t (min)", "1st exciton (nm)", "FWHM (meV)", "OD", "S/N", "saturated"):
         t.add_column(col)
     for r in d["table"]:
         if r.get("error"):
-            t.add_row(r["aliquot_id"], "", "-", "-", r["error"][:40])
+            t.add_row(r["aliquot_id"], "", "-", "-", "-", "-", r["error"][:60])
             continue
         t.add_row(
             r["aliquot_id"], "" if r["time_min"] is None else f"{r['time_min']:g}", f"{r['exciton_wavelength_nm']:.1f}",
-            f"{r['exciton_fwhm_mev']:.1f}", f"{r['exciton_od']:.3f}",
+            f"{r['exciton_fwhm_mev']:.1f}", f"{r['exciton_od']:.3f}", f"{r['exciton_snr']:.0f}",
+            str(r["saturated_points"]) if r["saturated_points"] else "",
         )
     out_console().print(t)
+    _print_warnings(d["summary"].get("warnings", []))
 
 
 def _pl_peak_rows(peaks: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -80,53 +100,35 @@ def analyze(
     plot: PlotOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """Fit every spectrum in the files: PL bands (peak, FWHM, fractions, bimodality) or the first exciton."""
-    from qdlab.spectra import analyze_pl, read_spectra
-    from qdlab.spectra.absorption import analyze_absorbance
+    """Fit every spectrum in the files: PL band (peak, FWHM, modes, components) or the first exciton.
+
+    The PL numbers are those of `qdlab spectra series` for the same file (same analysis, same row):
+    the band's maximum and FWHM, its resolved maxima (bimodality) and, below, the Gaussian components
+    that describe the band's shape.
+    """
+    from qdlab.spectra import read_spectra
 
     _check_kind(kind)
     _check_plot(plot)
     resp = _response(response, None)
+    from qdlab.data.errors import QdlabError
+
     out: list[dict[str, Any]] = []
     pairs = []
+    failures: list[QdlabError] = []
     for f in files:
-        series = read_spectra(existing_file(f, "spectrum file"), x_unit=x_unit, kind=kind)
+        series = _impose_kind(read_spectra(existing_file(f, "spectrum file"), x_unit=x_unit), kind)
         for spec in series:
-            if kind == "pl":
-                r = analyze_pl(spec, shape=shape, max_components=max_components, baseline=baseline, response=resp, window_nm=window)  # type: ignore[arg-type]
-                d = r.to_dict()
-                row = {
-                    "file": str(f),
-                    "label": spec.label,
-                    "kind": "pl",
-                    "bimodal": r.bimodal,
-                    "modes_nm": list(r.modes_nm),
-                    "n_components": r.n_components,
-                    "peak_wavelength_nm": r.peak_wavelength_nm,
-                    "peak_energy_ev": r.peak_energy_ev,
-                    "fwhm_mev": r.fwhm_mev,
-                    "fwhm_nm": r.fwhm_nm,
-                    "peaks": _pl_peak_rows(d["peaks"]),
-                    "bic": d["bic"],
-                    "r_squared": r.r_squared,
-                }
-            else:
-                a = analyze_absorbance(spec, material=material)
-                row = {
-                    "file": str(f),
-                    "label": spec.label,
-                    "kind": "absorbance",
-                    "bimodal": False,
-                    "peaks": list(a.peaks),
-                    "exciton_wavelength_nm": a.exciton_wavelength_nm,
-                    "exciton_energy_ev": a.exciton_energy_ev,
-                    "band_edge_ev": a.band_edge_ev,
-                    "onset_nm": a.onset_nm,
-                    "diameter_nm": a.diameter_nm,
-                }
-                r = a
+            try:
+                row, r = _analyze_one(spec, f, kind, shape, max_components, baseline, resp, window, material)
+            except QdlabError as exc:  # one spectrum that cannot be analysed must not hide the others
+                failures.append(exc)
+                out.append({"file": str(f), "label": spec.label, "kind": kind, "error": str(exc), "peaks": [], "warnings": []})
+                continue
             out.append(row)
             pairs.append((spec, r))
+    if failures and not pairs:
+        raise failures[0]
     result: dict[str, Any] = {"spectra": out}
     if plot is not None:
         from qdlab.spectra.plot import plot_fits, save_figure
@@ -139,25 +141,68 @@ def analyze(
         from qdlab.console import out_console
 
         t = Table(title=f"{kind} analysis", title_justify="left")
-        for col in ("file", "label", "peak (nm)", "E (eV)", "FWHM (meV)", "FWHM (nm)", "fraction", "bimodal"):
+        for col in ("file", "label", "", "peak (nm)", "E (eV)", "FWHM (meV)", "FWHM (nm)", "fraction", "bimodal"):
             t.add_column(col)
         for s in d["spectra"]:
+            name = Path(s["file"]).name
+            if s.get("error"):
+                t.add_row(name, s["label"], "error", s["error"][:80], "", "", "", "", "")
+                continue
+            if s["kind"] == "pl":
+                modes = " + ".join(f"{w:.0f}" for w in s["mode_wavelengths_nm"]) if s["bimodal"] else "no"
+                t.add_row(name, s["label"], "band", _num(s["peak_wavelength_nm"], ".1f"), _num(s["peak_energy_ev"], ".4f"),
+                          _num(s["fwhm_mev"], ".1f"), _num(s["fwhm_nm"], ".1f"), "", modes)
             for i, p in enumerate(s["peaks"]):
+                first = i == 0 and s["kind"] != "pl"
                 t.add_row(
-                    Path(s["file"]).name if i == 0 else "",
-                    s["label"] if i == 0 else "",
-                    f"{p['wavelength_nm']:.1f}",
-                    f"{p['energy_ev']:.4f}",
-                    f"{p['fwhm_mev']:.1f}",
-                    f"{p['fwhm_nm']:.1f}",
-                    f"{p['area_fraction']:.2f}",
-                    ("yes" if s["bimodal"] else "no") if i == 0 else "",
+                    name if first else "", s["label"] if first else "",
+                    "component" if s["kind"] == "pl" else "1st exciton",
+                    _num(p["wavelength_nm"], ".1f"), _num(p["energy_ev"], ".4f"), _num(p["fwhm_mev"], ".1f"),
+                    _num(p["fwhm_nm"], ".1f"), _num(p["area_fraction"], ".2f"), "",
                 )
         out_console().print(t)
+        if kind == "pl":
+            print("band: maximum and FWHM of the whole fitted band (the numbers of 'qdlab spectra series'); "
+                  "components: the Gaussians that describe its shape")
+        _print_warnings([w for s in d["spectra"] for w in s.get("warnings", [])])
         if d.get("plot"):
             print(f"figure: {d['plot']}")
 
     emit(result, json_out, render)
+
+
+def _analyze_one(spec: Any, f: Path, kind: str, shape: str, max_components: int, baseline: str, resp: Any,
+                 window: tuple[float, float] | None, material: str | None) -> tuple[dict[str, Any], Any]:
+    """One spectrum's row (the same numbers as ``spectra series``) and its analysis."""
+    from qdlab.spectra import analyze_pl
+    from qdlab.spectra.absorption import analyze_absorbance
+    from qdlab.spectra.series import absorbance_row, pl_row
+
+    if kind == "pl":
+        r = analyze_pl(spec, shape=shape, max_components=max_components, baseline=baseline, response=resp, window_nm=window)  # type: ignore[arg-type]
+        d = r.to_dict()
+        row = {
+            "file": str(f),
+            "label": spec.label,
+            "kind": "pl",
+            **pl_row(r),
+            "modes_nm": list(r.modes_nm),
+            "peaks": _pl_peak_rows(d["peaks"]),
+            "bic": d["bic"],
+            "r_squared": r.r_squared,
+        }
+        return row, r
+    a = analyze_absorbance(spec, material=material)
+    row = {
+        "file": str(f),
+        "label": spec.label,
+        "kind": "absorbance",
+        "bimodal": False,
+        "peaks": list(a.peaks),
+        **absorbance_row(a),
+        "band_edge_ev": a.band_edge_ev,
+    }
+    return row, a
 
 
 def _parse_qy(values: str | None, qy_file: Path | None) -> list[float | None] | dict[str, float] | None:
@@ -221,7 +266,10 @@ def series_cmd(
     _check_plot(plot)
     if not path.exists():
         raise InputError(f"not found: {path}")
-    series = read_series(path, x_unit=x_unit, kind=kind)
+    from qdlab.data.types import SpectrumSeries
+
+    raw = read_series(path, x_unit=x_unit)
+    series = SpectrumSeries(tuple(_impose_kind(raw, kind)), raw.time_min, raw.aliquot_ids, raw.meta)
     if kind == "absorbance":
         ab = analyze_absorbance_series(series)
         out_abs: dict[str, Any] = {"path": str(path), "kind": "absorbance", **ab.to_dict()}
@@ -253,9 +301,9 @@ def series_cmd(
             t.add_row(
                 r["aliquot_id"],
                 "" if r["time_min"] is None else f"{r['time_min']:g}",
-                f"{r['peak_wavelength_nm']:.1f}",
-                f"{r['fwhm_mev']:.1f}",
-                f"{r['fwhm_nm']:.1f}",
+                _num(r["peak_wavelength_nm"], ".1f"),
+                _num(r["fwhm_mev"], ".1f"),
+                _num(r["fwhm_nm"], ".1f"),
                 " + ".join(f"{w:.0f}" for w in r["mode_wavelengths_nm"]) if r["bimodal"] else "no",
                 "" if r["qy"] is None else f"{100 * r['qy']:.1f}",
                 "" if r["relative_brightness"] is None else f"{r['relative_brightness']:.2f}",
@@ -268,6 +316,7 @@ def series_cmd(
             p = d["summary"][k]
             s.add_row(k, p["aliquot_id"], f"{p['wavelength_nm']:.0f}", "" if p["qy"] is None else f"{100 * p['qy']:.1f}")
         out_console().print(s)
+        _print_warnings(d["summary"].get("warnings", []))
         if d.get("plot"):
             print(f"figure: {d['plot']}")
 
@@ -285,19 +334,25 @@ def stokes_cmd(
     from qdlab.spectra import analyze_pl, read_spectra, stokes_shift
     from qdlab.spectra.absorption import analyze_absorbance
 
-    a = read_spectra(existing_file(absorbance, "absorbance file"), x_unit=x_unit, kind="absorbance")
-    p = read_spectra(existing_file(pl, "PL file"), x_unit=x_unit, kind="pl")
+    a = _impose_kind(read_spectra(existing_file(absorbance, "absorbance file"), x_unit=x_unit), "absorbance")
+    p = _impose_kind(read_spectra(existing_file(pl, "PL file"), x_unit=x_unit), "pl")
     if len(a) != 1 or len(p) != 1:
         raise InputError(f"expected one spectrum per file, found {len(a)} and {len(p)}")
     ab = analyze_absorbance(a[0])
     em = analyze_pl(p[0], window_nm=window)
     st = stokes_shift(ab, em)
-    out = {**st.to_dict(), "exciton_fwhm_mev": ab.exciton_fwhm_mev, "pl_fwhm_mev": em.fwhm_mev}
-    emit(out, json_out, lambda d: key_value_table("Stokes shift", d, [
-        ("absorption_nm", "first exciton (nm)"), ("emission_nm", "PL maximum (nm)"),
-        ("absorption_ev", "first exciton (eV)"), ("emission_ev", "PL maximum (eV)"),
-        ("shift_mev", "Stokes shift (meV)"), ("shift_nm", "Stokes shift (nm)"),
-    ]))
+    out = {**st.to_dict(), "exciton_fwhm_mev": ab.exciton_fwhm_mev, "pl_fwhm_mev": em.fwhm_mev,
+           "warnings": [*ab.warnings, *em.warnings]}
+
+    def render(d: dict[str, Any]) -> None:
+        key_value_table("Stokes shift", d, [
+            ("absorption_nm", "first exciton (nm)"), ("emission_nm", "PL maximum (nm)"),
+            ("absorption_ev", "first exciton (eV)"), ("emission_ev", "PL maximum (eV)"),
+            ("shift_mev", "Stokes shift (meV)"), ("shift_nm", "Stokes shift (nm)"),
+        ])
+        _print_warnings(d["warnings"])
+
+    emit(out, json_out, render)
 
 
 # ------------------------------------------------------------------------------------------ plqy

@@ -2,8 +2,10 @@
 
 Public API::
 
-    from qdlab.spectra import (read_spectra, analyze_pl, analyze_absorbance, analyze_series, fit_batch,
+    from qdlab.spectra import (read_spectra, analyze_pl, analyze_absorbance, analyze_series,
                                stokes_shift, plqy_demello, plqy_two_step, plqy_relative)
+
+Every fit runs through :mod:`qdlab.fit` (one ``FitResult`` with standard errors and quality flags).
 
 Heavy submodules (plotting) are imported lazily.
 """
@@ -27,8 +29,6 @@ _LAZY = {
     "AbsorbanceAnalysis": "qdlab.spectra.absorption",
     "stokes_shift": "qdlab.spectra.absorption",
     "StokesShift": "qdlab.spectra.absorption",
-    "fit_batch": "qdlab.spectra.batch",
-    "BatchFit": "qdlab.spectra.batch",
     "plqy_demello": "qdlab.spectra.plqy",
     "plqy_two_step": "qdlab.spectra.plqy",
     "plqy_relative": "qdlab.spectra.plqy",

@@ -73,6 +73,31 @@ def _qy_list(qy: Sequence[float] | Mapping[str, float] | None, ids: Sequence[str
     return out
 
 
+def pl_row(f: PLAnalysis) -> dict[str, Any]:
+    """The numbers reported for one PL spectrum, by ``spectra analyze`` and ``spectra series`` alike.
+
+    The band's maximum and FWHM (``peak_wavelength_nm``, ``fwhm_mev``: the whole fitted band, background
+    removed, as read off a wavelength plot) and its resolved maxima (``mode_wavelengths_nm``) are the
+    answer; ``component_*`` are the fitted Gaussians that describe the band's shape (a skewed single band
+    needs several), not populations.
+    """
+    return {
+        "peak_wavelength_nm": f.peak_wavelength_nm,
+        "peak_energy_ev": f.peak_energy_ev,
+        "fwhm_mev": f.fwhm_mev,
+        "fwhm_nm": f.fwhm_nm,
+        "bimodal": f.bimodal,
+        "n_components": f.n_components,
+        "mode_wavelengths_nm": list(f.modes_nm),
+        "component_wavelengths_nm": [p.wavelength_nm for p in f.peaks],
+        "component_fractions": [p.area_fraction for p in f.peaks],
+        "integrated": f.integrated,
+        "flags": {k: list(v) for k, v in f.flags.items()},
+        "saturated_points": f.saturated_points,
+        "warnings": list(f.warnings),
+    }
+
+
 def _point(row: dict[str, Any]) -> dict[str, Any]:
     return {
         "aliquot_id": row["aliquot_id"],
@@ -154,16 +179,7 @@ def analyze_series(
             {
                 "aliquot_id": ids[i],
                 "time_min": float(series.time_min[i]) if np.isfinite(series.time_min[i]) else None,
-                "peak_wavelength_nm": f.peak_wavelength_nm,
-                "peak_energy_ev": f.peak_energy_ev,
-                "fwhm_mev": f.fwhm_mev,
-                "fwhm_nm": f.fwhm_nm,
-                "bimodal": f.bimodal,
-                "n_components": f.n_components,
-                "mode_wavelengths_nm": list(f.modes_nm),
-                "component_wavelengths_nm": [p.wavelength_nm for p in f.peaks],
-                "component_fractions": [p.area_fraction for p in f.peaks],
-                "integrated": f.integrated,
+                **pl_row(f),
                 "relative_brightness": f.integrated / first_int if first_int else None,
                 "qy": q,
                 "qy_percent": None if q is None else 100 * q,
@@ -188,6 +204,7 @@ def analyze_series(
         "bimodal_aliquots": [r["aliquot_id"] for r in table if r["bimodal"]],
         "n_aliquots": len(table),
         "failed_aliquots": [r["aliquot_id"] for r in table if r.get("error")],
+        "warnings": [f"{r['aliquot_id']}: {w}" for r in table for w in r.get("warnings", [])],
     }
     return SeriesAnalysis(table=table, summary=summary, fits=tuple(r for r in results if isinstance(r, PLAnalysis)))
 
@@ -225,10 +242,7 @@ def analyze_absorbance_series(series: SpectrumSeries, *, material: str | None = 
         except QdlabError as exc:
             row.update(exciton_wavelength_nm=None, exciton_energy_ev=None, exciton_fwhm_mev=None, exciton_od=None, error=str(exc))
         else:
-            row.update(
-                exciton_wavelength_nm=a.exciton_wavelength_nm, exciton_energy_ev=a.exciton_energy_ev,
-                exciton_fwhm_mev=a.exciton_fwhm_mev, exciton_od=a.exciton_od, onset_nm=a.onset_nm, diameter_nm=a.diameter_nm,
-            )
+            row.update(absorbance_row(a))
         table.append(row)
     good = [r for r in table if r["exciton_wavelength_nm"] is not None]
     if not good:
@@ -244,8 +258,20 @@ def analyze_absorbance_series(series: SpectrumSeries, *, material: str | None = 
         "shift_nm": good[-1]["exciton_wavelength_nm"] - good[0]["exciton_wavelength_nm"],
         "failed_aliquots": [r["aliquot_id"] for r in table if r.get("error")],
         "n_aliquots": len(table),
+        "warnings": [f"{r['aliquot_id']}: {w}" for r in table for w in r.get("warnings", [])],
     }
     return SeriesAnalysis(table=table, summary=summary)
 
 
-__all__ = ["SeriesAnalysis", "analyze_series", "analyze_absorbance_series"]
+def absorbance_row(a: Any) -> dict[str, Any]:
+    """The numbers reported for one absorbance spectrum (``spectra analyze`` and ``spectra series``)."""
+    return {
+        "exciton_wavelength_nm": a.exciton_wavelength_nm, "exciton_energy_ev": a.exciton_energy_ev,
+        "exciton_energy_ev_err": a.exciton_energy_ev_err, "exciton_fwhm_mev": a.exciton_fwhm_mev,
+        "exciton_od": a.exciton_od, "onset_nm": a.onset_nm, "diameter_nm": a.diameter_nm, "noise_od": a.noise_od,
+        "exciton_snr": a.exciton_snr, "saturated_points": a.saturated_points, "saturated_nm": a.saturated_nm,
+        "flags": a.flags, "warnings": list(a.warnings),
+    }
+
+
+__all__ = ["SeriesAnalysis", "absorbance_row", "analyze_absorbance_series", "analyze_series", "pl_row"]
