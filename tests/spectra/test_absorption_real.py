@@ -8,7 +8,6 @@ maximum is written with four decimals (a repeated top value, not saturation).
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
@@ -19,14 +18,13 @@ from qdlab.spectra.absorption import analyze_absorbance
 from qdlab.spectra.checks import saturation
 from qdlab.spectra.io import read_spectra
 
-ROOT = Path(os.environ.get("QDLAB_REAL_DATA", Path(__file__).resolve().parents[1] / "data" / "real")) / "spectra"
+ROOT = Path(__file__).resolve().parents[1] / "data" / "real" / "spectra"
 WT = ROOT / "WrightTools"
 
 
 def _file(rel: str) -> Path:
     p = WT / rel
-    if not p.exists():
-        pytest.skip(f"real-files corpus not present: {p}")
+    assert p.is_file(), f"real-files corpus file missing: {p}"
     return p
 
 

@@ -92,8 +92,16 @@ def _first(series: Any) -> Any:
 
 
 # ---- per-kind analyses ------------------------------------------------------------------------
+def _read_as(sp: Any, path: str, kind: str) -> Any:
+    """The file's first spectrum as ``kind``; what the file itself said is kept for the kind-mismatch warning."""
+    from qdlab.spectra.checks import as_kind
+
+    read = sp.read_spectra(path)
+    return as_kind([_first(read)], kind)[0]
+
+
 def _pl(task: Task, sp: Any) -> Outcome:
-    spec = _first(sp.read_spectra(task.path, kind="pl"))
+    spec = _read_as(sp, task.path, "pl")
     res = sp.analyze_pl(spec)
     return Outcome(
         task, "spectra.analyze_pl", "ok", _strip_arrays(_to_dict(res)),
@@ -102,7 +110,7 @@ def _pl(task: Task, sp: Any) -> Outcome:
 
 
 def _absorbance(task: Task, sp: Any) -> Outcome:
-    spec = _first(sp.read_spectra(task.path, kind="absorbance"))
+    spec = _read_as(sp, task.path, "absorbance")
     res = sp.analyze_absorbance(spec)
     return Outcome(
         task, "spectra.analyze_absorbance", "ok", _strip_arrays(_to_dict(res)),
