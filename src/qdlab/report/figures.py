@@ -67,6 +67,20 @@ class ReportFigure:
             S.close(fig)
 
 
+    def render_preview(self, dpi: int = 110) -> bytes:
+        """A screen-resolution PNG (for a web page); the raster figure as it is."""
+        if self.draw is None:
+            return self.raster_png or b""
+        import io
+
+        fig, _ = self.draw()
+        buf = io.BytesIO()
+        with S.figure_style():
+            fig.savefig(buf, format="png", dpi=dpi)
+        S.close(fig)
+        return buf.getvalue()
+
+
 def slug(text: str) -> str:
     """A file-name-safe stem from a label's last part (``ms/clusters`` -> ``clusters``; ``tem/before.tif`` -> ``before``).
 

@@ -90,18 +90,7 @@ def embed_figures(figures: Sequence[Any]) -> list[dict[str, Any]]:
     """Figures as data URIs (PNG at 150 dpi) for a single self-contained HTML file."""
     entries = []
     for f in figures:
-        if f.draw is None:
-            png = f.raster_png or b""
-        else:
-            fig, _ = f.draw()
-            import io
-
-            from qdlab.report import style as S
-
-            buf = io.BytesIO()
-            fig.savefig(buf, format="png", dpi=150)
-            S.close(fig)
-            png = buf.getvalue()
+        png = f.render_preview(dpi=150)
         entries.append({"section": f.section, "key": f.key, "name": f.name, "caption": f.caption, "alt": f.alt,
                         "src": "data:image/png;base64," + base64.b64encode(png).decode("ascii"), "files": {}})
     return entries
