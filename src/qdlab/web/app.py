@@ -342,8 +342,7 @@ def create_app(db_url: str | None = None) -> FastAPI:
             request, "size.html",
             {"info": info, "materials": list_materials(), "material": material, "form": forms.kept(typed),
              "checked": checked},
-            status_code=200 if checked.ok else 400,
-        )
+        )  # a form with mistakes is a normal page (200) showing them beside the boxes; the API answers 400
 
     @app.get("/twin", response_class=HTMLResponse)
     def twin_page(request: Request, scenario: str = "", rate_ml_per_h: str = "", confirm: str = "") -> Any:
@@ -357,12 +356,12 @@ def create_app(db_url: str | None = None) -> FastAPI:
             return _TEMPLATES.TemplateResponse(request, "twin.html", ctx)
         if scenario not in list_scenarios():
             ctx["checked"].errors["scenario"] = f"There is no scenario called “{scenario}”; pick one from the list."
-            return _TEMPLATES.TemplateResponse(request, "twin.html", ctx, status_code=400)
+            return _TEMPLATES.TemplateResponse(request, "twin.html", ctx)
         proto = load_scenario(scenario).protocol
         checked = forms.twin_form(rate_ml_per_h, proto.injection_rate_ml_per_h, proto.duration_min)
         ctx["checked"] = checked
         if not checked.ok:
-            return _TEMPLATES.TemplateResponse(request, "twin.html", ctx, status_code=400)
+            return _TEMPLATES.TemplateResponse(request, "twin.html", ctx)
         if checked.warnings and not confirm:  # an implausible value runs only when the user says so
             return _TEMPLATES.TemplateResponse(request, "twin.html", ctx)
         overrides = ({"protocol.injection_rate_ml_per_h": checked.values["rate_ml_per_h"]}

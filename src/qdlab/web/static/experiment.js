@@ -53,18 +53,17 @@
                           (offset && norm ? " (offset)" : "") }, showticklabels: !(offset && norm) },
         legend: { orientation: "h", y: -0.2 }, font: { family: "system-ui, sans-serif", size: 12 },
       };
-      if (keepRange) layout.xaxis.range = keepRange;
+      if (keepRange) { layout.xaxis.range = keepRange; layout.xaxis.autorange = false; }
       div.dataset.axis = st.axis;
       return Plotly.react(div, traces, layout, CONFIG);
     }
     st.draw = draw;
     form.addEventListener("change", function (ev) {
-      let range = null;
-      if (ev.target.name === "axis") {  // keep the zoomed window when switching axes: lambda = hc / E
-        const ax = div.layout && div.layout.xaxis;
-        if (ax && ax.autorange === false && ax.range) {
-          range = [HC_EV_NM / ax.range[1], HC_EV_NM / ax.range[0]];
-        }
+      // keep the zoomed window: as it is for normalise/offset, converted (lambda = hc / E) for the axis switch
+      const ax = div.layout && div.layout.xaxis;
+      let range = ax && ax.autorange === false && ax.range ? ax.range.slice() : null;
+      if (ev.target.name === "axis") {
+        if (range) range = [HC_EV_NM / range[1], HC_EV_NM / range[0]];
         st.axis = form.axis.value;
       }
       draw(range);
