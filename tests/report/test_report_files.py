@@ -50,6 +50,7 @@ def test_every_figure_is_a_file_linked_from_index(tmp_path: Path) -> None:
     assert "data:image" not in html
 
 
+@pytest.mark.slow
 def test_rerun_removes_stale_figures_and_self_contained_embeds(tmp_path: Path) -> None:
     summary, outs = _outcomes()
     write_report(tmp_path / "r", summary, outs)

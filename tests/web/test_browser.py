@@ -164,9 +164,9 @@ def test_list_experiment_zoom_energy_download_docs_phone(served, lab, tmp_path, 
                 phone.goto(served + url)
                 if "experiments/" in url:
                     phone.wait_for_selector("#pl-plot[data-ready='1']", timeout=60_000)
+                    _shot(phone, out, docs, "phone-experiment")
                 width = phone.evaluate("document.documentElement.scrollWidth")
                 assert width <= 400, (url, width)
-            _shot(phone, out, docs, "phone")
         finally:
             browser.close()
     assert watch.problems == []

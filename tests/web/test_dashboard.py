@@ -39,13 +39,30 @@ def test_page_shows_what_the_report_shows_with_warnings_and_errors(page):
     assert "peak wavelength (nm)" in page  # values in words with units, not field names
 
 
-def test_every_link_and_image_on_the_page_answers(client, page):
+def _links(page: str) -> set[str]:
     links = set(re.findall(r'(?:href|src)="(/[^"]*)"', page))
     assert {"/vendor/plotly.min.js", "/static/experiment.js"} <= links
     assert not re.search(r'(?:href|src)="(?:https?:)?//', page)  # nothing from another host
-    for url in sorted(links):
+    return links
+
+
+def _drawn(url: str) -> bool:
+    return "/figures/" in url or url.endswith("/report.html")
+
+
+def test_every_link_on_the_page_answers(client, page):
+    for url in sorted(u for u in _links(page) if not _drawn(u)):
         r = client.get(url)
         assert r.status_code == 200, (url, r.status_code, r.text[:200])
+
+
+@pytest.mark.slow
+def test_every_figure_link_and_the_report_answer(client, page):  # draws every figure in 4 formats (~45 s)
+    drawn = sorted(u for u in _links(page) if _drawn(u))
+    assert len(drawn) > 20
+    for url in drawn:
+        r = client.get(url)
+        assert r.status_code == 200 and len(r.content) > 500, (url, r.status_code, r.text[:200])
 
 
 def test_spectra_api_applies_the_jacobian_for_energy_axis_data(client, lab):
