@@ -25,9 +25,9 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from fastapi import FastAPI, HTTPException, Query, Request
+from fastapi import FastAPI, File, HTTPException, Query, Request, UploadFile
 from fastapi.openapi.docs import get_swagger_ui_html
-from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from pydantic import BaseModel, ConfigDict, Field
@@ -35,7 +35,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from qdlab import __version__
 from qdlab.data.errors import InputError, QdlabError
 from qdlab.data.types import to_jsonable
-from qdlab.web import assets, forms, views
+from qdlab.web import assets, forms, uploads, views
 
 _TEMPLATES = Jinja2Templates(directory=str(resources.files("qdlab.web") / "templates"))
 _TEMPLATES.env.globals.update(fmt=views.fmt, words=views.words, formula=views.formula_html,
@@ -99,13 +99,22 @@ class _LRU:
         return value
 
 
-def create_app(db_url: str | None = None) -> FastAPI:
-    """Build the app. ``db_url``: the record to show (default: ``QDLAB_DATABASE_URL`` or the user SQLite file)."""
+def create_app(db_url: str | None = None, upload_scheduler: Any = None) -> FastAPI:
+    """Build the app.
+
+    Parameters
+    ----------
+    db_url
+        The record to show and to store uploads in (default: ``QDLAB_DATABASE_URL`` or the user SQLite file).
+    upload_scheduler
+        Where uploaded experiments are analysed (as ``qdlab run --scheduler``; ``None``: local processes).
+    """
     app = FastAPI(title="qdlab", version=__version__, description="Cd3P2 QD growth: record, sizing, digital twin",
                   docs_url=None, redoc_url=None)
     app.mount("/static", StaticFiles(directory=assets.static_dir()), name="static")
     state: dict[str, Any] = {}
     cache = _LRU()
+    jobs = uploads.Jobs(db_url, upload_scheduler)
 
     def store() -> Any:
         if "store" not in state:
@@ -323,6 +332,79 @@ def create_app(db_url: str | None = None) -> FastAPI:
         body = cache.get((rec["fingerprint"], rec["id"], "report.html"), make)
         return Response(body, media_type="text/html", headers=_attachment(f"{rec['key']}-report.html", inline=True))
 
+    @app.get("/api/plan")
+    def api_plan(
+        target_nm: float = Query(..., gt=0, description="Wanted final PL peak (nm)"),
+        seed_nm: float = Query(1010.0, gt=0, description="PL peak of the seed QDs (nm)"),
+        seed_mg: float = Query(20.0, gt=0, description="Seed QD amount (mg, with ligands)"),
+        max_fwhm_mev: float | None = Query(None, gt=0, description="Reject recipes predicted broader (meV)"),
+    ) -> dict[str, Any]:
+        """Target -> recipe on the twin (as ``qdlab plan``), with the prediction and its uncertainty."""
+        return to_jsonable(_plan(seed_nm, target_nm, seed_mg, max_fwhm_mev).to_dict())
+
+    @app.get("/plan", response_class=HTMLResponse)
+    def plan_page(request: Request, seed_nm: str = "1010", target_nm: str = "", seed_mg: str = "20",
+                  max_fwhm_mev: str = "") -> Any:
+        typed = {"seed_nm": seed_nm, "target_nm": target_nm, "seed_mg": seed_mg, "max_fwhm_mev": max_fwhm_mev}
+        ctx: dict[str, Any] = {"form": forms.kept(typed), "checked": forms.Checked(), "plan": None}
+        if target_nm.strip():
+            checked = forms.plan_form(typed)
+            ctx["checked"] = checked
+            if checked.ok:
+                v = checked.values
+                try:
+                    ctx["plan"] = _plan(v["seed_nm"], v["target_nm"], v.get("seed_mg", 20.0),
+                                        v.get("max_fwhm_mev")).to_dict()
+                except QdlabError as exc:
+                    checked.errors["form"] = forms.in_words(str(exc))
+        return _TEMPLATES.TemplateResponse(request, "plan.html", ctx)
+
+    # ---------------------------------------------------------------- upload (a zipped experiment folder)
+    def _accept(upload: UploadFile) -> uploads.Job:
+        name = Path(upload.filename or "upload.zip").name
+        if not name.lower().endswith(".zip"):
+            raise InputError(f"{name}: upload the experiment folder as a .zip file (right-click the folder, "
+                             "compress)", field="file")
+        fd, tmp = tempfile.mkstemp(prefix="upload-", suffix=".zip", dir=jobs.work)
+        with open(fd, "wb") as out:
+            while chunk := upload.file.read(1 << 20):
+                out.write(chunk)
+        return jobs.start(name, Path(tmp))
+
+    @app.post("/api/uploads", status_code=202)
+    def api_upload(file: UploadFile = File(..., description="The experiment folder as a .zip")) -> dict[str, Any]:
+        """Start ingesting a zipped experiment folder like ``qdlab run``; poll ``/api/uploads/{job}``."""
+        return _accept(file).to_dict()
+
+    @app.get("/api/uploads/{job_id}")
+    def api_upload_status(job_id: str) -> dict[str, Any]:
+        job = jobs.get(job_id)
+        if job is None:
+            raise HTTPException(status_code=404, detail=f"no upload {job_id!r} (uploads are forgotten on restart)")
+        return job.to_dict()
+
+    @app.get("/upload", response_class=HTMLResponse)
+    def upload_page(request: Request) -> Any:
+        return _TEMPLATES.TemplateResponse(request, "upload.html", {"job": None, "error": None})
+
+    @app.post("/upload", response_class=HTMLResponse)
+    def upload_form(request: Request, file: UploadFile | None = File(None)) -> Any:
+        if file is None or not file.filename:
+            return _TEMPLATES.TemplateResponse(request, "upload.html", {
+                "job": None, "error": "Choose the zipped experiment folder first."})
+        try:
+            job = _accept(file)
+        except QdlabError as exc:
+            return _TEMPLATES.TemplateResponse(request, "upload.html", {"job": None, "error": str(exc)})
+        return RedirectResponse(f"/upload/{job.id}", status_code=303)
+
+    @app.get("/upload/{job_id}", response_class=HTMLResponse)
+    def upload_status(request: Request, job_id: str) -> Any:
+        job = jobs.get(job_id)
+        if job is None:
+            raise HTTPException(status_code=404, detail=f"no upload {job_id!r} (uploads are forgotten on restart)")
+        return _TEMPLATES.TemplateResponse(request, "upload.html", {"job": job.to_dict(), "error": None})
+
     @app.get("/size", response_class=HTMLResponse)
     def size_page(
         request: Request, material: str = "Cd3P2", wavelength_nm: str = "", diameter_nm: str = "", mass_da: str = ""
@@ -389,6 +471,14 @@ def _float(text: str, field: str) -> float:
     if not value > 0 or value == float("inf"):
         raise InputError(f"must be a positive number, got {text!r}", field=field)
     return value
+
+
+def _plan(seed_nm: float, target_nm: float, seed_mg: float, max_fwhm_mev: float | None) -> Any:
+    from qdlab.plan import plan_recipe
+    from qdlab.plan.twin_model import TwinModel
+
+    model = TwinModel(seed_nm=seed_nm, seed_mg=seed_mg, material="Cd3P2")
+    return plan_recipe(model, target_nm, max_fwhm_mev=max_fwhm_mev, scheduler="serial")
 
 
 def _run_twin(name: str, overrides: dict[str, Any]) -> Any:

@@ -17,6 +17,10 @@ FIELDS: dict[str, tuple[str, str, str, tuple[float, float]]] = {
     "diameter_nm": ("diameter", "nm", "3.4", (1.0, 20.0)),
     "mass_da": ("MALDI mass", "Da", "38000", (1000.0, 5.0e6)),
     "rate_ml_per_h": ("injection rate", "mL/h", "8", (0.1, 50.0)),
+    "seed_nm": ("seed PL peak", "nm", "1010", (700.0, 2000.0)),
+    "target_nm": ("target PL peak", "nm", "1150", (700.0, 2000.0)),
+    "seed_mg": ("seed amount", "mg", "20", (1.0, 500.0)),
+    "max_fwhm_mev": ("largest FWHM", "meV", "100", (30.0, 300.0)),
 }
 
 
@@ -80,11 +84,31 @@ def twin_form(rate: str, scenario_rate_ml_per_h: float | None, duration_min: flo
     return checked
 
 
+def plan_form(form: dict[str, str]) -> Checked:
+    """The planner: seed and target PL peak are needed; seed amount and an FWHM cap are optional."""
+    checked = Checked()
+    for name in ("seed_nm", "target_nm", "seed_mg", "max_fwhm_mev"):
+        number(form.get(name, ""), name, checked)
+    for name in ("seed_nm", "target_nm"):
+        if not form.get(name, "").strip() and name not in checked.errors:
+            label, unit, example, _ = FIELDS[name]
+            checked.errors[name] = f"Enter the {label} in {unit}, e.g. {example}."
+    return checked
+
+
 def in_words(message: str) -> str:
-    """A library message with its CLI flag names (``--wavelength-nm``) replaced by the form's box names."""
-    for name, (label, unit, _, _) in FIELDS.items():
-        message = message.replace(f"--{name.replace('_', '-')}", f"{label} ({unit})")
-    return re.sub(r"(--energy-ev|\benergy_ev\b)", "photon energy (eV)", message)
+    """A library message with its CLI flag or field names (``--wavelength-nm``, ``target_nm``) in the form's words.
+
+    Examples
+    --------
+    >>> in_words("target_nm: target 900 nm is out of reach")
+    'target PL peak (nm): target 900 nm is out of reach'
+    """
+    names = {**{n: f"{label} ({unit})" for n, (label, unit, _, _) in FIELDS.items()},
+             "energy_ev": "photon energy (eV)"}
+    for name, words in names.items():
+        message = re.sub(rf"(--{name.replace('_', '-')}\b|\b{name}\b)", words, message)
+    return message
 
 
 def kept(form: dict[str, Any]) -> dict[str, str]:
@@ -92,4 +116,4 @@ def kept(form: dict[str, Any]) -> dict[str, str]:
     return {k: "" if v is None else str(v) for k, v in form.items()}
 
 
-__all__ = ["FIELDS", "Checked", "number", "size_form", "twin_form", "in_words", "kept"]
+__all__ = ["FIELDS", "Checked", "number", "size_form", "twin_form", "plan_form", "in_words", "kept"]
