@@ -8,9 +8,11 @@ plot therefore peaks *below* E0's wavelength shift-free only after the Jacobian 
 from __future__ import annotations
 
 import hashlib
+import io
 import socket
 import threading
 import time
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -104,6 +106,29 @@ def lab(tmp_path_factory) -> dict:
     return {"url": url, "id": out.experiment_id, "root": root / "exp", "pl_peaks_ev": PEAKS_EV}
 
 
+def _folder_zip(bad_file: bool = False, top: str = "exp/") -> bytes:
+    """A small experiment folder (3 PL aliquots, Gaussian in energy) as zip bytes."""
+    lam = np.arange(850.0, 1400.0, 2.0)
+    toml = '[experiment]\nid = "uploaded"\ntitle = "Uploaded in the browser"\nsynthetic = true\n'
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        for i, peak in enumerate((1010.0, 1060.0, 1120.0)):
+            y = 1000 * np.exp(-0.5 * ((HC_EV_NM / lam - HC_EV_NM / peak) / 0.05) ** 2) + 3
+            text = "wavelength_nm,intensity\n" + "\n".join(f"{a:.4f},{b:.4f}" for a, b in zip(lam, y, strict=True))
+            if bad_file and i == 1:
+                text = "this is not a spectrum\n\x00\x01"
+            zf.writestr(f"{top}pl/A{i}.csv", text)
+            toml += f'\n[[aliquots]]\nid = "A{i}"\ntime_min = {5 * i}\npl = "pl/A{i}.csv"\n'
+        zf.writestr(f"{top}experiment.toml", toml)
+    return buf.getvalue()
+
+
+@pytest.fixture
+def folder_zip():
+    """``folder_zip(bad_file=False, top="exp/")``: a small experiment folder (3 PL aliquots) as zip bytes."""
+    return _folder_zip
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -118,7 +143,8 @@ def served(lab):
     from qdlab.web import create_app
 
     port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(lab["url"]), host="127.0.0.1", port=port, log_level="warning"))
+    app = create_app(lab["url"], upload_scheduler="serial")
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     for _ in range(200):

@@ -170,3 +170,38 @@ def test_list_experiment_zoom_energy_download_docs_phone(served, lab, tmp_path, 
         finally:
             browser.close()
     assert watch.problems == []
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+def test_upload_with_progress_then_plan(served, folder_zip, tmp_path, require_service):
+    require_service(Path(CHROMIUM).exists(), f"no Chromium at {CHROMIUM} (Debian package chromium)")
+    import playwright.sync_api as pw
+
+    out, docs = _shots(tmp_path)
+    archive = tmp_path / "my-experiment.zip"
+    archive.write_bytes(folder_zip(top="my-experiment/"))
+    watch = Watch(served)
+    with pw.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        try:
+            page = browser.new_page(viewport={"width": 1000, "height": 800})
+            watch.attach(page)
+            page.goto(served + "/upload")
+            page.set_input_files("input[type=file]", str(archive))
+            page.click("button[type=submit]")
+            page.wait_for_url("**/upload/*", timeout=30_000)
+            assert page.locator("#job-progress").count() == 1  # the analysis, running, with its bar
+            _shot(page, out, docs, "upload-running")
+            page.wait_for_selector("#open-experiment", timeout=300_000)  # the page refreshes itself until done
+            _shot(page, out, docs, "upload-done") if docs is None else None
+            page.click("#open-experiment")
+            page.wait_for_selector("#pl-plot[data-ready='1']", timeout=60_000)
+            assert page.locator("#aliquot-table tbody tr").count() == 3
+            page.goto(served + "/plan?seed_nm=1010&target_nm=1150&seed_mg=20")
+            page.wait_for_selector("#plan-result", timeout=120_000)
+            assert "TMSP" in page.inner_text("#recipe")
+            _shot(page, out, docs, "plan", full_page=True)
+        finally:
+            browser.close()
+    assert watch.problems == []

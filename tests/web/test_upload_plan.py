@@ -7,30 +7,11 @@ import io
 import time
 import zipfile
 
-import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-from qdlab.units import HC_EV_NM
 from qdlab.web import create_app
 from qdlab.web.uploads import find_folder, safe_extract
-
-
-def _folder_zip(bad_file: bool = False, top: str = "exp/") -> bytes:
-    """A small experiment folder (3 PL aliquots, Gaussian in energy) as zip bytes."""
-    lam = np.arange(850.0, 1400.0, 2.0)
-    toml = '[experiment]\nid = "uploaded"\ntitle = "Uploaded in the browser"\nsynthetic = true\n'
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w") as zf:
-        for i, peak in enumerate((1010.0, 1060.0, 1120.0)):
-            y = 1000 * np.exp(-0.5 * ((HC_EV_NM / lam - HC_EV_NM / peak) / 0.05) ** 2) + 3
-            text = "wavelength_nm,intensity\n" + "\n".join(f"{a:.4f},{b:.4f}" for a, b in zip(lam, y, strict=True))
-            if bad_file and i == 1:
-                text = "this is not a spectrum\n\x00\x01"
-            zf.writestr(f"{top}pl/A{i}.csv", text)
-            toml += f'\n[[aliquots]]\nid = "A{i}"\ntime_min = {5 * i}\npl = "pl/A{i}.csv"\n'
-        zf.writestr(f"{top}experiment.toml", toml)
-    return buf.getvalue()
 
 
 def _wait(client, job_id: str, timeout_s: float = 240.0) -> dict:
@@ -79,8 +60,8 @@ def test_upload_errors_are_said_per_file(client):
 
 
 @pytest.mark.slow
-def test_upload_runs_like_qdlab_run_and_lists_refused_files(client):
-    r = client.post("/upload", files={"file": ("exp.zip", _folder_zip(bad_file=True))}, follow_redirects=False)
+def test_upload_runs_like_qdlab_run_and_lists_refused_files(client, folder_zip):
+    r = client.post("/upload", files={"file": ("exp.zip", folder_zip(bad_file=True))}, follow_redirects=False)
     assert r.status_code == 303 and r.headers["location"].startswith("/upload/")
     running = client.get(r.headers["location"])
     assert running.status_code == 200 and "<progress" in running.text  # the page refreshes itself while it runs
@@ -97,7 +78,7 @@ def test_upload_runs_like_qdlab_run_and_lists_refused_files(client):
     assert [rows["A0"]["pl_peak_nm"], rows["A2"]["pl_peak_nm"]] == pytest.approx([1010.0, 1120.0], abs=8)
     m = next(m for m in rec["measurements"] if m["source_name"] == "pl/A0.csv")
     raw = client.get(f"/experiments/{job['experiment_id']}/files/{m['id']}").content
-    with zipfile.ZipFile(io.BytesIO(_folder_zip(bad_file=True))) as zf:
+    with zipfile.ZipFile(io.BytesIO(folder_zip(bad_file=True))) as zf:
         assert hashlib.sha256(raw).hexdigest() == hashlib.sha256(zf.read("exp/pl/A0.csv")).hexdigest()
     page = client.get(f"/upload/{job['id']}")
     assert 'id="open-experiment"' in page.text and "refused:" in page.text
