@@ -31,9 +31,15 @@ def words(key: str) -> str:
     --------
     >>> words("peak_wavelength_nm"), words("qy_percent"), words("size_fit.diameter_std_nm")
     ('peak wavelength (nm)', 'QY (%)', 'size fit: diameter SD (nm)')
+    >>> words("exciton_energy_ev_err")
+    'uncertainty of exciton energy (eV)'
+
     """
     head, _, leaf = key.rpartition(".")
     prefix = f"{head.replace('_', ' ')}: " if head else ""
+    for tail, what in (("_err", "uncertainty of "), ("_std", "SD of ")):
+        if leaf.endswith(tail) and len(leaf) > len(tail):
+            return prefix + what + words(leaf[: -len(tail)])
     parts = leaf.split("_")
     unit = None
     for n in (3, 2, 1):  # longest unit suffix first (g_per_cm3, ml_per_h, then nm...)
@@ -97,9 +103,16 @@ _SKIP = {"label", "kind", "peaks", "main", "meta", "details", "reference", "star
          "background", "terms", "candidates", "masses_by_table", "near_isobaric"}
 
 
+#: what a chemist looks for first in each kind of result
+_FIRST = ("peak_wavelength_nm", "peak_energy_ev", "fwhm_mev", "fwhm_nm", "bimodal", "exciton_wavelength_nm",
+          "exciton_energy_ev", "diameter_nm", "qy_percent", "mean_diameter_nm", "std_diameter_nm", "count",
+          "best_phase")
+
+
 def values(result: Mapping[str, Any], limit: int = 18) -> list[tuple[str, str]]:
-    """An analysis result's scalar values as ``(name in words, formatted value)`` (nested one level)."""
+    """An analysis result's scalar values as ``(name in words, formatted value)`` (nested one level), key ones first."""
     out: list[tuple[str, str]] = []
+    result = {**{k: result[k] for k in _FIRST if k in result}, **result}
 
     def walk(d: Mapping[str, Any], prefix: str) -> None:
         for k, v in d.items():
