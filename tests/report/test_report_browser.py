@@ -54,6 +54,9 @@ def test_report_renders_in_chromium_without_errors(tmp_path: Path, require_servi
             assert page.title() == "qdlab report: browser"
             assert page.locator("#aliquot-table tbody tr").count() == 3
             assert page.locator("text=Synthetic data").count() == 1
+            links = page.eval_on_selector_all("figcaption a", "els => els.map(e => e.getAttribute('href'))")
+            assert any(h.endswith(".svg") for h in links) and any(h.endswith(".csv") for h in links)
+            assert all((html.parent / h).is_file() for h in links)  # figures/ beside index.html, relative links
             imgs = page.locator("img")
             for i in range(imgs.count()):  # every embedded figure decoded to a real image
                 assert imgs.nth(i).evaluate("el => el.complete && el.naturalWidth > 100")

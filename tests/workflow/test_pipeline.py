@@ -37,7 +37,9 @@ def test_run_stores_and_reports(folder: Path, tmp_path: Path, truth: dict) -> No
         assert row["pl_peak_nm"] == pytest.approx(peak, abs=8)  # Gaussian in energy: nm peak shifts slightly
         assert row["fwhm_mev"] == pytest.approx(1000 * 2.3548200450309493 * sigma_ev, rel=0.03)
     assert s["table2"]["initial"]["wavelength_nm"] == pytest.approx(peaks_nm[0], abs=8)
-    assert "data:image/png;base64," in html
+    figs = res.report_html.parent / "figures"  # every figure as its own file: 300-dpi PNG + SVG + CSV
+    assert 'src="figures/pl-waterfall.png"' in html and (figs / "pl-waterfall.svg").exists()
+    assert (figs / "pl-waterfall.csv").read_text().startswith("aliquot,wavelength_nm,energy_ev,")
     assert s["refused"] == [] and s["counts"]["analyses_refused"] == 0
     with Store(db) as st:
         d = st.experiment_dict("small")

@@ -12,7 +12,6 @@ Conventions
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Annotated, Any
@@ -21,7 +20,7 @@ import typer
 
 from qdlab.console import out_console
 from qdlab.data.errors import InputError
-from qdlab.data.types import to_jsonable
+from qdlab.data.types import dumps_json, to_jsonable
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout instead of tables.")]
 PlotOpt = Annotated[Path | None, typer.Option("--plot", help="Write a figure to this PNG file.", dir_okay=False)]
@@ -40,8 +39,8 @@ SchedulerOpt = Annotated[
 
 
 def dumps(obj: Any) -> str:
-    """Strict JSON (NaN -> null) of results, dataclasses and numpy values."""
-    return json.dumps(to_jsonable(obj), allow_nan=False, indent=None)
+    """Strict JSON (NaN -> null) of results, dataclasses and numpy values (:func:`qdlab.data.types.dumps_json`)."""
+    return dumps_json(obj)
 
 
 def emit(result: Any, json_out: bool, render: Callable[[Mapping[str, Any]], None] | None = None) -> None:

@@ -14,12 +14,15 @@ def web(
     host: Annotated[str, typer.Option(help="Interface to listen on (127.0.0.1: this machine only).")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535, help="TCP port.")] = 8000,
 ) -> None:
-    """Serve the web dashboard: experiments in the record, sizing calculator, digital twin, JSON API at /api."""
+    """Serve the web dashboard: experiments (spectra, analyses, downloads), upload, plan, sizing, twin; API docs at /docs.
+
+    Everything it loads is served by itself (no internet needed); see docs/web.md.
+    """
     import uvicorn
 
     from qdlab.web import create_app
 
-    print(f"qdlab dashboard on http://{host}:{port}/  (API docs at /docs; Ctrl-C to stop)")
+    print(f"qdlab dashboard on http://{host}:{port}/  (upload at /upload, API docs at /docs; Ctrl-C to stop)")
     uvicorn.run(create_app(db), host=host, port=port, log_level="warning")
 
 

@@ -58,6 +58,20 @@ def to_jsonable(obj: Any) -> Any:
     return obj
 
 
+def dumps_json(obj: Any, indent: int | None = None) -> str:
+    """Strict JSON (NaN -> null) of results, dataclasses and numpy values (what every ``--json`` prints).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> dumps_json({"peak_nm": np.float64(1010.0), "qy": float("nan")})
+    '{"peak_nm": 1010.0, "qy": null}'
+    """
+    import json
+
+    return json.dumps(to_jsonable(obj), allow_nan=False, indent=indent)
+
+
 class Result:
     """Mixin for frozen result dataclasses: ``to_dict()`` gives what ``--json`` prints."""
 
@@ -367,6 +381,7 @@ class Diffractogram:
 __all__ = [
     "Result",
     "to_jsonable",
+    "dumps_json",
     "Spectrum",
     "SpectrumSeries",
     "MassSpectrum",

@@ -1,4 +1,4 @@
-"""The experiment report: one self-contained HTML page (inline CSS, base64 PNG figures) and summary.json."""
+"""The experiment report: index.html with every figure as its own file (figures/: 300-dpi PNG, SVG, CSV) and summary.json."""
 
 from qdlab.report.html import build_figures, render_html, write_report
 

@@ -1,18 +1,15 @@
-"""The self-contained HTML report (inline CSS, figures as base64 PNG) and ``summary.json``."""
+"""The HTML report (inline CSS; figures as files in ``figures/`` or embedded) and ``summary.json``."""
 
 from __future__ import annotations
 
 import base64
 import datetime as _dt
-import json
 import math
 import os
 import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
-
-import numpy as np
 
 from qdlab.units import HC_EV_NM
 
@@ -56,81 +53,70 @@ def _scalars(d: Mapping[str, Any], prefix: str = "", limit: int = 24) -> list[tu
     return out
 
 
-def _img(png: bytes, caption: str, alt: str) -> dict[str, str]:
-    return {"b64": base64.b64encode(png).decode("ascii"), "caption": caption, "alt": alt}
-
-
-def build_figures(summary: Mapping[str, Any], outcomes: Sequence[Any], calib: Mapping[str, Any]) -> dict[str, Any]:
-    """All report figures as ``{section: [ {b64, caption, alt} ]}`` (MS and XRD keyed by file)."""
+def build_figures(summary: Mapping[str, Any], outcomes: Sequence[Any], calib: Mapping[str, Any]) -> list[Any]:
+    """All report figures (:class:`qdlab.report.figures.ReportFigure`, in report order) of a run's outcomes."""
     from qdlab.report import figures as F
-    from qdlab.workflow.tasks import png
 
+    return F.collect(summary, F.analyses_from_outcomes(outcomes), calib)
+
+
+def write_figures(figures: Sequence[Any], directory: str | os.PathLike[str],
+                  formats: Sequence[str] = ("png", "svg")) -> list[dict[str, Any]]:
+    """Write each figure as ``<name>.png`` (300 dpi), ``.svg`` and its plotted data as ``<name>.csv``.
+
+    Returns one entry per figure for the template: ``section``, ``key``, ``caption``, ``alt``, ``src`` (the PNG,
+    relative to the report) and ``files`` (``{format: relative path}``).
+    """
+    from qdlab.report import style as S
+
+    d = Path(directory)
+    d.mkdir(parents=True, exist_ok=True)
+    entries = []
+    for f in figures:
+        blobs, data = f.render([fmt for fmt in formats if fmt in f.formats])
+        files: dict[str, str] = {}
+        for fmt, b in blobs.items():
+            (d / f"{f.name}.{fmt}").write_bytes(b)
+            files[fmt] = f"{d.name}/{f.name}.{fmt}"
+        if data is not None:
+            (d / f"{f.name}.csv").write_text(S.table_csv(data), encoding="utf-8")
+            files["csv"] = f"{d.name}/{f.name}.csv"
+        entries.append({"section": f.section, "key": f.key, "name": f.name, "caption": f.caption, "alt": f.alt,
+                        "src": files.get("png", ""), "files": files})
+    return entries
+
+
+def embed_figures(figures: Sequence[Any]) -> list[dict[str, Any]]:
+    """Figures as data URIs (PNG at 150 dpi) for a single self-contained HTML file."""
+    entries = []
+    for f in figures:
+        png = f.render_preview(dpi=150)
+        entries.append({"section": f.section, "key": f.key, "name": f.name, "caption": f.caption, "alt": f.alt,
+                        "src": "data:image/png;base64," + base64.b64encode(png).decode("ascii"), "files": {}})
+    return entries
+
+
+def _group(entries: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """Template shape: ``{section: [entry]}``, MS and XRD as ``{source_name: [entry]}``."""
     figs: dict[str, Any] = {"series": [], "ms": {}, "tem": [], "xrd": {}, "twin": []}
-    pl = [o for o in outcomes if o.task.kind == "pl" and o.status == "ok" and o.arrays]
-    if pl:
-        curves = []
-        for o in pl:
-            x, y = np.asarray(o.arrays["x"], float), np.asarray(o.arrays["y"], float)
-            if o.parameters.get("x_unit") == "ev":
-                x = HC_EV_NM / x
-            curves.append((o.task.aliquot or o.task.source_name, x, y))
-        figs["series"].append(_img(png(F.pl_waterfall(curves)), "PL spectra of the aliquots, normalised and offset.",
-                                   "PL waterfall"))
-    ab = [o for o in outcomes if o.task.kind == "absorbance" and o.status == "ok" and o.arrays]
-    if ab:
-        curves = []
-        for o in ab:
-            x, y = np.asarray(o.arrays["x"], float), np.asarray(o.arrays["y"], float)
-            if o.parameters.get("x_unit") == "ev":
-                x = HC_EV_NM / x
-            curves.append((o.task.aliquot or o.task.source_name, x, y))
-        fig = F.pl_waterfall(curves, offset=0.4, ylabel="normalised absorbance (offset)", title="Absorbance of the aliquots")
-        figs["series"].append(_img(png(fig), "Absorption spectra of the aliquots, normalised and offset.", "absorbance"))
-    rows = summary.get("aliquots", [])
-    if rows and any(r.get("pl_peak_nm") is not None for r in rows):
-        figs["series"].append(_img(png(F.series_trends(rows)), "PL peak, FWHM and PLQY of each aliquot.",
-                                   "peak, FWHM and QY vs aliquot"))
-    for o in outcomes:
-        if o.task.kind == "ms" and o.status == "ok":
-            items = [_img(b, f"Mass spectrum {o.task.source_name} ({o.task.role}).", "mass spectrum")
-                     for b in o.figures.values()]
-            if not items and o.arrays:
-                fig = F.mass_spectrum(o.arrays["mz"], o.arrays["intensity"], o.result.get("peaks", []),
-                                      f"{o.task.source_name} ({o.task.role})")
-                items = [_img(png(fig), f"Mass spectrum {o.task.source_name}, assigned peaks annotated.", "mass spectrum")]
-            figs["ms"][o.task.source_name] = items
-        elif o.task.kind == "xrd" and o.status == "ok" and o.figures:
-            figs["xrd"][o.task.source_name] = [_img(b, f"Powder pattern {o.task.source_name} with the fit.", "XRD fit")
-                                               for b in o.figures.values()]
-        elif o.task.kind == "xrd" and o.status == "ok" and o.arrays:
-            fig = F.xrd_fit(o.arrays["two_theta_deg"], o.arrays["intensity"], o.arrays.get("fit"), o.task.source_name)
-            figs["xrd"][o.task.source_name] = [_img(png(fig), f"Powder pattern {o.task.source_name} with the fit.",
-                                                    "XRD fit")]
-    tem = [o for o in outcomes if o.task.kind == "tem" and o.status == "ok"]
-    groups = [(f"{o.task.role}", o.arrays["diameter_nm"]) for o in tem if o.arrays and "diameter_nm" in o.arrays]
-    if groups:
-        figs["tem"].append(_img(png(F.tem_histogram(groups)), "Particle diameters from TEM.", "TEM histogram"))
-    for o in tem:
-        for b in o.figures.values():
-            figs["tem"].append(_img(b, f"Segmented particles in {o.task.source_name} ({o.task.role}).", "TEM overlay"))
-    if calib.get("status") == "ok":
-        res = calib.get("result", {})
-        pred = res.get("predicted_pl_peak_nm") or res.get("pl_peak_nm")
-        t = res.get("predicted_time_min") or res.get("time_min")
-        ok = isinstance(pred, list) and isinstance(t, list) and len(pred) == len(t)
-        figs["twin"].append(_img(png(F.twin_vs_measured(rows, pred if ok else None, t if ok else None)),
-                                 "Measured PL peaks and the calibrated twin.", "twin vs measured"))
+    for e in entries:
+        if isinstance(figs.get(e["section"]), dict):
+            figs[e["section"]].setdefault(e["key"], []).append(e)
+        else:
+            figs.setdefault(e["section"], []).append(e)
     return figs
 
 
-def render_html(summary: Mapping[str, Any], figs: Mapping[str, Any]) -> str:
-    """Render the report template."""
+def render_html(summary: Mapping[str, Any], figs: Mapping[str, Any] | Sequence[Mapping[str, Any]]) -> str:
+    """Render the report template; ``figs`` are :func:`write_figures` or :func:`embed_figures` entries."""
     import jinja2
 
     env = jinja2.Environment(
         loader=jinja2.PackageLoader("qdlab.report", "templates"), autoescape=True, undefined=jinja2.ChainableUndefined
     )
     tmpl = env.get_template("report.html.j2")
+    if not isinstance(figs, Mapping):
+        figs = _group(figs)
     analyses = summary.get("analyses", [])
     return tmpl.render(
         s=summary, figs=figs, fmt=_fmt, ev=_ev, badge=_badge, scalars=_scalars,
@@ -158,18 +144,34 @@ def write_report(
     outcomes: Sequence[Any] = (),
     series_out: Mapping[str, Any] | None = None,
     calib: Mapping[str, Any] | None = None,
+    *,
+    self_contained: bool = False,
 ) -> tuple[Path, Path]:
-    """Write ``index.html`` and ``summary.json`` into ``report_dir``; returns both paths."""
-    from qdlab.cli.common import dumps
+    """Write ``index.html``, ``summary.json`` and ``figures/`` into ``report_dir``; returns the first two paths.
+
+    Every figure is written to ``figures/`` as a 300-dpi PNG and an SVG with a CSV of its plotted data, and
+    ``index.html`` shows the PNGs by relative link (viewable offline; move the folder as a whole). With
+    ``self_contained=True`` the figures are embedded instead (one file to mail; no ``figures/``).
+    """
+    from qdlab.data.types import dumps_json
 
     d = Path(report_dir)
-    figs = build_figures(summary, outcomes, calib or {})
-    html = render_html(summary, figs)
+    figures = build_figures(summary, outcomes, calib or {})
+    if self_contained:
+        entries = embed_figures(figures)
+    else:
+        fig_dir = d / "figures"
+        if fig_dir.is_dir():  # figures of an earlier run of this folder must not linger beside the new ones
+            for old in fig_dir.iterdir():
+                if old.is_file() and old.suffix in (".png", ".svg", ".pdf", ".csv"):
+                    old.unlink()
+        entries = write_figures(figures, fig_dir)
+    html = render_html(summary, entries)
     js_path = d / "summary.json"
-    _atomic_write(js_path, json.dumps(json.loads(dumps(summary)), indent=2))
+    _atomic_write(js_path, dumps_json(summary, indent=2))
     html_path = d / "index.html"
     _atomic_write(html_path, html)
     return html_path, js_path
 
 
-__all__ = ["write_report", "render_html", "build_figures"]
+__all__ = ["write_report", "render_html", "build_figures", "write_figures", "embed_figures"]

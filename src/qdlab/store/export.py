@@ -29,7 +29,7 @@ ELN_SPEC = "https://purl.archive.org/purl/elnconsortium/eln-spec/1.1"
 
 def export_json(store: Any, ident: int | str, path: str | os.PathLike[str]) -> Path:
     """Write the experiment as one JSON document."""
-    from qdlab.cli.common import dumps
+    from qdlab.data.types import dumps_json as dumps
 
     data = store.experiment_dict(ident)
     out = Path(path)
@@ -62,7 +62,7 @@ def _series_html(data: dict[str, Any]) -> str:
 def export_eln(store: Any, ident: int | str, path: str | os.PathLike[str]) -> Path:
     """Write the experiment as an ``.eln`` archive (RO-Crate zip); returns the path."""
     from qdlab import __version__
-    from qdlab.cli.common import dumps
+    from qdlab.data.types import dumps_json as dumps
 
     data = store.experiment_dict(ident)
     key = data["key"]

@@ -1,29 +1,47 @@
-"""FastAPI application: server-rendered pages (Jinja2, no JavaScript needed) and a JSON API.
+"""FastAPI application: server-rendered pages (Jinja2) with interactive plots, downloads and a JSON API.
 
-Pages: ``/`` experiments in the record, ``/experiments/{id}``, ``/size`` (sizing calculator),
-``/twin`` (run a twin scenario with an injection rate, see the PL aliquots). API: ``/api/health``,
-``/api/experiments``, ``/api/experiments/{id}``, ``/api/size``, ``/api/twin/scenarios``,
-``/api/twin/run``. User errors (:class:`~qdlab.data.errors.QdlabError`) become HTTP 400 with a
-``detail`` naming the field; unknown ids 404; malformed requests 422 (FastAPI validation).
+Pages: ``/`` experiments in the record (search, sort, filter), ``/experiments/{id}`` (everything the
+report shows: spectra with zoom and a wavelength/energy switch, trends, each analysis's values and
+warnings, twin calibration, downloads), ``/size`` (sizing calculator), ``/twin`` (run a twin scenario),
+``/docs`` (OpenAPI docs with local assets). Downloads: ``/experiments/{id}/aliquots.csv``,
+``/experiments/{id}/figures/{name}.{png,svg,pdf,csv}``, ``/experiments/{id}/files/{measurement}``,
+``/experiments/{id}/export.eln``, ``/experiments/{id}/report.html``. API: ``/api/health``,
+``/api/experiments``, ``/api/experiments/{id}``, ``/api/experiments/{id}/spectra/{pl|absorbance}``,
+``/api/experiments/{id}/figures``, ``/api/size``, ``/api/twin/scenarios``, ``/api/twin/run``.
+User errors (:class:`~qdlab.data.errors.QdlabError`) become HTTP 400 with a ``detail`` naming the
+field; unknown ids 404; malformed requests 422 (FastAPI validation). Every script, style sheet and
+font is served by the app itself (:mod:`qdlab.web.assets`): it works with no internet.
 """
 
 from __future__ import annotations
 
 import base64
 import io
+import tempfile
+import threading
+import zipfile
+from collections import OrderedDict
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
-from fastapi import FastAPI, HTTPException, Query, Request
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi import FastAPI, File, HTTPException, Query, Request, UploadFile
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from pydantic import BaseModel, ConfigDict, Field
 
 from qdlab import __version__
 from qdlab.data.errors import InputError, QdlabError
 from qdlab.data.types import to_jsonable
+from qdlab.web import assets, forms, uploads, views
 
 _TEMPLATES = Jinja2Templates(directory=str(resources.files("qdlab.web") / "templates"))
+_TEMPLATES.env.globals.update(fmt=views.fmt, words=views.words, formula=views.formula_html,
+                              columns=views.ALIQUOT_COLUMNS)
+#: matplotlib's pyplot is not thread-safe; FastAPI runs sync routes in a thread pool
+_MPL_LOCK = threading.Lock()
 
 
 class TwinRunRequest(BaseModel):
@@ -37,43 +55,66 @@ class TwinRunRequest(BaseModel):
 
 
 def _png(fig: Any) -> str:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
-    import matplotlib.pyplot as plt
+    from qdlab.report import style as S
 
-    plt.close(fig)
+    buf = io.BytesIO()
+    with S.figure_style():
+        fig.savefig(buf, format="png", dpi=110)
+    S.close(fig)
     return base64.b64encode(buf.getvalue()).decode("ascii")
 
 
 def _pl_figure(result: Any, title: str) -> str:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     import numpy as np
 
-    fig, ax = plt.subplots(figsize=(6.4, 4.2))
-    n = len(result.pl)
+    from qdlab.report import figures as F
+
     # what the scenario's spectrometer sees (its detector window), normalised there
     lo, hi = result.scenario.observation.pl_window_nm or (-np.inf, np.inf)
-    for i, (spec, row) in enumerate(zip(result.pl, result.aliquots, strict=True)):
+    curves = []
+    for spec, row in zip(result.pl, result.aliquots, strict=True):
         s = spec.to_wavelength()
         m = (s.x >= lo) & (s.x <= hi)
-        x, y = s.x[m], s.y[m] / (np.max(s.y[m]) if np.any(m) and np.max(s.y[m]) > 0 else 1.0)
-        ax.plot(x, y + 0.6 * i, color=plt.cm.viridis(i / max(n - 1, 1)), lw=1.4)
-        ax.text(x[-1], 0.6 * i + 0.05, f" {row.aliquot_id}" + (" bimodal" if row.bimodal else ""), fontsize=8,
-                va="bottom")
-    ax.set_xlabel("wavelength (nm)")
-    ax.set_ylabel("normalised PL (offset)")
-    ax.set_yticks([])
-    ax.set_title(f"{title}: simulated PL of each aliquot")
+        curves.append((f"{row.aliquot_id}" + (" bimodal" if row.bimodal else ""), s.x[m], s.y[m]))
+    fig, _ = F.waterfall_figure(curves, title=f"{title}: simulated PL of each aliquot")
     return _png(fig)
 
 
-def create_app(db_url: str | None = None) -> FastAPI:
-    """Build the app. ``db_url``: the record to show (default: ``QDLAB_DATABASE_URL`` or the user SQLite file)."""
-    app = FastAPI(title="qdlab", version=__version__, description="Cd3P2 QD growth: record, sizing, digital twin")
+class _LRU:
+    """A small in-memory cache of rendered downloads (figures, reports), keyed by the record's fingerprint."""
+
+    def __init__(self, size: int = 48) -> None:
+        self.size, self.data, self.lock = size, OrderedDict(), threading.Lock()
+
+    def get(self, key: Any, make: Any) -> Any:
+        with self.lock:
+            if key in self.data:
+                self.data.move_to_end(key)
+                return self.data[key]
+        value = make()
+        with self.lock:
+            self.data[key] = value
+            while len(self.data) > self.size:
+                self.data.popitem(last=False)
+        return value
+
+
+def create_app(db_url: str | None = None, upload_scheduler: Any = None) -> FastAPI:
+    """Build the app.
+
+    Parameters
+    ----------
+    db_url
+        The record to show and to store uploads in (default: ``QDLAB_DATABASE_URL`` or the user SQLite file).
+    upload_scheduler
+        Where uploaded experiments are analysed (as ``qdlab run --scheduler``; ``None``: local processes).
+    """
+    app = FastAPI(title="qdlab", version=__version__, description="Cd3P2 QD growth: record, sizing, digital twin",
+                  docs_url=None, redoc_url=None)
+    app.mount("/static", StaticFiles(directory=assets.static_dir()), name="static")
     state: dict[str, Any] = {}
+    cache = _LRU()
+    jobs = uploads.Jobs(db_url, upload_scheduler)
 
     def store() -> Any:
         if "store" not in state:
@@ -82,11 +123,47 @@ def create_app(db_url: str | None = None) -> FastAPI:
             state["store"] = Store(db_url)
         return state["store"]
 
+    def record(ident: str) -> dict[str, Any]:
+        try:
+            return store().experiment_dict(int(ident) if ident.isdigit() else ident)
+        except InputError as exc:
+            raise HTTPException(status_code=404, detail=str(exc)) from exc
+
+    def figures_of(rec: dict[str, Any]) -> list[Any]:
+        from qdlab.report import figures as F
+
+        cal = next((c for c in rec.get("calibrations") or [] if c.get("status") == "ok"), None)
+        return F.collect(rec.get("summary") or {}, F.analyses_from_record(rec, store().arrays.get),
+                         {"status": "ok", "result": cal.get("result") or {}} if cal else {})
+
     @app.exception_handler(QdlabError)
     async def _user_error(request: Request, exc: QdlabError) -> Any:
         if request.url.path.startswith("/api"):
             return JSONResponse(status_code=400, content={"detail": str(exc), "field": getattr(exc, "field", None)})
         return _TEMPLATES.TemplateResponse(request, "error.html", {"status": 400, "message": str(exc)}, status_code=400)
+
+    @app.exception_handler(HTTPException)
+    async def _http_error(request: Request, exc: HTTPException) -> Any:
+        if request.url.path.startswith("/api") or request.url.path.startswith(("/vendor", "/static")):
+            return JSONResponse(status_code=exc.status_code, content={"detail": exc.detail})
+        return _TEMPLATES.TemplateResponse(request, "error.html", {"status": exc.status_code, "message": exc.detail},
+                                           status_code=exc.status_code)
+
+    # ---------------------------------------------------------------- assets and docs (offline)
+    @app.get("/vendor/{name}", include_in_schema=False)
+    def vendor(name: str) -> Any:
+        try:
+            path, mime = assets.vendor_file(name)
+        except InputError as exc:
+            raise HTTPException(status_code=404, detail=str(exc)) from exc
+        return FileResponse(path, media_type=mime, headers={"Cache-Control": "public, max-age=86400"})
+
+    @app.get("/docs", include_in_schema=False)
+    def docs() -> Any:
+        return get_swagger_ui_html(openapi_url=app.openapi_url or "/openapi.json", title="qdlab API",
+                                   swagger_js_url="/vendor/swagger-ui-bundle.js",
+                                   swagger_css_url="/vendor/swagger-ui.css",
+                                   swagger_favicon_url="/vendor/swagger-favicon.png")
 
     # ---------------------------------------------------------------- JSON API
     @app.get("/api/health")
@@ -99,10 +176,24 @@ def create_app(db_url: str | None = None) -> FastAPI:
 
     @app.get("/api/experiments/{ident}")
     def api_experiment(ident: str) -> dict[str, Any]:
-        try:
-            return to_jsonable(store().experiment_dict(int(ident) if ident.isdigit() else ident))
-        except InputError as exc:
-            raise HTTPException(status_code=404, detail=str(exc)) from exc
+        return to_jsonable(record(ident))
+
+    @app.get("/api/experiments/{ident}/spectra/{kind}")
+    def api_spectra(ident: str, kind: str) -> dict[str, Any]:
+        """Every aliquot's ``pl`` or ``absorbance`` spectrum on a wavelength axis (nm), as stored."""
+        if kind not in ("pl", "absorbance"):
+            raise HTTPException(status_code=404, detail=f"no spectra of kind {kind!r}; use pl or absorbance")
+        rec = record(ident)
+        return {"kind": kind, "spectra": views.spectra(rec, kind, store().arrays.get)}
+
+    @app.get("/api/experiments/{ident}/figures")
+    def api_figures(ident: str) -> dict[str, Any]:
+        """The experiment's report figures with the URL of each format."""
+        rec = record(ident)
+        base = f"/experiments/{rec['id']}/figures"
+        return {"figures": [{"name": f.name, "section": f.section, "caption": f.caption,
+                             "files": {fmt: f"{base}/{f.name}.{fmt}" for fmt in (*f.formats, "csv")}}
+                            for f in figures_of(rec)]}
 
     @app.get("/api/size")
     def api_size(
@@ -141,19 +232,178 @@ def create_app(db_url: str | None = None) -> FastAPI:
     # ---------------------------------------------------------------- pages
     @app.get("/", response_class=HTMLResponse)
     def index(request: Request) -> Any:
+        exps = store().list_experiments()
         return _TEMPLATES.TemplateResponse(
-            request, "index.html", {"experiments": store().list_experiments(), "db": store().display_url}
+            request, "index.html", {"experiments": exps, "db": store().display_url,
+                                    "materials": sorted({e["material"] for e in exps if e.get("material")})}
         )
 
     @app.get("/experiments/{ident}", response_class=HTMLResponse)
     def experiment(request: Request, ident: str) -> Any:
+        rec = record(ident)
+        figs = figures_of(rec)
+        ctx = {
+            "e": rec, "rows": views.aliquot_rows(rec), "analyses": views.analyses(rec),
+            "summ": rec.get("summary") or {}, "figures": figs,
+            "reference": (rec.get("meta") or {}).get("reference") or {},
+            "has": {k: any(m["kind"] == k and m.get("array_sha256") for m in rec["measurements"])
+                    for k in ("pl", "absorbance")},
+            "twin": views.twin_series(rec),
+            "warnings_count": sum(len(a["warnings"]) for a in views.analyses(rec)),
+        }
+        return _TEMPLATES.TemplateResponse(request, "experiment.html", ctx)
+
+    @app.get("/experiments/{ident}/aliquots.csv")
+    def aliquots_csv(ident: str) -> Response:
+        rec = record(ident)
+        return Response(views.aliquots_csv(rec), media_type="text/csv",
+                        headers=_attachment(f"{rec['key']}-aliquots.csv"))
+
+    @app.get("/experiments/{ident}/figures/{filename}")
+    def figure_file(ident: str, filename: str) -> Response:
+        from qdlab.report import style as S
+
+        rec = record(ident)
+        name, _, fmt = filename.rpartition(".")
+        preview = name.endswith(".preview") and fmt == "png"  # the page's own image: 110 dpi, same drawing
+        name = name.removesuffix(".preview") if preview else name
+        fig = next((f for f in figures_of(rec) if f.name == name), None)
+        if fig is None or fmt not in (*fig.formats, "csv"):
+            raise HTTPException(status_code=404, detail=f"no figure {filename!r} in experiment {rec['key']}; "
+                                f"formats: png, svg, pdf (300 dpi PNG) and csv (the plotted data)")
+
+        def make() -> bytes:
+            with _MPL_LOCK:
+                if preview:
+                    return fig.render_preview()
+                blobs, data = fig.render([] if fmt == "csv" else [fmt])
+            if fmt == "csv":
+                if data is None:
+                    raise HTTPException(status_code=404, detail=f"figure {name} has no data table")
+                return S.table_csv(data).encode()
+            return blobs[fmt]
+
+        body = cache.get((rec["fingerprint"], rec["id"], filename), make)
+        return Response(body, media_type=S.mime_type(fmt), headers=_attachment(f"{rec['key']}-{filename}", inline=True))
+
+    @app.get("/experiments/{ident}/files/{measurement_id}")
+    def raw_file(ident: str, measurement_id: int) -> Any:
+        rec = record(ident)
+        m = next((m for m in rec["measurements"] if m["id"] == measurement_id), None)
+        if m is None:
+            raise HTTPException(status_code=404, detail=f"experiment {rec['key']} has no file #{measurement_id}")
+        blobs = store().blobs
+        folder = (m.get("meta") or {}).get("files")
+        name = m["source_name"].replace("/", "_")
+        if folder:  # an instrument folder (e.g. a Bruker acquisition): zipped
+            buf = io.BytesIO()
+            with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+                for rel, digest in folder.items():
+                    if blobs.path(digest).exists():
+                        zf.write(blobs.path(digest), f"{m['source_name']}/{rel}")
+            return Response(buf.getvalue(), media_type="application/zip", headers=_attachment(f"{name}.zip"))
+        path = blobs.path(m["sha256"])
+        if not path.exists():
+            raise HTTPException(status_code=404, detail=f"the raw file {m['source_name']} is not in the blob store "
+                                f"({path.parent}); run qdlab run on its folder again")
+        return FileResponse(path, media_type="application/octet-stream", filename=Path(m["source_name"]).name)
+
+    @app.get("/experiments/{ident}/export.eln")
+    def eln(ident: str) -> Response:
+        from qdlab.store.export import export_eln
+
+        rec = record(ident)
+        with tempfile.TemporaryDirectory() as d:
+            path = export_eln(store(), rec["id"], Path(d) / f"{rec['key']}.eln")
+            body = path.read_bytes()
+        return Response(body, media_type="application/vnd.eln+zip", headers=_attachment(f"{rec['key']}.eln"))
+
+    @app.get("/experiments/{ident}/report.html")
+    def report(ident: str) -> Response:
+        from qdlab.report.html import embed_figures, render_html
+
+        rec = record(ident)
+
+        def make() -> bytes:
+            with _MPL_LOCK:
+                entries = embed_figures(figures_of(rec))
+            return render_html(views.report_summary(rec), entries).encode()
+
+        body = cache.get((rec["fingerprint"], rec["id"], "report.html"), make)
+        return Response(body, media_type="text/html", headers=_attachment(f"{rec['key']}-report.html", inline=True))
+
+    @app.get("/api/plan")
+    def api_plan(
+        target_nm: float = Query(..., gt=0, description="Wanted final PL peak (nm)"),
+        seed_nm: float = Query(1010.0, gt=0, description="PL peak of the seed QDs (nm)"),
+        seed_mg: float = Query(20.0, gt=0, description="Seed QD amount (mg, with ligands)"),
+        max_fwhm_mev: float | None = Query(None, gt=0, description="Reject recipes predicted broader (meV)"),
+    ) -> dict[str, Any]:
+        """Target -> recipe on the twin (as ``qdlab plan``), with the prediction and its uncertainty."""
+        return to_jsonable(_plan(seed_nm, target_nm, seed_mg, max_fwhm_mev).to_dict())
+
+    @app.get("/plan", response_class=HTMLResponse)
+    def plan_page(request: Request, seed_nm: str = "1010", target_nm: str = "", seed_mg: str = "20",
+                  max_fwhm_mev: str = "") -> Any:
+        typed = {"seed_nm": seed_nm, "target_nm": target_nm, "seed_mg": seed_mg, "max_fwhm_mev": max_fwhm_mev}
+        ctx: dict[str, Any] = {"form": forms.kept(typed), "checked": forms.Checked(), "plan": None}
+        if target_nm.strip():
+            checked = forms.plan_form(typed)
+            ctx["checked"] = checked
+            if checked.ok:
+                v = checked.values
+                try:
+                    ctx["plan"] = _plan(v["seed_nm"], v["target_nm"], v.get("seed_mg", 20.0),
+                                        v.get("max_fwhm_mev")).to_dict()
+                except QdlabError as exc:
+                    checked.errors["form"] = forms.in_words(str(exc))
+        return _TEMPLATES.TemplateResponse(request, "plan.html", ctx)
+
+    # ---------------------------------------------------------------- upload (a zipped experiment folder)
+    def _accept(upload: UploadFile) -> uploads.Job:
+        name = Path(upload.filename or "upload.zip").name
+        if not name.lower().endswith(".zip"):
+            raise InputError(f"{name}: upload the experiment folder as a .zip file (right-click the folder, "
+                             "compress)", field="file")
+        fd, tmp = tempfile.mkstemp(prefix="upload-", suffix=".zip", dir=jobs.work)
+        with open(fd, "wb") as out:
+            while chunk := upload.file.read(1 << 20):
+                out.write(chunk)
+        return jobs.start(name, Path(tmp))
+
+    @app.post("/api/uploads", status_code=202)
+    def api_upload(file: UploadFile = File(..., description="The experiment folder as a .zip")) -> dict[str, Any]:
+        """Start ingesting a zipped experiment folder like ``qdlab run``; poll ``/api/uploads/{job}``."""
+        return _accept(file).to_dict()
+
+    @app.get("/api/uploads/{job_id}")
+    def api_upload_status(job_id: str) -> dict[str, Any]:
+        job = jobs.get(job_id)
+        if job is None:
+            raise HTTPException(status_code=404, detail=f"no upload {job_id!r} (uploads are forgotten on restart)")
+        return job.to_dict()
+
+    @app.get("/upload", response_class=HTMLResponse)
+    def upload_page(request: Request) -> Any:
+        return _TEMPLATES.TemplateResponse(request, "upload.html", {"job": None, "error": None})
+
+    @app.post("/upload", response_class=HTMLResponse)
+    def upload_form(request: Request, file: UploadFile | None = File(None)) -> Any:
+        if file is None or not file.filename:
+            return _TEMPLATES.TemplateResponse(request, "upload.html", {
+                "job": None, "error": "Choose the zipped experiment folder first."})
         try:
-            data = store().experiment_dict(int(ident) if ident.isdigit() else ident)
-        except InputError as exc:
-            return _TEMPLATES.TemplateResponse(
-                request, "error.html", {"status": 404, "message": str(exc)}, status_code=404
-            )
-        return _TEMPLATES.TemplateResponse(request, "experiment.html", {"e": data})
+            job = _accept(file)
+        except QdlabError as exc:
+            return _TEMPLATES.TemplateResponse(request, "upload.html", {"job": None, "error": str(exc)})
+        return RedirectResponse(f"/upload/{job.id}", status_code=303)
+
+    @app.get("/upload/{job_id}", response_class=HTMLResponse)
+    def upload_status(request: Request, job_id: str) -> Any:
+        job = jobs.get(job_id)
+        if job is None:
+            raise HTTPException(status_code=404, detail=f"no upload {job_id!r} (uploads are forgotten on restart)")
+        return _TEMPLATES.TemplateResponse(request, "upload.html", {"job": job.to_dict(), "error": None})
 
     @app.get("/size", response_class=HTMLResponse)
     def size_page(
@@ -162,42 +412,55 @@ def create_app(db_url: str | None = None) -> FastAPI:
         from qdlab.materials import list_materials
         from qdlab.materials.convert import size_info
 
-        given = {
-            k: v
-            for k, v in {"wavelength_nm": wavelength_nm, "diameter_nm": diameter_nm, "mass_da": mass_da}.items()
-            if v.strip()
-        }
+        typed = {"wavelength_nm": wavelength_nm, "diameter_nm": diameter_nm, "mass_da": mass_da}
+        checked = forms.size_form(typed)
         info = None
-        if given:
-            info = size_info(material, **{k: _float(v, k) for k, v in given.items()})
+        if checked.ok and checked.values:
+            try:
+                info = size_info(material, **checked.values)
+            except QdlabError as exc:
+                checked.errors["form"] = forms.in_words(str(exc))
         return _TEMPLATES.TemplateResponse(
-            request, "size.html", {"info": info, "materials": list_materials(), "material": material, "form": given}
-        )
+            request, "size.html",
+            {"info": info, "materials": list_materials(), "material": material, "form": forms.kept(typed),
+             "checked": checked},
+        )  # a form with mistakes is a normal page (200) showing them beside the boxes; the API answers 400
 
     @app.get("/twin", response_class=HTMLResponse)
-    def twin_page(request: Request, scenario: str = "", rate_ml_per_h: str = "") -> Any:
-        from qdlab.twin import list_scenarios
+    def twin_page(request: Request, scenario: str = "", rate_ml_per_h: str = "", confirm: str = "") -> Any:
+        from qdlab.twin import list_scenarios, load_scenario
 
         ctx: dict[str, Any] = {
-            "scenarios": list_scenarios(),
-            "scenario": scenario,
-            "rate": rate_ml_per_h,
-            "result": None,
-            "window": None,
+            "scenarios": list_scenarios(), "scenario": scenario, "rate": rate_ml_per_h, "result": None,
+            "window": None, "checked": forms.Checked(), "confirm": bool(confirm),
         }
-        if scenario:
-            overrides = (
-                {"protocol.injection_rate_ml_per_h": _float(rate_ml_per_h, "rate_ml_per_h")}
-                if rate_ml_per_h.strip()
-                else {}
-            )
-            result = _run_twin(scenario, overrides)
-            ctx["result"] = result.to_dict()
+        if not scenario:
+            return _TEMPLATES.TemplateResponse(request, "twin.html", ctx)
+        if scenario not in list_scenarios():
+            ctx["checked"].errors["scenario"] = f"There is no scenario called “{scenario}”; pick one from the list."
+            return _TEMPLATES.TemplateResponse(request, "twin.html", ctx)
+        proto = load_scenario(scenario).protocol
+        checked = forms.twin_form(rate_ml_per_h, proto.injection_rate_ml_per_h, proto.duration_min)
+        ctx["checked"] = checked
+        if not checked.ok:
+            return _TEMPLATES.TemplateResponse(request, "twin.html", ctx)
+        if checked.warnings and not confirm:  # an implausible value runs only when the user says so
+            return _TEMPLATES.TemplateResponse(request, "twin.html", ctx)
+        overrides = ({"protocol.injection_rate_ml_per_h": checked.values["rate_ml_per_h"]}
+                     if "rate_ml_per_h" in checked.values else {})
+        result = _run_twin(scenario, overrides)
+        ctx["result"] = result.to_dict()
+        with _MPL_LOCK:
             ctx["figure"] = _pl_figure(result, scenario)
-            ctx["window"] = result.scenario.observation.pl_window_nm
+        ctx["window"] = result.scenario.observation.pl_window_nm
         return _TEMPLATES.TemplateResponse(request, "twin.html", ctx)
 
     return app
+
+
+def _attachment(filename: str, inline: bool = False) -> dict[str, str]:
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in filename)
+    return {"Content-Disposition": f'{"inline" if inline else "attachment"}; filename="{safe}"'}
 
 
 def _float(text: str, field: str) -> float:
@@ -208,6 +471,14 @@ def _float(text: str, field: str) -> float:
     if not value > 0 or value == float("inf"):
         raise InputError(f"must be a positive number, got {text!r}", field=field)
     return value
+
+
+def _plan(seed_nm: float, target_nm: float, seed_mg: float, max_fwhm_mev: float | None) -> Any:
+    from qdlab.plan import plan_recipe
+    from qdlab.plan.twin_model import TwinModel
+
+    model = TwinModel(seed_nm=seed_nm, seed_mg=seed_mg, material="Cd3P2")
+    return plan_recipe(model, target_nm, max_fwhm_mev=max_fwhm_mev, scheduler="serial")
 
 
 def _run_twin(name: str, overrides: dict[str, Any]) -> Any:

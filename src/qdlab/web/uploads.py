@@ -1,0 +1,158 @@
+"""Upload a zipped experiment folder and run it like ``qdlab run`` in the background.
+
+A job unpacks the zip safely (no absolute paths, no ``..``, size-capped), finds ``experiment.toml``
+(at the top or in the single top folder) and calls :func:`qdlab.workflow.run_experiment` on it with
+the dashboard's record. Its state (stage, fraction done, per-file errors exactly as the CLI gives them,
+the stored experiment's id) is polled by the upload page. Jobs live in memory: a restarted server forgets
+them, the record keeps what they stored.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import threading
+import time
+import uuid
+import zipfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from qdlab.data.errors import InputError, QdlabError
+
+#: Largest uncompressed experiment accepted (bytes).
+MAX_UNPACKED_BYTES = 2 * 1024**3
+
+
+@dataclass
+class Job:
+    """One upload: what it is doing now and what came of it."""
+
+    id: str
+    filename: str
+    stage: str = "queued"
+    fraction: float | None = 0.0  # None: working, fraction unknown
+    started_s: float = field(default_factory=time.time)
+    finished_s: float | None = None
+    status: str = "running"  # running, ok, error
+    errors: list[dict[str, str]] = field(default_factory=list)
+    refused: list[str] = field(default_factory=list)
+    files: list[str] = field(default_factory=list)
+    experiment_id: int | None = None
+    experiment_key: str | None = None
+    action: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The job as JSON-able data (``elapsed_s`` added)."""
+        end = self.finished_s or time.time()
+        return {**asdict(self), "elapsed_s": round(end - self.started_s, 1)}
+
+
+def safe_extract(archive: Path, dest: Path) -> list[str]:
+    """Unpack ``archive`` into ``dest``, refusing absolute paths, ``..`` and archives over the size cap."""
+    try:
+        zf = zipfile.ZipFile(archive)
+    except zipfile.BadZipFile as exc:
+        raise InputError(f"{archive.name}: not a zip file ({exc}); zip the experiment folder and upload that",
+                         field="file") from exc
+    with zf:
+        names, total = [], 0
+        for info in zf.infolist():
+            p = PurePosixPath(info.filename.replace("\\", "/"))
+            if p.is_absolute() or ".." in p.parts or (p.parts and ":" in p.parts[0]):
+                raise InputError(f"{archive.name}: refuses the entry {info.filename!r} (a path outside the folder)",
+                                 field="file")
+            total += info.file_size
+            if total > MAX_UNPACKED_BYTES:
+                raise InputError(f"{archive.name}: more than {MAX_UNPACKED_BYTES // 1024**3} GB unpacked", field="file")
+            if not info.is_dir() and not p.name.startswith(".") and "__MACOSX" not in p.parts:
+                names.append(str(p))
+        for info in zf.infolist():
+            p = PurePosixPath(info.filename.replace("\\", "/"))
+            if "__MACOSX" in p.parts:
+                continue
+            zf.extract(info, dest)
+    return sorted(names)
+
+
+def find_folder(root: Path) -> Path:
+    """The folder holding ``experiment.toml``: ``root`` itself or its only sub-folder."""
+    if (root / "experiment.toml").is_file():
+        return root
+    subs = [p for p in root.iterdir() if p.is_dir() and p.name != "__MACOSX"]
+    if len(subs) == 1 and (subs[0] / "experiment.toml").is_file():
+        return subs[0]
+    found = sorted(str(p.relative_to(root)) for p in root.rglob("experiment.toml"))
+    hint = f" (found {', '.join(found)}: zip that folder)" if found else " (qdlab init FOLDER writes a template)"
+    raise InputError(f"the zip has no experiment.toml at its top or in its one top folder{hint}", field="file")
+
+
+def _relative(message: str, folder: Path) -> str:
+    """A message without the server's temporary unpack folder: paths as they are inside the zip."""
+    return message.replace(f"{folder}{'/'}", "").replace(str(folder), ".")
+
+
+class Jobs:
+    """The server's upload jobs (a thread each; a lock around the shared state)."""
+
+    def __init__(self, db_url: str | None, scheduler: Any = None) -> None:
+        self.db_url, self.scheduler = db_url, scheduler
+        self.jobs: dict[str, Job] = {}
+        self.lock = threading.Lock()
+        self.work = Path(tempfile.mkdtemp(prefix="qdlab-uploads-"))
+
+    def get(self, job_id: str) -> Job | None:
+        """A job by id (``None`` if unknown)."""
+        with self.lock:
+            return self.jobs.get(job_id)
+
+    def _set(self, job: Job, **kw: Any) -> None:
+        with self.lock:
+            for k, v in kw.items():
+                setattr(job, k, v)
+
+    def start(self, filename: str, data_path: Path) -> Job:
+        """Register a job for the uploaded zip at ``data_path`` and start it."""
+        job = Job(id=uuid.uuid4().hex[:12], filename=filename)
+        with self.lock:
+            self.jobs[job.id] = job
+        threading.Thread(target=self._run, args=(job, data_path), daemon=True, name=f"upload-{job.id}").start()
+        return job
+
+    def _run(self, job: Job, archive: Path) -> None:
+        from qdlab.workflow import RunError, run_experiment
+
+        root = self.work / job.id
+        try:
+            self._set(job, stage="unpacking the zip", fraction=0.05)
+            files = safe_extract(archive, root / "unpacked")
+            folder = find_folder(root / "unpacked")
+            self._set(job, files=files, stage=f"analysing {len(files)} files (as qdlab run)", fraction=None)
+            res = run_experiment(folder, db=self.db_url, scheduler=self.scheduler, out=root / "out", quiet=True,
+                                 keep_going=True)
+            s = res.summary
+            self._set(job, stage="done", fraction=1.0, status="ok",
+                      refused=[_relative(m, folder) for m in s.get("refused") or []],
+                      experiment_id=s["record"]["experiment_id"], experiment_key=s["experiment"]["id"],
+                      action=s["record"]["action"])
+        except RunError as exc:
+            self._set(job, stage="failed", status="error",
+                      errors=[{"file": f, "message": _relative(m, root / "unpacked")} for f, m in exc.errors])
+        except QdlabError as exc:
+            self._set(job, stage="failed", status="error",
+                      errors=[{"file": job.filename, "message": _relative(str(exc), root / "unpacked")}])
+        except Exception as exc:  # a bug: keep the server up and say so on the page, the traceback in the log
+            import logging
+
+            logging.getLogger("qdlab.web").exception("upload %s failed", job.id)
+            self._set(job, stage="failed", status="error",
+                      errors=[{"file": job.filename, "message": f"internal error ({type(exc).__name__}: {exc}); "
+                               "please report it with the zip"}])
+        finally:
+            self._set(job, finished_s=time.time())
+            archive.unlink(missing_ok=True)
+            shutil.rmtree(root / "unpacked", ignore_errors=True)
+
+
+__all__ = ["Job", "Jobs", "safe_extract", "find_folder", "MAX_UNPACKED_BYTES"]

@@ -1,0 +1,207 @@
+"""Acceptance in headless Chromium (Debian's, through Playwright): list -> experiment -> zoom -> energy axis
+-> downloads -> API docs -> phone width. Any console error, page error, failed or off-host request fails.
+
+Screenshots go to ``QDLAB_SCREENSHOT_DIR`` (default: the test's tmp dir); with ``QDLAB_WEB_DOCS=docs/figures``
+the ones docs/web.md shows are written there too (``make web-docs``-style regeneration).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from qdlab.units import HC_EV_NM
+
+CHROMIUM = os.environ.get("QDLAB_CHROMIUM", "/usr/bin/chromium")
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
+
+
+class Watch:
+    """Collects every console error, page error, failed request, HTTP error and request to another host."""
+
+    def __init__(self, base: str) -> None:
+        self.base, self.problems = base, []
+
+    def attach(self, page) -> None:
+        page.on("console", lambda m: self.problems.append(f"console: {m.text}") if m.type == "error" else None)
+        page.on("pageerror", lambda e: self.problems.append(f"page error: {e}"))
+        page.on("requestfailed", lambda r: self.problems.append(f"request failed: {r.url} {r.failure}"))
+        page.on("response", lambda r: self.problems.append(f"HTTP {r.status}: {r.url}") if r.status >= 400 else None)
+
+        def route(r):
+            if r.request.url.startswith(self.base) or r.request.url.startswith("data:"):
+                return r.continue_()
+            self.problems.append(f"off-host request: {r.request.url}")  # the app must work with no internet
+            return r.abort()
+
+        page.route("**/*", route)
+
+
+def _shots(tmp_path: Path) -> tuple[Path, Path | None]:
+    out = Path(os.environ.get("QDLAB_SCREENSHOT_DIR", tmp_path))
+    out.mkdir(parents=True, exist_ok=True)
+    docs = os.environ.get("QDLAB_WEB_DOCS")
+    if docs:
+        Path(docs).mkdir(parents=True, exist_ok=True)
+    return out, Path(docs) if docs else None
+
+
+def _shot(page, out: Path, docs: Path | None, name: str, **kw) -> None:
+    path = out / f"{name}.png"
+    (kw.pop("element", None) or page).screenshot(path=str(path), **kw)
+    assert path.stat().st_size > 5000
+    if docs is not None:
+        shutil.copy(path, docs / f"web-{name}.png")
+
+
+def _range(page, div: str) -> list[float]:
+    return page.evaluate(f"document.getElementById('{div}')._fullLayout.xaxis.range.slice()")
+
+
+def _load_lazy_images(page) -> None:
+    page.evaluate("document.querySelectorAll('img[loading=lazy]').forEach(i => i.loading = 'eager')")
+    page.wait_for_function("Array.from(document.images).every(i => i.complete && i.naturalWidth > 0)",
+                           timeout=60_000)
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+def test_list_experiment_zoom_energy_download_docs_phone(served, lab, tmp_path, require_service):
+    require_service(Path(CHROMIUM).exists(), f"no Chromium at {CHROMIUM} (Debian package chromium)")
+    import playwright.sync_api as pw
+
+    out, docs = _shots(tmp_path)
+    watch = Watch(served)
+    with pw.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        try:
+            ctx = browser.new_context(viewport={"width": 1200, "height": 900}, accept_downloads=True)
+            page = ctx.new_page()
+            watch.attach(page)
+            # ---- the list: search filters, the link opens the experiment
+            page.goto(served + "/")
+            page.fill("#search", "no such experiment")
+            assert page.locator("#experiments tbody tr:visible").count() == 0
+            page.fill("#search", "browser test")
+            assert page.locator("#experiments tbody tr:visible").count() == 1
+            _shot(page, out, docs, "experiments", full_page=True)
+            page.click("text=Overgrowth of Cd3P2 on 1010 nm seeds (browser test)")
+            page.wait_for_selector("#pl-plot[data-ready='1']", timeout=60_000)
+            page.wait_for_selector("#trends-plot[data-ready='1']", timeout=60_000)
+            assert page.locator("#aliquot-table tbody tr").count() == 3
+            assert page.locator("text=peak sits within 2 FWHM of the detector edge").count() == 1
+            # ---- zoom: drag across the middle of the PL plot
+            before = _range(page, "pl-plot")
+            page.locator("#pl-plot").scroll_into_view_if_needed()
+            box = page.locator("#pl-plot .nsewdrag").bounding_box()
+            y = box["y"] + box["height"] / 2
+            page.mouse.move(box["x"] + 0.25 * box["width"], y)
+            page.mouse.down()
+            page.mouse.move(box["x"] + 0.45 * box["width"], y, steps=8)
+            page.mouse.move(box["x"] + 0.65 * box["width"], y, steps=8)
+            page.mouse.up()
+            page.wait_for_function("document.getElementById('pl-plot')._fullLayout.xaxis.autorange === false")
+            zoomed = _range(page, "pl-plot")
+            assert before[0] < zoomed[0] < zoomed[1] < before[1]
+            assert zoomed[1] - zoomed[0] == pytest.approx(0.4 * (before[1] - before[0]), rel=0.1)
+            # ---- energy axis: same window (E = hc / lambda), intensities through the Jacobian
+            page.check("#pl-controls input[value=energy]")
+            page.wait_for_selector("#pl-plot[data-axis='energy']")
+            title = page.evaluate("document.getElementById('pl-plot')._fullLayout.xaxis.title.text")
+            assert title == "photon energy (eV)"
+            ev = _range(page, "pl-plot")
+            assert ev == pytest.approx([HC_EV_NM / zoomed[1], HC_EV_NM / zoomed[0]], rel=1e-6)
+            traces = page.evaluate("document.getElementById('pl-plot').data.map(t => [t.x, t.y])")
+            for (x, yv), e0 in zip(traces, lab["pl_peaks_ev"], strict=True):
+                peak_ev = x[max(range(len(yv)), key=yv.__getitem__)]
+                assert peak_ev == pytest.approx(e0, abs=2e-3)  # per-eV Gaussian back on E0 only with the Jacobian
+                assert max(yv) == pytest.approx(1.0)  # normalised
+            _shot(page, out, docs, "experiment-energy", element=page.locator("#pl"))
+            page.uncheck("#pl-controls input[name=normalise]")
+            page.check("#pl-controls input[value=wavelength]")
+            page.wait_for_selector("#pl-plot[data-axis='wavelength']")
+            assert _range(page, "pl-plot") == pytest.approx(zoomed, rel=1e-6)
+            # ---- downloads: the aliquot table and a figure as SVG
+            with page.expect_download() as dl:
+                page.click("text=Aliquot table (CSV)")
+            rows = list(csv.DictReader(io.StringIO(Path(dl.value.path()).read_text())))
+            assert [r["aliquot"] for r in rows] == ["A0", "A1", "A2"]
+            page.click("#downloads summary")
+            with page.expect_download() as dl:
+                page.locator("#figure-downloads a[href$='pl-waterfall.svg']").click()
+            assert dl.value.suggested_filename.endswith("pl-waterfall.svg")
+            assert b"<svg" in Path(dl.value.path()).read_bytes()[:2000]
+            _load_lazy_images(page)
+            page.evaluate("window.scrollTo(0, 0)")
+            _shot(page, out, docs, "experiment", full_page=True)
+            # ---- offline API docs render
+            page.goto(served + "/docs")
+            page.wait_for_selector(".swagger-ui .info .title", timeout=60_000)
+            assert "qdlab" in page.inner_text(".swagger-ui .info .title")
+            page.wait_for_selector(".opblock", timeout=30_000)
+            _shot(page, out, docs, "docs")
+            # ---- forms keep the input and answer in words
+            page.goto(served + "/twin?scenario=overgrowth-1010nm&rate_ml_per_h=500")
+            assert "implausible" in page.inner_text("#rate-warning")
+            assert page.input_value("input[name=rate_ml_per_h]") == "500"
+            _shot(page, out, docs, "twin-warning", full_page=True)
+            page.goto(served + "/size")
+            page.fill("input[name=wavelength_nm]", "1277")
+            page.click("button[type=submit]")
+            page.wait_for_selector("#size-result")
+            assert "4.2" in page.inner_text("#size-result")
+            _shot(page, out, docs, "size", full_page=True)
+            # ---- a 400-px phone: nothing wider than the screen
+            phone = browser.new_page(viewport={"width": 400, "height": 800})
+            watch.attach(phone)
+            for url in ("/", f"/experiments/{lab['id']}", "/size?diameter_nm=lots", "/twin"):
+                phone.goto(served + url)
+                if "experiments/" in url:
+                    phone.wait_for_selector("#pl-plot[data-ready='1']", timeout=60_000)
+                    _shot(phone, out, docs, "phone-experiment")
+                width = phone.evaluate("document.documentElement.scrollWidth")
+                assert width <= 400, (url, width)
+        finally:
+            browser.close()
+    assert watch.problems == []
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+def test_upload_with_progress_then_plan(served, folder_zip, tmp_path, require_service):
+    require_service(Path(CHROMIUM).exists(), f"no Chromium at {CHROMIUM} (Debian package chromium)")
+    import playwright.sync_api as pw
+
+    out, docs = _shots(tmp_path)
+    archive = tmp_path / "my-experiment.zip"
+    archive.write_bytes(folder_zip(top="my-experiment/"))
+    watch = Watch(served)
+    with pw.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        try:
+            page = browser.new_page(viewport={"width": 1000, "height": 800})
+            watch.attach(page)
+            page.goto(served + "/upload")
+            page.set_input_files("input[type=file]", str(archive))
+            page.click("button[type=submit]")
+            page.wait_for_url("**/upload/*", timeout=30_000)
+            assert page.locator("#job-progress").count() == 1  # the analysis, running, with its bar
+            _shot(page, out, docs, "upload-running")
+            page.wait_for_selector("#open-experiment", timeout=300_000)  # the page refreshes itself until done
+            _shot(page, out, None, "upload-done")  # kept as a test artefact, not in the docs
+            page.click("#open-experiment")
+            page.wait_for_selector("#pl-plot[data-ready='1']", timeout=60_000)
+            assert page.locator("#aliquot-table tbody tr").count() == 3
+            page.goto(served + "/plan?seed_nm=1010&target_nm=1150&seed_mg=20")
+            page.wait_for_selector("#plan-result", timeout=120_000)
+            assert "TMSP" in page.inner_text("#recipe")
+            _shot(page, out, docs, "plan", full_page=True)
+        finally:
+            browser.close()
+    assert watch.problems == []
