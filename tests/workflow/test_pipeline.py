@@ -73,17 +73,20 @@ def test_per_file_errors_are_collected_and_nothing_is_stored(folder: Path, tmp_p
         assert st.counts()["experiments"] == 0
 
 
-def test_keep_going_stores_and_reports_each_refused_file(folder: Path, tmp_path: Path) -> None:
-    (folder / "pl" / "A1.csv").write_bytes(b"\x00\x01\x02")
+def test_keep_going_stores_and_reports_each_refused_file(folder: Path, tmp_path: Path, truth: dict) -> None:
+    (folder / "pl" / "A0.csv").write_bytes(b"\x00\x01\x02")
     db = f"sqlite:///{tmp_path / 'lab.sqlite'}"
     res = _run(folder, db, keep_going=True)
     s = res.summary
     assert s["record"]["action"] == "created"
-    assert len(s["refused"]) == 1 and s["refused"][0].startswith("pl/A1.csv: ")
+    assert len(s["refused"]) == 1 and s["refused"][0].startswith("pl/A0.csv: ")
     assert s["counts"] == {**s["counts"], "analyses_ok": 1, "analyses_refused": 1}
-    assert [r["pl_status"] for r in s["aliquots"]] == ["ok", "error"]
+    assert [r["pl_status"] for r in s["aliquots"]] == ["error", "ok"]
+    # each aliquot keeps its own numbers: the refused A0 has none, A1 is not shifted onto A0
+    assert s["aliquots"][0]["pl_peak_nm"] is None
+    assert s["aliquots"][1]["pl_peak_nm"] == pytest.approx(truth["peaks_nm"][1], abs=8)
     html = res.report_html.read_text()
-    assert "Files refused" in html and "pl/A1.csv" in html
+    assert "Files refused" in html and "pl/A0.csv" in html
     with Store(db) as st:
         d = st.experiment_dict("small")
         assert len(d["measurements"]) == 2  # the refused file is stored with its hash

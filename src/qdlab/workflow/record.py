@@ -49,11 +49,13 @@ def aliquot_rows(manifest: Manifest, outcomes: Sequence[Outcome], series_out: Ma
     qy = series_out.get("qy_by_aliquot", {})
     rows = []
     table = series_out.get("result", {}).get("table") if series_out.get("status") == "ok" else None
-    table_rows = _table_rows(table)
-    for i, a in enumerate(manifest.aliquots):
+    # the series table holds only the aliquots whose PL was analysed: match its rows by aliquot id, never by
+    # position (a refused or missing PL file would shift every later row onto the wrong aliquot)
+    series_rows = {r.get("aliquot_id"): r for r in _table_rows(table)}
+    for a in manifest.aliquots:
         pl = by.get(("pl", a.id))
         row: dict[str, Any] = {"aliquot": a.id, "time_min": a.time_min}
-        src = table_rows[i] if i < len(table_rows) else (pl.result if pl is not None and pl.status == "ok" else None)
+        src = series_rows.get(a.id) or (pl.result if pl is not None and pl.status == "ok" else None)
         row["pl_peak_nm"] = pick(src, PEAK_KEYS)
         row["fwhm_mev"] = pick(src, FWHM_MEV_KEYS)
         row["fwhm_nm"] = pick(src, FWHM_NM_KEYS)
