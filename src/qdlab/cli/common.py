@@ -23,7 +23,17 @@ from qdlab.data.errors import InputError
 from qdlab.data.types import dumps_json, to_jsonable
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout instead of tables.")]
-PlotOpt = Annotated[Path | None, typer.Option("--plot", help="Write a figure to this PNG file.", dir_okay=False)]
+def _plot_style(path: Path | None) -> Path | None:
+    """``--plot`` callback: figures drawn by the command use the report's figure style (qdlab.report.style)."""
+    if path is not None:
+        from qdlab.report.style import use_style
+
+        use_style()
+    return path
+
+
+PlotOpt = Annotated[Path | None, typer.Option("--plot", help="Write a figure to this PNG file.", dir_okay=False,
+                                              callback=_plot_style)]
 DbOpt = Annotated[
     str | None,
     typer.Option(
