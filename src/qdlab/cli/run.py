@@ -55,8 +55,10 @@ def run_cmd(
             t.add_row(str(r["aliquot"]), *(("—" if r.get(k) is None else f"{r[k]:.4g}")
                                            for k in ("time_min", "pl_peak_nm", "fwhm_mev", "qy_percent")))
         con.print(t)
+        for msg in d.get("warnings", []):
+            con.print(f"[yellow]warning:[/] {msg}")
         for msg in d.get("refused", []):
-            con.print(f"[yellow]refused:[/] {msg}")
+            con.print(f"[red]refused:[/] {msg}")
         key_value_table("record", {**d["record"], **d["counts"]})
         con.print(f"report: [bold]{d['report']['html']}[/]")
 

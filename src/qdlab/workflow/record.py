@@ -125,6 +125,9 @@ def summary_dict(
         for o in outcomes
     ]
     refused = [o.error or f"{o.task.source_name}: failed" for o in outcomes if o.status == "error"]
+    # every analysis's own warnings (the series analysis refits the same PL files: its warnings are these)
+    warnings = [f"{o.task.source_name}: {w}" for o in outcomes if o.status == "ok"
+                for w in _as_list(o.result.get("warnings"))]
     twin: dict[str, Any] = dict(calib)
     twin["parameters"] = calib.get("parameters") or _twin_parameters(calib)
     return to_jsonable({
@@ -144,11 +147,19 @@ def summary_dict(
         "twin": twin,
         "reference": manifest.reference.model_dump(exclude_none=True),
         "refused": refused,
+        "warnings": warnings,
         "counts": {
             "files": len(files), "analyses_ok": sum(o.status == "ok" for o in outcomes),
             "analyses_refused": len(refused),
         },
     })
+
+
+def _as_list(v: Any) -> list[str]:
+    """A result's ``warnings``: a list of sentences (a single string counts as one)."""
+    if isinstance(v, str):
+        return [v]
+    return [str(w) for w in v] if isinstance(v, (list, tuple)) else []
 
 
 def _twin_parameters(calib: Mapping[str, Any]) -> dict[str, Any]:
@@ -235,7 +246,7 @@ def build_record(
         seed_batch=e.seed_batch, folder=str(root), synthetic=e.synthetic,
         meta={"date": e.date, "operator": e.operator, "notes": e.notes,
               "reference": manifest.reference.model_dump(exclude_none=True)},
-        summary={k: summary[k] for k in ("aliquots", "table2", "refused", "counts") if k in summary},
+        summary={k: summary[k] for k in ("aliquots", "table2", "refused", "warnings", "counts") if k in summary},
         recipe=recipe,
         aliquots=[AliquotRecord(a.id, i, a.time_min, a.volume_ml) for i, a in enumerate(manifest.aliquots)],
         measurements=measurements, results=results, calibrations=calibrations,
