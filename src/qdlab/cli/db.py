@@ -1,4 +1,4 @@
-"""``qdlab db``: list, show and export experiments in the record (SQLite by default, PostgreSQL via --db)."""
+"""``qdlab db``: the experiment record (SQLite by default, PostgreSQL via --db): list, show, export, upgrade."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import typer
 from qdlab.cli.common import DbOpt, JsonOpt, emit
 from qdlab.data.errors import InputError
 
-db_app = typer.Typer(help="The experiment record: list, show, export.", no_args_is_help=True)
+db_app = typer.Typer(help="The experiment record: list, show, export, upgrade.", no_args_is_help=True)
 
 
 @db_app.command("list")
@@ -95,6 +95,28 @@ def export_cmd(
         path = export_eln(store, ident, target) if fmt == "eln" else export_json(store, ident, target)
     data = {"experiment": key, "format": fmt, "path": str(path), "size_bytes": path.stat().st_size}
     emit(data, json_out, lambda d: print(f"wrote {d['path']} ({d['size_bytes']} bytes)"))
+
+
+@db_app.command("upgrade")
+def upgrade_cmd(
+    db: DbOpt = None,
+    no_backup: Annotated[bool, typer.Option("--no-backup", help="Do not copy an SQLite file before migrating.")] = False,
+    json_out: JsonOpt = False,
+) -> None:
+    """Migrate the record to this qdlab's schema (SQLite files are backed up first)."""
+    from qdlab.store import Store
+
+    data = Store.upgrade(db, backup=not no_backup)
+
+    def render(d: dict[str, Any]) -> None:
+        if d["action"] == "current":
+            print(f"{d['database']}: schema {d['to_revision']} is current, nothing to do")
+            return
+        was = "empty" if d["from_revision"] is None else f"schema {d['from_revision']}"
+        extra = f" (backup: {d['backup']})" if d.get("backup") else ""
+        print(f"{d['database']}: {was} -> schema {d['to_revision']}{extra}")
+
+    emit(data, json_out, render)
 
 
 def register(app: typer.Typer) -> None:

@@ -86,20 +86,27 @@ def open_storage(db: Any = None) -> Any:
 
     if db is not None and not isinstance(db, str):
         return db
+    from qdlab.store.engine import CONNECT_TIMEOUT_S, mask_secrets, mask_url
+
     url = storage_url(db)
     kwargs: dict[str, Any] = {}
-    if url.startswith("postgresql"):
-        import sqlalchemy
-
-        eng = sqlalchemy.create_engine(url)
-        with eng.begin() as conn:
-            conn.execute(sqlalchemy.text(f"CREATE SCHEMA IF NOT EXISTS {_PLAN_SCHEMA}"))
-        eng.dispose()
-        kwargs["engine_kwargs"] = {"connect_args": {"options": f"-csearch_path={_PLAN_SCHEMA}"}}
     try:
+        if url.startswith("postgresql"):
+            import sqlalchemy
+
+            args = {"connect_timeout": CONNECT_TIMEOUT_S}
+            eng = sqlalchemy.create_engine(url, connect_args=args)
+            try:
+                with eng.begin() as conn:
+                    conn.execute(sqlalchemy.text(f"CREATE SCHEMA IF NOT EXISTS {_PLAN_SCHEMA}"))
+            finally:
+                eng.dispose()
+            kwargs["engine_kwargs"] = {"connect_args": {**args, "options": f"-csearch_path={_PLAN_SCHEMA}"}}
         return optuna.storages.RDBStorage(url, **kwargs)
-    except Exception as exc:  # SQLAlchemy/driver errors: a bad URL or unreachable server
-        raise InputError(f"cannot open campaign database {url}: {exc}", field="--db") from exc
+    except Exception as exc:  # SQLAlchemy/driver errors: a bad URL, not a database, unreachable server
+        detail = " ".join(str(getattr(exc, "orig", None) or exc).split())
+        raise InputError(f"cannot open campaign database {mask_url(url)}: {mask_secrets(detail, url)}",
+                         field="--db") from exc
 
 
 # --------------------------------------------------------------------------------------- model

@@ -180,4 +180,14 @@ class TwinCalibration(Base):
     experiment: Mapped[Experiment] = relationship(back_populates="calibrations")
 
 
-__all__ = ["Base", "Experiment", "Recipe", "Aliquot", "Measurement", "AnalysisResult", "TwinCalibration", "utcnow"]
+class SchemaVersion(Base):
+    """Which qdlab version brought the record to a schema revision (read when a newer one is refused)."""
+
+    __tablename__ = "qdlab_schema"
+
+    revision: Mapped[str] = mapped_column(String(64), primary_key=True)
+    qdlab_version: Mapped[str] = mapped_column(String(50))
+    applied_at: Mapped[_dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+__all__ = ["Base", "SchemaVersion", "Experiment", "Recipe", "Aliquot", "Measurement", "AnalysisResult", "TwinCalibration", "utcnow"]

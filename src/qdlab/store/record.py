@@ -174,7 +174,7 @@ class BlobStore:
 
 
 class Store:
-    """The experiment record at ``url`` (migrated to the newest schema on open).
+    """The experiment record at ``url`` (created in an empty database; see :func:`qdlab.store.engine.open_schema`).
 
     Parameters
     ----------
@@ -202,13 +202,34 @@ class Store:
 
         self.url = _engine.normalize_url(url)
         self.engine = _engine.create_engine_for(self.url)
-        self.revision = _engine.upgrade(self.engine, self.url)
+        try:
+            self.revision = _engine.open_schema(self.engine, self.url)
+        except BaseException:
+            self.engine.dispose()
+            raise
         root = Path(array_dir) if array_dir is not None else _engine.array_dir_for(self.url)
         self.arrays = ArrayStore(root / "parquet")
         self.blobs = BlobStore(root / "raw")
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         self._write_sessions = sessionmaker(self.engine.execution_options(**{_engine.WRITE_OPTION: True}),
                                             expire_on_commit=False)
+
+    @staticmethod
+    def upgrade(url: str | os.PathLike[str] | None = None, *, backup: bool = True) -> dict[str, Any]:
+        """Migrate the record at ``url`` to this qdlab's schema (``qdlab db upgrade``).
+
+        SQLite files are copied first (SQLite's online backup) to ``<name>.backup-<rev>-<UTC time>.sqlite``;
+        returns ``{"database", "from_revision", "to_revision", "backup", "action"}``.
+        """
+        from qdlab.store import engine as _engine
+
+        full = _engine.normalize_url(url)
+        eng = _engine.create_engine_for(full)
+        try:
+            out = _engine.upgrade(eng, full, backup=backup)
+        finally:
+            eng.dispose()
+        return {"database": _engine.mask_url(full), **out}
 
     def __enter__(self) -> Store:
         return self
@@ -223,9 +244,9 @@ class Store:
     @property
     def display_url(self) -> str:
         """The URL with any password hidden."""
-        from sqlalchemy.engine import make_url
+        from qdlab.store.engine import mask_url
 
-        return make_url(self.url).render_as_string(hide_password=True)
+        return mask_url(self.url)
 
     @contextmanager
     def session(self, write: bool = False) -> Iterator[Any]:
