@@ -355,6 +355,38 @@ class Store:
             return SaveOutcome(exp.id, action)
 
     # ---- reading ---------------------------------------------------------------------------
+    def unchanged_report(self, key: str, fingerprint: str, report_dir: str | os.PathLike[str]) -> dict[str, Any] | None:
+        """The stored run of ``key`` when nothing changed, else ``None`` (``qdlab run``'s fast no-op).
+
+        Unchanged means: the record holds experiment ``key`` with this ``fingerprint`` (manifest, every raw
+        file's sha256, qdlab version) and ``report_dir`` still holds that run's ``summary.json`` (with the
+        same fingerprint and experiment id) and ``index.html``. Returns ``{"summary", "html",
+        "summary_json"}``; nothing is analysed or written.
+        """
+        import json
+
+        from sqlalchemy import select
+
+        from qdlab.store import models as M
+
+        with self.session() as s:
+            row = s.execute(select(M.Experiment.id, M.Experiment.fingerprint).where(M.Experiment.key == key)).first()
+        if row is None or row.fingerprint != fingerprint:
+            return None
+        d = Path(report_dir)
+        html, js = d / "index.html", d / "summary.json"
+        if not (html.is_file() and js.is_file()):
+            return None
+        try:
+            summary = json.loads(js.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        rec = summary.get("record") if isinstance(summary, dict) else None
+        if not isinstance(rec, dict) or rec.get("fingerprint") != fingerprint or rec.get("experiment_id") != row.id:
+            return None
+        summary["report"] = {"html": str(html), "summary_json": str(js)}
+        return {"summary": summary, "html": html, "summary_json": js}
+
     def list_experiments(self) -> list[dict[str, Any]]:
         """One summary dict per experiment, newest first."""
         from sqlalchemy import func, select
