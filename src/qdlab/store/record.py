@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import datetime as _dt
 import hashlib
 import os
 import shutil
@@ -295,13 +296,16 @@ class Store:
             if exp is not None and exp.fingerprint == rec.fingerprint:
                 return SaveOutcome(exp.id, "unchanged")
             action = "created"
+            previous: dict[str, Any] | None = None
             if exp is None:
-                exp = M.Experiment(key=rec.key, created_at=M.utcnow())
+                exp = M.Experiment(key=rec.key, created_at=M.utcnow(), version=1)
                 s.add(exp)
             else:
                 action = "replaced"
+                previous = _to_dict(exp)  # kept as the earlier version (history), with what changed
                 for table in (M.AnalysisResult, M.TwinCalibration, M.Measurement, M.Aliquot, M.Recipe):
                     s.execute(delete(table).where(table.experiment_id == exp.id))
+                s.expire(exp, list(_CHILDREN))
             exp.title = rec.title
             exp.material = rec.material
             exp.seed_batch = rec.seed_batch
@@ -351,6 +355,18 @@ class Store:
                     parameters=_plain(c.parameters), result=_plain(c.result), cost=c.cost, error=c.error,
                 ))
             s.flush()
+            if previous is not None:
+                s.expire(exp, list(_CHILDREN))
+                n = int(previous["version"])
+                s.add(M.ExperimentVersion(
+                    experiment_id=exp.id, version=n, fingerprint=previous["fingerprint"],
+                    qdlab_version=previous["qdlab_version"],
+                    saved_at=_dt.datetime.fromisoformat(previous["updated_at"]), replaced_at=exp.updated_at,
+                    snapshot=_plain({k: v for k, v in previous.items() if k != "history"}),
+                    changes=_plain(diff_versions(previous, _to_dict(exp))),
+                ))
+                exp.version = n + 1
+                s.flush()
             kill_point("before_commit")
             return SaveOutcome(exp.id, action)
 
@@ -409,7 +425,8 @@ class Store:
             ).all()
             return [
                 {
-                    "id": e.id, "key": e.key, "title": e.title, "material": e.material, "seed_batch": e.seed_batch,
+                    "id": e.id, "key": e.key, "version": int(e.version or 1), "title": e.title, "material": e.material,
+                    "seed_batch": e.seed_batch,
                     "n_aliquots": int(na or 0), "n_measurements": int(nm or 0), "synthetic": e.synthetic,
                     "qdlab_version": e.qdlab_version, "updated_at": e.updated_at.isoformat(timespec="seconds"),
                 }
@@ -430,52 +447,28 @@ class Store:
             raise InputError(f"no experiment {ident!r} in the record {self.display_url}", field="ID")
         return exp
 
-    def experiment_dict(self, ident: int | str) -> dict[str, Any]:
-        """Everything stored about one experiment (by id or key) as plain JSON-able data."""
+    def experiment_dict(self, ident: int | str, version: int | None = None) -> dict[str, Any]:
+        """Everything stored about one experiment (by id or key) as plain JSON-able data.
+
+        ``version`` picks an earlier version kept when a re-run replaced the experiment (1 is the first
+        stored); the current one has ``"version"`` equal to the number of versions. Every dict carries
+        ``history``: one entry per earlier version with what changed in the next.
+        """
         with self.session() as s:
             e = self._find(s, ident)
-            aliquot_label = {a.id: a.label for a in e.aliquots}
-            meas_name = {m.id: m.source_name for m in e.measurements}
-            return {
-                "id": e.id, "key": e.key, "title": e.title, "material": e.material, "seed_batch": e.seed_batch,
-                "folder": e.folder, "synthetic": e.synthetic, "manifest_sha256": e.manifest_sha256,
-                "fingerprint": e.fingerprint, "qdlab_version": e.qdlab_version, "meta": e.meta,
-                "created_at": e.created_at.isoformat(timespec="seconds"),
-                "updated_at": e.updated_at.isoformat(timespec="seconds"),
-                "summary": e.summary,
-                "recipe": None if e.recipe is None else {
-                    "source_name": e.recipe.source_name, "size_bytes": e.recipe.size_bytes,
-                    "sha256": e.recipe.sha256, "data": e.recipe.data,
-                },
-                "aliquots": [
-                    {"label": a.label, "position": a.position, "time_min": a.time_min, "volume_ml": a.volume_ml}
-                    for a in e.aliquots
-                ],
-                "measurements": [
-                    {
-                        "id": m.id, "kind": m.kind, "role": m.role, "source_name": m.source_name,
-                        "size_bytes": m.size_bytes, "sha256": m.sha256, "array_sha256": m.array_sha256,
-                        "aliquot": aliquot_label.get(m.aliquot_id) if m.aliquot_id else None, "meta": m.meta,
-                    }
-                    for m in e.measurements
-                ],
-                "results": [
-                    {
-                        "id": r.id, "analysis": r.analysis, "status": r.status, "qdlab_version": r.qdlab_version,
-                        "source_name": meas_name.get(r.measurement_id) if r.measurement_id else None,
-                        "parameters": r.parameters, "result": r.result, "error": r.error,
-                        "array_sha256": r.array_sha256,
-                    }
-                    for r in e.results
-                ],
-                "calibrations": [
-                    {
-                        "id": c.id, "scenario": c.scenario, "status": c.status, "qdlab_version": c.qdlab_version,
-                        "parameters": c.parameters, "result": c.result, "cost": c.cost, "error": c.error,
-                    }
-                    for c in e.calibrations
-                ],
-            }
+            current = _to_dict(e)
+            history = [
+                {"version": v.version, "saved_at": v.saved_at.isoformat(timespec="seconds"),
+                 "replaced_at": v.replaced_at.isoformat(timespec="seconds"), "qdlab_version": v.qdlab_version,
+                 "fingerprint": v.fingerprint, "changes": v.changes}
+                for v in e.versions
+            ]
+            if version is None or version == e.version:
+                return {**current, "history": history}
+            old = next((v for v in e.versions if v.version == version), None)
+            if old is None:
+                raise InputError(f"experiment {e.key!r} has versions 1-{e.version}, not {version}", field="--version")
+            return {**old.snapshot, "version": version, "current_version": e.version, "history": history}
 
     def counts(self) -> dict[str, int]:
         """Row counts per table (used by tests and ``qdlab db list``)."""
@@ -488,6 +481,118 @@ class Store:
                 t.__tablename__: int(s.scalar(select(func.count()).select_from(t)) or 0)
                 for t in (M.Experiment, M.Recipe, M.Aliquot, M.Measurement, M.AnalysisResult, M.TwinCalibration)
             }
+
+
+_CHILDREN = ("recipe", "aliquots", "measurements", "results", "calibrations")
+
+
+def _to_dict(e: Any) -> dict[str, Any]:
+    """One experiment row with its children as plain data (what ``qdlab db show --json`` prints)."""
+    aliquot_label = {a.id: a.label for a in e.aliquots}
+    meas_name = {m.id: m.source_name for m in e.measurements}
+    return {
+        "id": e.id, "key": e.key, "version": int(e.version or 1), "title": e.title, "material": e.material,
+        "seed_batch": e.seed_batch, "folder": e.folder, "synthetic": e.synthetic, "manifest_sha256": e.manifest_sha256,
+        "fingerprint": e.fingerprint, "qdlab_version": e.qdlab_version, "meta": e.meta,
+        "created_at": e.created_at.isoformat(timespec="seconds"),
+        "updated_at": e.updated_at.isoformat(timespec="seconds"),
+        "summary": e.summary,
+        "recipe": None if e.recipe is None else {
+            "source_name": e.recipe.source_name, "size_bytes": e.recipe.size_bytes,
+            "sha256": e.recipe.sha256, "data": e.recipe.data,
+        },
+        "aliquots": [
+            {"label": a.label, "position": a.position, "time_min": a.time_min, "volume_ml": a.volume_ml}
+            for a in e.aliquots
+        ],
+        "measurements": [
+            {
+                "id": m.id, "kind": m.kind, "role": m.role, "source_name": m.source_name,
+                "size_bytes": m.size_bytes, "sha256": m.sha256, "array_sha256": m.array_sha256,
+                "aliquot": aliquot_label.get(m.aliquot_id) if m.aliquot_id else None, "meta": m.meta,
+            }
+            for m in e.measurements
+        ],
+        "results": [
+            {
+                "id": r.id, "analysis": r.analysis, "status": r.status, "qdlab_version": r.qdlab_version,
+                "source_name": meas_name.get(r.measurement_id) if r.measurement_id else None,
+                "parameters": r.parameters, "result": r.result, "error": r.error,
+                "array_sha256": r.array_sha256,
+            }
+            for r in e.results
+        ],
+        "calibrations": [
+            {
+                "id": c.id, "scenario": c.scenario, "status": c.status, "qdlab_version": c.qdlab_version,
+                "parameters": c.parameters, "result": c.result, "cost": c.cost, "error": c.error,
+            }
+            for c in e.calibrations
+        ],
+    }
+
+
+#: Per-aliquot numbers compared between versions (the summary's aliquot rows).
+_ALIQUOT_FIELDS = ("pl_peak_nm", "fwhm_mev", "qy_percent", "time_min")
+
+
+def diff_versions(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any]:
+    """What changed from one version of an experiment to the next.
+
+    Keys appear only when something changed: ``files`` (``added``, ``removed``, ``changed`` source
+    names by sha256), ``manifest`` (old/new sha256), ``qdlab_version`` (old/new), ``aliquots``
+    (``{label: {field: [old, new]}}`` for the summary's PL peak, FWHM, QY and time), ``calibration``
+    (``{parameter: [old, new]}`` of the twin's fitted values), ``analyses`` (analyses whose status changed).
+
+    Examples
+    --------
+    >>> diff_versions({"measurements": [{"kind": "pl", "source_name": "a", "sha256": "1"}]},
+    ...               {"measurements": [{"kind": "pl", "source_name": "a", "sha256": "2"}]})
+    {'files': {'added': [], 'removed': [], 'changed': ['a']}}
+    """
+    out: dict[str, Any] = {}
+    fo = {(m["kind"], m["source_name"]): m["sha256"] for m in old.get("measurements", [])}
+    fn = {(m["kind"], m["source_name"]): m["sha256"] for m in new.get("measurements", [])}
+    files = {
+        "added": sorted(k[1] for k in fn.keys() - fo.keys()),
+        "removed": sorted(k[1] for k in fo.keys() - fn.keys()),
+        "changed": sorted(k[1] for k in fo.keys() & fn.keys() if fo[k] != fn[k]),
+    }
+    if any(files.values()):
+        out["files"] = files
+    if old.get("manifest_sha256") != new.get("manifest_sha256"):
+        out["manifest"] = [old.get("manifest_sha256"), new.get("manifest_sha256")]
+    if old.get("qdlab_version") != new.get("qdlab_version"):
+        out["qdlab_version"] = [old.get("qdlab_version"), new.get("qdlab_version")]
+    ro = {r.get("aliquot"): r for r in (old.get("summary") or {}).get("aliquots", []) if isinstance(r, Mapping)}
+    rn = {r.get("aliquot"): r for r in (new.get("summary") or {}).get("aliquots", []) if isinstance(r, Mapping)}
+    aliquots: dict[str, Any] = {}
+    for label in sorted(ro.keys() | rn.keys(), key=str):
+        a, b = ro.get(label, {}), rn.get(label, {})
+        d = {f: [a.get(f), b.get(f)] for f in _ALIQUOT_FIELDS if a.get(f) != b.get(f)}
+        if d:
+            aliquots[str(label)] = d
+    if aliquots:
+        out["aliquots"] = aliquots
+
+    def cal(d: Mapping[str, Any]) -> dict[str, Any]:
+        cs = d.get("calibrations") or []
+        params = cs[0].get("parameters", {}) if cs else {}
+        return {k: (v.get("value") if isinstance(v, Mapping) else v) for k, v in params.items()}
+
+    co, cn = cal(old), cal(new)
+    cdiff = {k: [co.get(k), cn.get(k)] for k in sorted(co.keys() | cn.keys()) if co.get(k) != cn.get(k)}
+    if cdiff:
+        out["calibration"] = cdiff
+    so = {(r.get("analysis"), r.get("source_name")): r.get("status") for r in old.get("results", [])}
+    sn = {(r.get("analysis"), r.get("source_name")): r.get("status") for r in new.get("results", [])}
+    changed_status = [
+        {"analysis": k[0], "file": k[1], "status": [so.get(k), sn.get(k)]}
+        for k in sorted(so.keys() | sn.keys(), key=lambda k: (str(k[0]), str(k[1]))) if so.get(k) != sn.get(k)
+    ]
+    if changed_status:
+        out["analyses"] = changed_status
+    return out
 
 
 def _plain(obj: Any) -> Any:
@@ -508,4 +613,5 @@ __all__ = [
     "BlobStore",
     "tree_digest",
     "kill_point",
+    "diff_versions",
 ]
