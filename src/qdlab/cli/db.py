@@ -1,4 +1,4 @@
-"""``qdlab db``: the experiment record (SQLite by default, PostgreSQL via --db): list, show, export, upgrade."""
+"""``qdlab db``: the experiment record (SQLite by default, PostgreSQL via --db): list, show, export, import, upgrade."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import typer
 from qdlab.cli.common import DbOpt, JsonOpt, emit
 from qdlab.data.errors import InputError
 
-db_app = typer.Typer(help="The experiment record: list, show, export, upgrade.", no_args_is_help=True)
+db_app = typer.Typer(help="The experiment record: list, show, export, import, upgrade.", no_args_is_help=True)
 
 
 @db_app.command("list")
@@ -125,6 +125,24 @@ def export_cmd(
         path = export_eln(store, ident, target) if fmt == "eln" else export_json(store, ident, target)
     data = {"experiment": key, "format": fmt, "path": str(path), "size_bytes": path.stat().st_size}
     emit(data, json_out, lambda d: print(f"wrote {d['path']} ({d['size_bytes']} bytes)"))
+
+
+@db_app.command("import")
+def import_cmd(
+    file: Annotated[Path, typer.Argument(metavar="FILE", help="An .eln archive written by qdlab db export.")],
+    db: DbOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Restore an experiment from an .eln archive (every file checked against its sha256)."""
+    from qdlab.store import Store
+    from qdlab.store.export import import_eln
+
+    with Store(db) as store:
+        saved = import_eln(store, file)
+        key = store.experiment_dict(saved.experiment_id)["key"]
+        data = {"experiment": key, "experiment_id": saved.experiment_id, "action": saved.action,
+                "database": store.display_url, "file": str(file)}
+    emit(data, json_out, lambda d: print(f"{d['experiment']}: {d['action']} (id {d['experiment_id']}) from {d['file']}"))
 
 
 @db_app.command("upgrade")

@@ -90,6 +90,27 @@ class ArrayStore:
             raise
         return digest
 
+    def put_bytes(self, data: bytes, sha256: str) -> str:
+        """Store a Parquet file's bytes under their hash (an imported archive); refuses a mismatch."""
+        if hashlib.sha256(data).hexdigest() != sha256:
+            raise FormatError(f"array file does not match its sha256 {sha256}")
+        target = self.path(sha256)
+        if target.exists() and target.stat().st_size == len(data):
+            return sha256
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".parquet", dir=target.parent)
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, target)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+        return sha256
+
     def get(self, sha256: str) -> dict[str, np.ndarray]:
         """Read a table back as a dict of numpy arrays (verifying its hash)."""
         import pyarrow.parquet as pq

@@ -51,6 +51,7 @@ class MeasurementRecord:
     path: Path | None = None
     arrays: Mapping[str, Any] | None = None
     meta: Mapping[str, Any] = field(default_factory=dict)
+    array_sha256: str | None = None  # arrays already in the array store (an imported record)
 
 
 @dataclass(frozen=True)
@@ -65,6 +66,8 @@ class ResultRecord:
     source_name: str | None = None
     kind: str | None = None
     arrays: Mapping[str, Any] | None = None
+    array_sha256: str | None = None  # arrays already in the array store (an imported record)
+    qdlab_version: str | None = None  # the qdlab that made it (an imported record); default: this one
 
 
 @dataclass(frozen=True)
@@ -77,6 +80,7 @@ class CalibrationRecord:
     result: Mapping[str, Any] = field(default_factory=dict)
     cost: float | None = None
     error: str | None = None
+    qdlab_version: str | None = None  # the qdlab that made it (an imported record); default: this one
 
 
 @dataclass(frozen=True)
@@ -109,6 +113,7 @@ class ExperimentRecord:
     measurements: Sequence[MeasurementRecord] = ()
     results: Sequence[ResultRecord] = ()
     calibrations: Sequence[CalibrationRecord] = ()
+    qdlab_version: str | None = None  # the qdlab that analysed it (an imported record); default: this one
 
 
 @dataclass(frozen=True)
@@ -270,7 +275,7 @@ class Store:
                         self.blobs.put_file(p / rel, digest)
                 elif p.is_file():
                     self.blobs.put_file(p, m.sha256)
-            array_of[(m.kind, m.source_name)] = self.arrays.put(m.arrays) if m.arrays else None
+            array_of[(m.kind, m.source_name)] = self.arrays.put(m.arrays) if m.arrays else m.array_sha256
         return array_of
 
     def save_experiment(self, rec: ExperimentRecord) -> SaveOutcome:
@@ -286,7 +291,7 @@ class Store:
             if existing is not None and existing.fingerprint == rec.fingerprint:
                 return SaveOutcome(existing.id, "unchanged")
         array_of = self._put_blobs(rec)
-        result_arrays = [self.arrays.put(r.arrays) if r.arrays else None for r in rec.results]
+        result_arrays = [self.arrays.put(r.arrays) if r.arrays else r.array_sha256 for r in rec.results]
         kill_point("after_blobs")
         with self.session(write=True) as s:
             if self.engine.dialect.name == "postgresql":
@@ -312,7 +317,7 @@ class Store:
             exp.folder = rec.folder
             exp.manifest_sha256 = rec.manifest_sha256
             exp.fingerprint = rec.fingerprint
-            exp.qdlab_version = __version__
+            exp.qdlab_version = rec.qdlab_version or __version__
             exp.synthetic = rec.synthetic
             exp.meta = dict(rec.meta)
             exp.summary = dict(rec.summary)
@@ -346,12 +351,12 @@ class Store:
                 mrow = meas.get((r.kind or "", r.source_name or "")) if r.source_name else None
                 s.add(M.AnalysisResult(
                     experiment_id=exp.id, measurement_id=mrow.id if mrow is not None else None,
-                    analysis=r.analysis, status=r.status, qdlab_version=__version__,
+                    analysis=r.analysis, status=r.status, qdlab_version=r.qdlab_version or __version__,
                     parameters=_plain(r.parameters), result=_plain(r.result), error=r.error, array_sha256=arr,
                 ))
             for c in rec.calibrations:
                 s.add(M.TwinCalibration(
-                    experiment_id=exp.id, scenario=c.scenario, status=c.status, qdlab_version=__version__,
+                    experiment_id=exp.id, scenario=c.scenario, status=c.status, qdlab_version=c.qdlab_version or __version__,
                     parameters=_plain(c.parameters), result=_plain(c.result), cost=c.cost, error=c.error,
                 ))
             s.flush()
@@ -490,6 +495,7 @@ def _to_dict(e: Any) -> dict[str, Any]:
     """One experiment row with its children as plain data (what ``qdlab db show --json`` prints)."""
     aliquot_label = {a.id: a.label for a in e.aliquots}
     meas_name = {m.id: m.source_name for m in e.measurements}
+    meas_kind = {m.id: m.kind for m in e.measurements}
     return {
         "id": e.id, "key": e.key, "version": int(e.version or 1), "title": e.title, "material": e.material,
         "seed_batch": e.seed_batch, "folder": e.folder, "synthetic": e.synthetic, "manifest_sha256": e.manifest_sha256,
@@ -499,7 +505,7 @@ def _to_dict(e: Any) -> dict[str, Any]:
         "summary": e.summary,
         "recipe": None if e.recipe is None else {
             "source_name": e.recipe.source_name, "size_bytes": e.recipe.size_bytes,
-            "sha256": e.recipe.sha256, "data": e.recipe.data,
+            "sha256": e.recipe.sha256, "data": e.recipe.data, "content": e.recipe.content,
         },
         "aliquots": [
             {"label": a.label, "position": a.position, "time_min": a.time_min, "volume_ml": a.volume_ml}
@@ -517,6 +523,7 @@ def _to_dict(e: Any) -> dict[str, Any]:
             {
                 "id": r.id, "analysis": r.analysis, "status": r.status, "qdlab_version": r.qdlab_version,
                 "source_name": meas_name.get(r.measurement_id) if r.measurement_id else None,
+                "kind": meas_kind.get(r.measurement_id) if r.measurement_id else None,
                 "parameters": r.parameters, "result": r.result, "error": r.error,
                 "array_sha256": r.array_sha256,
             }
