@@ -144,8 +144,8 @@ def _write_eln(store: Any, tmp: Path, data: dict[str, Any], key: str, root: str,
                 if folder_files else [(m["source_name"], m["sha256"])]
             )
             for rel, digest in items:
-                blob = store.blobs.path(digest)
-                if not blob.exists():
+                blob = store.blobs.ensure(digest)
+                if blob is None:
                     missing.append(rel)
                     continue
                 fid = f"{exp_dir}raw/{rel}"
@@ -159,8 +159,8 @@ def _write_eln(store: Any, tmp: Path, data: dict[str, Any], key: str, root: str,
             if r.get("array_sha256"):
                 arrays_of.setdefault(r["array_sha256"], f"{r['analysis']}-{Path(r.get('source_name') or 'series').stem}")
         for h, label in sorted(arrays_of.items()):
-            p = store.arrays.path(h)
-            if not p.exists():
+            p = store.arrays.ensure(h)
+            if p is None:
                 missing.append(f"arrays {label}")
                 continue
             name = f"{_slug(label)}-{h[:12]}.parquet"

@@ -15,7 +15,18 @@ from __future__ import annotations
 import datetime as _dt
 from typing import Any, ClassVar
 
-from sqlalchemy import JSON, BigInteger, DateTime, Float, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    DateTime,
+    Float,
+    ForeignKey,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 
@@ -209,6 +220,21 @@ class ExperimentVersion(Base):
     experiment: Mapped[Experiment] = relationship(back_populates="versions")
 
 
+class FileBlob(Base):
+    """A raw file (``kind="raw"``) or Parquet table (``kind="array"``) by sha256, in a server database.
+
+    Every client of a PostgreSQL record writes the files it stores here once, so a colleague on another
+    machine reads the same bytes (its local file store is only a cache). Unused on SQLite.
+    """
+
+    __tablename__ = "file_blobs"
+
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(10), primary_key=True)
+    size_bytes: Mapped[int] = mapped_column(BigInteger)
+    content: Mapped[bytes] = mapped_column(LargeBinary)
+
+
 class SchemaVersion(Base):
     """Which qdlab version brought the record to a schema revision (read when a newer one is refused)."""
 
@@ -219,4 +245,4 @@ class SchemaVersion(Base):
     applied_at: Mapped[_dt.datetime] = mapped_column(DateTime, default=utcnow)
 
 
-__all__ = ["Base", "SchemaVersion", "ExperimentVersion", "Experiment", "Recipe", "Aliquot", "Measurement", "AnalysisResult", "TwinCalibration", "utcnow"]
+__all__ = ["Base", "SchemaVersion", "ExperimentVersion", "FileBlob", "Experiment", "Recipe", "Aliquot", "Measurement", "AnalysisResult", "TwinCalibration", "utcnow"]

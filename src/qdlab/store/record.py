@@ -18,7 +18,7 @@ import hashlib
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -152,12 +152,39 @@ def tree_digest(path: Path) -> tuple[str, int, dict[str, str]]:
 class BlobStore:
     """Raw files by content hash: ``<root>/<h[:2]>/<h>`` (copied, fsynced, renamed into place)."""
 
-    def __init__(self, root: str | os.PathLike[str]) -> None:
+    def __init__(self, root: str | os.PathLike[str], fetch: Callable[[str], bytes | None] | None = None) -> None:
         self.root = Path(root)
+        self._fetch = fetch
 
     def path(self, sha256: str) -> Path:
         """Where the blob with hash ``sha256`` lives."""
         return self.root / sha256[:2] / sha256
+
+    def ensure(self, sha256: str) -> Path | None:
+        """The local file of blob ``sha256``, fetched first if needed (checked); ``None`` if it is nowhere."""
+        target = self.path(sha256)
+        if target.exists():
+            return target
+        data = self._fetch(sha256) if self._fetch is not None else None
+        if data is None:
+            return None
+        if hashlib.sha256(data).hexdigest() != sha256:
+            from qdlab.data.errors import FormatError
+
+            raise FormatError(f"shared raw file {sha256[:12]} does not match its hash", path=target)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=target.parent)
+        try:
+            with os.fdopen(fd, "wb") as out:
+                out.write(data)
+                out.flush()
+                os.fsync(out.fileno())
+            os.replace(tmp, target)
+        except BaseException:
+            with suppress(OSError):
+                os.unlink(tmp)
+            raise
+        return target
 
     def put_file(self, src: Path, sha256: str) -> Path:
         """Copy ``src`` in unless a blob with that hash is already there."""
@@ -214,8 +241,10 @@ class Store:
             self.engine.dispose()
             raise
         root = Path(array_dir) if array_dir is not None else _engine.array_dir_for(self.url)
-        self.arrays = ArrayStore(root / "parquet")
-        self.blobs = BlobStore(root / "raw")
+        #: On a server database the files live in it (``file_blobs``); the directories are a local cache.
+        self.shared = self.engine.dialect.name != "sqlite"
+        self.arrays = ArrayStore(root / "parquet", fetch=self._fetcher("array") if self.shared else None)
+        self.blobs = BlobStore(root / "raw", fetch=self._fetcher("raw") if self.shared else None)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         self._write_sessions = sessionmaker(self.engine.execution_options(**{_engine.WRITE_OPTION: True}),
                                             expire_on_commit=False)
@@ -263,19 +292,54 @@ class Store:
         with (self._write_sessions if write else self._sessions)() as s, s.begin():
             yield s
 
+    # ---- shared files (server databases) ---------------------------------------------------
+    def _fetcher(self, kind: str) -> Callable[[str], bytes | None]:
+        def fetch(sha256: str) -> bytes | None:
+            from sqlalchemy import select
+
+            from qdlab.store import models as M
+
+            with self.session() as s:
+                return s.scalar(select(M.FileBlob.content).where(M.FileBlob.sha256 == sha256, M.FileBlob.kind == kind))
+
+        return fetch
+
+    def _share(self, kind: str, files: Mapping[str, Path]) -> None:
+        """Write the local files ``{sha256: path}`` missing from the database's ``file_blobs`` into it."""
+        if not self.shared or not files:
+            return
+        from sqlalchemy import select
+        from sqlalchemy.dialects.postgresql import insert
+
+        from qdlab.store import models as M
+
+        with self.session() as s:
+            have = set(s.scalars(select(M.FileBlob.sha256).where(M.FileBlob.kind == kind,
+                                                                  M.FileBlob.sha256.in_(list(files)))))
+        for sha, path in files.items():
+            if sha in have:
+                continue
+            data = path.read_bytes()
+            with self.session(write=True) as s:
+                s.execute(insert(M.FileBlob).values(sha256=sha, kind=kind, size_bytes=len(data), content=data)
+                          .on_conflict_do_nothing())
+
     # ---- writing ---------------------------------------------------------------------------
     def _put_blobs(self, rec: ExperimentRecord) -> dict[tuple[str, str], str | None]:
-        """Copy raw files and arrays into the content-addressed stores; returns measurement array hashes."""
+        """Copy raw files and arrays into the content-addressed stores (and, on a server database, into
+        it: every client reads the same files); returns measurement array hashes."""
         array_of: dict[tuple[str, str], str | None] = {}
+        raw: dict[str, Path] = {}
         for m in rec.measurements:
             if m.path is not None:
                 p = Path(m.path)
                 if p.is_dir():
                     for rel, digest in dict(m.meta.get("files", {})).items():
-                        self.blobs.put_file(p / rel, digest)
+                        raw[digest] = self.blobs.put_file(p / rel, digest)
                 elif p.is_file():
-                    self.blobs.put_file(p, m.sha256)
+                    raw[m.sha256] = self.blobs.put_file(p, m.sha256)
             array_of[(m.kind, m.source_name)] = self.arrays.put(m.arrays) if m.arrays else m.array_sha256
+        self._share("raw", raw)
         return array_of
 
     def save_experiment(self, rec: ExperimentRecord) -> SaveOutcome:
@@ -292,6 +356,8 @@ class Store:
                 return SaveOutcome(existing.id, "unchanged")
         array_of = self._put_blobs(rec)
         result_arrays = [self.arrays.put(r.arrays) if r.arrays else r.array_sha256 for r in rec.results]
+        hashes = {h for h in [*array_of.values(), *result_arrays] if h}
+        self._share("array", {h: self.arrays.path(h) for h in hashes if self.arrays.path(h).exists()})
         kill_point("after_blobs")
         with self.session(write=True) as s:
             if self.engine.dialect.name == "postgresql":
