@@ -141,3 +141,9 @@ def test_a_database_of_something_else_is_not_taken_over(tmp_path: Path) -> None:
     con = sqlite3.connect(db)
     assert [r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")] == ["invoices"]
     con.close()
+
+
+def test_head_constant_is_alembics_head() -> None:
+    from qdlab.store.engine import alembic_head_revision
+
+    assert head_revision() == alembic_head_revision()
