@@ -78,3 +78,38 @@ def test_plan_refuses_beyond_the_bulk_gap(capsys):
     rc = main(["plan", "--material", "Cd3P2", "--seed-nm", "1010", "--target-nm", "3000", "--json"])
     err = capsys.readouterr().err
     assert rc == 2 and "bulk band gap" in err and len(err.strip().splitlines()) == 1
+
+
+def test_campaign_tell_failed_from_the_cli(tmp_path, capsys):
+    db = f"sqlite:///{tmp_path / 'f.campaigns.sqlite3'}"
+    assert main(["campaign", "new", "cf", "--target-nm", "1300", "--strategy", "random", "--seed", "3", "--db", db, "--json"]) == 0
+    assert _json(capsys)["created"]["seed"] == 3
+    assert main(["campaign", "ask", "cf", "--n", "2", "--db", db, "--json"]) == 0
+    capsys.readouterr()
+    for argv, message in (
+        (["--trial", "0", "--failed", "melted"], "no-emission, aborted"),
+        (["--trial", "0", "--failed", "aborted", "--pl-peak-nm", "1290"], "no measured values"),
+        (["--trial", "0", "--note", "hm"], "--note goes with --failed"),
+    ):
+        assert main(["campaign", "tell", "cf", *argv, "--db", db]) == 2
+        err = capsys.readouterr().err
+        assert message in err and err.strip().count("\n") == 0
+    assert main(["campaign", "tell", "cf", "--trial", "0", "--failed", "no-emission", "--note", "clear", "--db", db, "--json"]) == 0
+    assert _json(capsys)["learnt"] is True
+    assert main(["campaign", "tell", "cf", "--trial", "1", "--failed", "aborted", "--db", db, "--json"]) == 0
+    assert _json(capsys)["learnt"] is False
+    assert main(["campaign", "status", "cf", "--db", db, "--json"]) == 0
+    st = _json(capsys)
+    assert [r["state"] for r in st["trials"]] == ["failed", "failed"] and st["n_failed"] == 2 and st["best"] is None
+    assert [r["failure"]["reason"] for r in st["trials"]] == ["no-emission", "aborted"]
+
+
+def test_plan_is_reproducible(capsys):
+    """The uncertainty uses a fixed number of samples, not as many as a time budget allows."""
+    argv = ["plan", "--seed-nm", "1010", "--target-nm", "1250", "--json"]
+    assert main(argv) == 0
+    a = _json(capsys)
+    assert main(argv) == 0
+    b = _json(capsys)
+    a.pop("elapsed_s"), b.pop("elapsed_s")
+    assert a == b and a["predicted"]["samples"] > 0

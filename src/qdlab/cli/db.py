@@ -1,4 +1,4 @@
-"""``qdlab db``: list, show and export experiments in the record (SQLite by default, PostgreSQL via --db)."""
+"""``qdlab db``: the experiment record (SQLite by default, PostgreSQL via --db): list, show, export, import, upgrade."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import typer
 from qdlab.cli.common import DbOpt, JsonOpt, emit
 from qdlab.data.errors import InputError
 
-db_app = typer.Typer(help="The experiment record: list, show, export.", no_args_is_help=True)
+db_app = typer.Typer(help="The experiment record: list, show, export, import, upgrade.", no_args_is_help=True)
 
 
 @db_app.command("list")
@@ -40,14 +40,15 @@ def list_cmd(db: DbOpt = None, json_out: JsonOpt = False) -> None:
 @db_app.command("show")
 def show_cmd(
     ident: Annotated[str, typer.Argument(metavar="ID", help="Experiment id (number) or key.")],
+    version: Annotated[int | None, typer.Option("--version", help="An earlier version (1 = first stored); default: the current one.")] = None,
     db: DbOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """Show everything stored about one experiment."""
+    """Show everything stored about one experiment (or an earlier version of it, and what changed since)."""
     from qdlab.store import Store
 
     with Store(db) as store:
-        data = store.experiment_dict(ident)
+        data = store.experiment_dict(ident, version=version)
 
     def render(d: dict[str, Any]) -> None:
         from rich.table import Table
@@ -55,7 +56,9 @@ def show_cmd(
         from qdlab.cli.common import key_value_table
         from qdlab.console import out_console
 
-        key_value_table(f"experiment {d['id']}: {d['key']}", d,
+        cur = d.get("current_version")
+        label = f"version {d['version']}" + (f" of {cur} (earlier version)" if cur else "")
+        key_value_table(f"experiment {d['id']}: {d['key']}, {label}", d,
                         [("title", "title"), ("material", "material"), ("seed_batch", "seed batch"),
                          ("folder", "folder"), ("qdlab_version", "qdlab"), ("updated_at", "updated (UTC)")])
         t = Table(title="measurements", title_justify="left")
@@ -71,8 +74,35 @@ def show_cmd(
         for r in d["results"]:
             t.add_row(r["analysis"], r["source_name"] or "(series)", r["status"])
         out_console().print(t)
+        if d.get("history"):
+            t = Table(title="history (what changed in the next version)", title_justify="left")
+            for col in ("version", "saved (UTC)", "qdlab", "changes"):
+                t.add_column(col)
+            for h in d["history"]:
+                t.add_row(str(h["version"]), h["saved_at"], h["qdlab_version"], _describe(h["changes"]))
+            out_console().print(t)
 
     emit(data, json_out, render)
+
+
+def _describe(changes: dict[str, Any]) -> str:
+    """One line per kind of change (files, manifest, qdlab, aliquot results, calibration)."""
+    parts = []
+    files = changes.get("files") or {}
+    for what in ("changed", "added", "removed"):
+        if files.get(what):
+            parts.append(f"files {what}: {', '.join(files[what])}")
+    if changes.get("manifest"):
+        parts.append("manifest edited")
+    if changes.get("qdlab_version"):
+        parts.append(f"qdlab {changes['qdlab_version'][0]} -> {changes['qdlab_version'][1]}")
+    for label, fields in (changes.get("aliquots") or {}).items():
+        parts.append(f"{label}: " + ", ".join(f"{f} {a} -> {b}" for f, (a, b) in fields.items()))
+    if changes.get("calibration"):
+        parts.append("calibration: " + ", ".join(f"{k} {a} -> {b}" for k, (a, b) in changes["calibration"].items()))
+    if changes.get("analyses"):
+        parts.append(f"{len(changes['analyses'])} analyses changed status")
+    return "\n".join(parts) or "re-stored (same content)"
 
 
 @db_app.command("export")
@@ -95,6 +125,46 @@ def export_cmd(
         path = export_eln(store, ident, target) if fmt == "eln" else export_json(store, ident, target)
     data = {"experiment": key, "format": fmt, "path": str(path), "size_bytes": path.stat().st_size}
     emit(data, json_out, lambda d: print(f"wrote {d['path']} ({d['size_bytes']} bytes)"))
+
+
+@db_app.command("import")
+def import_cmd(
+    file: Annotated[Path, typer.Argument(metavar="FILE", help="An .eln archive written by qdlab db export.")],
+    db: DbOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Restore an experiment from an .eln archive (every file checked against its sha256)."""
+    from qdlab.store import Store
+    from qdlab.store.export import import_eln
+
+    with Store(db) as store:
+        saved = import_eln(store, file)
+        key = store.experiment_dict(saved.experiment_id)["key"]
+        data = {"experiment": key, "experiment_id": saved.experiment_id, "action": saved.action,
+                "database": store.display_url, "file": str(file)}
+    emit(data, json_out, lambda d: print(f"{d['experiment']}: {d['action']} (id {d['experiment_id']}) from {d['file']}"))
+
+
+@db_app.command("upgrade")
+def upgrade_cmd(
+    db: DbOpt = None,
+    no_backup: Annotated[bool, typer.Option("--no-backup", help="Do not copy an SQLite file before migrating.")] = False,
+    json_out: JsonOpt = False,
+) -> None:
+    """Migrate the record to this qdlab's schema (SQLite files are backed up first)."""
+    from qdlab.store import Store
+
+    data = Store.upgrade(db, backup=not no_backup)
+
+    def render(d: dict[str, Any]) -> None:
+        if d["action"] == "current":
+            print(f"{d['database']}: schema {d['to_revision']} is current, nothing to do")
+            return
+        was = "empty" if d["from_revision"] is None else f"schema {d['from_revision']}"
+        extra = f" (backup: {d['backup']})" if d.get("backup") else ""
+        print(f"{d['database']}: {was} -> schema {d['to_revision']}{extra}")
+
+    emit(data, json_out, render)
 
 
 def register(app: typer.Typer) -> None:

@@ -30,7 +30,7 @@ def plan_cmd(
     p_conc_mol_per_l: Annotated[float | None, typer.Option(help="Fix the feed's phosphorus concentration (mol/L).")] = None,
     rate_ml_per_h: Annotated[float | None, typer.Option(help="Fix the starting injection rate (mL/h); default: no-renucleation rule.")] = None,
     calibration: Annotated[str | None, typer.Option(help="Calibration JSON (values + covariance) for the uncertainty.")] = None,
-    samples: Annotated[int | None, typer.Option(help="Parameter samples for the uncertainty (0: none).")] = None,
+    samples: Annotated[int | None, typer.Option(help="Parameter samples for the uncertainty (0: none; default: package data, fixed so that the answer does not depend on the machine's speed).")] = None,
     scheduler: SchedulerOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
@@ -51,6 +51,11 @@ def plan_cmd(
         ).items()
         if v is not None
     }
+    if samples is None:
+        # a fixed number of samples (not "as many as fit a time budget"): the same command gives the same answer
+        from qdlab.plan.space import value
+
+        samples = int(value("design", "uncertainty_samples"))
     model = TwinModel(seed_nm=seed_nm, seed_mg=seed_mg, material=material, seed_fwhm_mev=seed_fwhm_mev, calibration=cal)
     res = plan_recipe(model, target_nm, max_fwhm_mev=max_fwhm_mev, params=fixed, n_samples=samples, scheduler=scheduler or "serial")
 
@@ -100,6 +105,7 @@ def campaign_new(
     material: Annotated[str, typer.Option(help="Material (Cd3P2).")] = "Cd3P2",
     max_fwhm_mev: Annotated[float | None, typer.Option(help="Constraint: final FWHM at most this (meV).")] = None,
     strategy: Annotated[str, typer.Option(help="twin (twin prior + residual model), tpe (data only) or random.")] = "twin",
+    seed: Annotated[int | None, typer.Option(help="Seed of every random draw (stored with the campaign): the same asks and tells give the same proposals.")] = None,
     db: DbOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
@@ -108,7 +114,8 @@ def campaign_new(
 
     _quiet_optuna()
     spec = CampaignSpec(name=name, target_nm=target_nm, seed_nm=seed_nm, seed_mg=seed_mg, material=material, max_fwhm_mev=max_fwhm_mev, strategy=strategy)
-    camp = Campaign.create(spec, db=db)
+    camp = Campaign.create(spec, db=db, seed=seed)
+    spec = camp.spec
     data = {"created": spec.to_dict(), "n_queued": len(camp.study.trials)}
     emit(data, json_out, lambda d: print(f"campaign {name!r} created ({strategy}); next: qdlab campaign ask {name}"))
 
@@ -159,6 +166,10 @@ def campaign_tell(
     fwhm_mev: Annotated[float | None, typer.Option(help="Measured final PL FWHM (meV).")] = None,
     plqy: Annotated[float | None, typer.Option(help="Measured PLQY as a fraction 0-1.")] = None,
     bimodal: Annotated[bool, typer.Option("--bimodal", help="The PL showed two populations.")] = False,
+    failed: Annotated[
+        str | None, typer.Option("--failed", help="The experiment gave no result: no-emission (the planner avoids the recipe) or aborted (no data).")
+    ] = None,
+    note: Annotated[str | None, typer.Option("--note", help="Free text kept with a failure (what happened).")] = None,
     from_run: Annotated[
         str | None, typer.Option("--from-run", help="Take the outcome (last aliquot) from this 'qdlab run' experiment (id or key) in the record.")
     ] = None,
@@ -170,6 +181,15 @@ def campaign_tell(
     from qdlab.plan.objective import Outcome
 
     _quiet_optuna()
+    if failed is not None:
+        if from_run is not None or pl_peak_nm is not None or fwhm_mev is not None or plqy is not None or bimodal:
+            raise InputError("a failed experiment has no measured values: give --failed alone (with --note)", field="--failed")
+        res = Campaign.load(name, db=db).tell_failure(trial, failed, note)
+        emit(res, json_out, lambda d: print(f"trial {trial}: failed ({d['failed']})"
+                                            + ("; the planner avoids this recipe" if d["learnt"] else "; not used as data")))
+        return
+    if note is not None:
+        raise InputError("--note goes with --failed", field="--note")
     source: dict[str, Any] = {"source": "typed in"}
     if from_run is not None:
         if pl_peak_nm is not None or fwhm_mev is not None or plqy is not None or bimodal:
@@ -206,13 +226,17 @@ def campaign_status(name: NameArg, db: DbOpt = None, json_out: JsonOpt = False) 
         for r in d["trials"]:
             m = r["measured"] or {}
             t.add_row(
-                str(r["trial"]), r["state"], f"{r['params'].get('cluster_volume_ml', float('nan')):.2f}",
+                str(r["trial"]), r["state"] + (f" ({r['failure']['reason']})" if r.get("failure") else ""),
+                f"{r['params'].get('cluster_volume_ml', float('nan')):.2f}",
                 f"{r['params'].get('injection_rate_ml_per_h', float('nan')):.2f}",
                 f"{m['pl_peak_nm']:.0f}" if m else "", f"{m['fwhm_mev']:.0f}" if m.get("fwhm_mev") else "",
                 f"{r['wavelength_error_nm']:.1f}" if r["wavelength_error_nm"] is not None else "",
                 f"{r['loss']:.3f}" if r["loss"] is not None else "", str(r["source"]),
             )
         out_console().print(t)
+        if d.get("reachable_nm"):
+            lo, hi = d["reachable_nm"]
+            print(f"reachable on the current twin line (whole feed range, single-peaked): {lo:.0f}-{hi:.0f} nm")
 
     emit(st, json_out, render)
 

@@ -20,15 +20,33 @@ Strategies
     Plain Optuna TPE over all decision variables (data only, no twin), bimodality as a constraint.
 ``random``
     Uniform random search (Optuna ``RandomSampler``).
+
+Failures, pending trials, reproducibility
+-----------------------------------------
+* ``tell_failure`` records an experiment that gave no result. ``no-emission`` (the chemistry failed:
+  no PL from the product) is data: the trial is complete with an infinite loss and a violated
+  ``failed`` constraint, so TPE ranks its region below every feasible one, the twin line takes its
+  next safety move as after bimodal PL, and the recipe is never proposed again. ``aborted`` (the run
+  did not finish for reasons outside the recipe: a clogged line, a power cut) is Optuna's ``FAIL``: no
+  data, nothing learnt, and the recipe may be proposed again.
+* Asked but not told (pending) trials count when asking again: the twin strategy never proposes a
+  recipe that is pending, and TPE treats pending trials with its constant liar. Asks on one campaign
+  are serialised by a lock (a file lock beside an SQLite file, an advisory lock on PostgreSQL), so
+  concurrent ``ask`` calls see each other's pending trials and never propose the same recipe.
+* Every sampler draw is seeded by (campaign, seed, trial number), so a campaign driven by the same
+  asks and tells proposes the same recipes, whichever process asks.
 """
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import hashlib
 import json
 import math
 import os
-from collections.abc import Callable, Mapping
+import threading
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -42,6 +60,11 @@ from qdlab.plan.objective import Objective, Outcome
 from qdlab.plan.space import SearchSpace, build_recipe, value
 
 STRATEGIES = ("twin", "tpe", "random")
+#: Why an experiment gave no result: ``no-emission`` is data (infeasible), ``aborted`` is not (Optuna FAIL).
+FAILURE_REASONS = ("no-emission", "aborted")
+#: Constraint violation of a ``no-emission`` trial: worse than any measured one (bimodal PL is 1, a FWHM
+#: above the cap adds excess/100 meV), so TPE ranks a recipe that gave nothing below one that gave bimodal PL.
+FAILED_CONSTRAINT = 10.0
 _SPEC_KEY = "qdlab_campaign"
 _LINE_KEY = "qdlab_line"
 _GRID_PREFIX = "qdlab_grid_"
@@ -86,20 +109,65 @@ def open_storage(db: Any = None) -> Any:
 
     if db is not None and not isinstance(db, str):
         return db
+    from qdlab.store.engine import CONNECT_TIMEOUT_S, mask_secrets, mask_url
+
     url = storage_url(db)
     kwargs: dict[str, Any] = {}
-    if url.startswith("postgresql"):
-        import sqlalchemy
-
-        eng = sqlalchemy.create_engine(url)
-        with eng.begin() as conn:
-            conn.execute(sqlalchemy.text(f"CREATE SCHEMA IF NOT EXISTS {_PLAN_SCHEMA}"))
-        eng.dispose()
-        kwargs["engine_kwargs"] = {"connect_args": {"options": f"-csearch_path={_PLAN_SCHEMA}"}}
     try:
+        if url.startswith("postgresql"):
+            import sqlalchemy
+
+            args = {"connect_timeout": CONNECT_TIMEOUT_S}
+            eng = sqlalchemy.create_engine(url, connect_args=args)
+            try:
+                with eng.begin() as conn:
+                    conn.execute(sqlalchemy.text(f"CREATE SCHEMA IF NOT EXISTS {_PLAN_SCHEMA}"))
+            finally:
+                eng.dispose()
+            kwargs["engine_kwargs"] = {"connect_args": {**args, "options": f"-csearch_path={_PLAN_SCHEMA}"}}
         return optuna.storages.RDBStorage(url, **kwargs)
-    except Exception as exc:  # SQLAlchemy/driver errors: a bad URL or unreachable server
-        raise InputError(f"cannot open campaign database {url}: {exc}", field="--db") from exc
+    except Exception as exc:  # SQLAlchemy/driver errors: a bad URL, not a database, unreachable server
+        detail = " ".join(str(getattr(exc, "orig", None) or exc).split())
+        raise InputError(f"cannot open campaign database {mask_url(url)}: {mask_secrets(detail, url)}",
+                         field="--db") from exc
+
+
+_LOCAL_ASK_LOCK = threading.RLock()
+
+
+@contextlib.contextmanager
+def _campaign_lock(storage: Any, name: str) -> Iterator[None]:
+    """Serialise the asks of one campaign across processes (file lock for SQLite, advisory lock for PostgreSQL).
+
+    In-memory storages live in one process: a process-wide lock is enough.
+    """
+    url = str(getattr(getattr(storage, "engine", None), "url", "") or "")
+    if url.startswith("sqlite") and ":///" in url and not url.endswith(":memory:"):
+        import fcntl
+
+        lock = Path(url.split(":///", 1)[1] + f".ask-{name}.lock")
+        with lock.open("a") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
+        return
+    if url.startswith("postgresql"):
+        from sqlalchemy import text
+
+        key = int.from_bytes(hashlib.sha256(f"qdlab-campaign:{name}".encode()).digest()[:8], "big", signed=True)
+        with storage.engine.connect() as conn:
+            conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": key})
+            conn.commit()
+            try:
+                yield
+            finally:
+                conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+                conn.commit()
+        return
+    with _LOCAL_ASK_LOCK:
+        yield
 
 
 # --------------------------------------------------------------------------------------- model
@@ -114,6 +182,7 @@ class CampaignSpec(Result):
     material: str = "Cd3P2"
     max_fwhm_mev: float | None = None
     strategy: str = "twin"
+    seed: int | None = None
 
     def objective(self) -> Objective:
         return Objective(target_nm=self.target_nm, max_fwhm_mev=self.max_fwhm_mev)
@@ -131,13 +200,58 @@ class Suggestion(Result):
     predicted: dict[str, Any] | None = None
 
 
-def _sampler(spec: CampaignSpec, n_done: int, seed: int | None) -> Any:
+def _trial_seed(spec: CampaignSpec, seed: int | None, number: int | str) -> int:
+    """A seed from the campaign, its seed and a trial number (reproducible, distinct per trial)."""
+    return int(hashlib.sha256(f"{spec.name}:{seed}:{number}".encode()).hexdigest()[:8], 16)
+
+
+class _PerTrialSampler:
+    """An Optuna sampler whose draws for trial ``k`` depend only on (campaign, seed, k).
+
+    A sampler seeded once per process gives two processes that load the campaign at the same moment the
+    same random stream, hence the same proposals; trial numbers are unique in the storage, so seeding
+    by the trial number makes concurrent asks differ and seeded campaigns reproducible.
+    """
+
+    def __init__(self, spec: CampaignSpec, seed: int | None) -> None:
+        self._spec = spec
+        self._seed = seed
+        self._inner: dict[int, Any] = {}
+
+    def _for(self, trial: Any) -> Any:
+        import optuna
+
+        k = int(trial.number)
+        if k not in self._inner:
+            s = _trial_seed(self._spec, self._seed, k)
+            self._inner = {k: optuna.samplers.RandomSampler(seed=s) if self._spec.strategy == "random"
+                           else optuna.samplers.TPESampler(seed=s, n_startup_trials=3, multivariate=True)}
+        return self._inner[k]
+
+    def infer_relative_search_space(self, study: Any, trial: Any) -> Any:
+        return self._for(trial).infer_relative_search_space(study, trial)
+
+    def sample_relative(self, study: Any, trial: Any, search_space: Any) -> Any:
+        return self._for(trial).sample_relative(study, trial, search_space)
+
+    def sample_independent(self, study: Any, trial: Any, param_name: str, param_distribution: Any) -> Any:
+        return self._for(trial).sample_independent(study, trial, param_name, param_distribution)
+
+    def before_trial(self, study: Any, trial: Any) -> None:
+        self._for(trial).before_trial(study, trial)
+
+    def after_trial(self, study: Any, trial: Any, state: Any, values: Any) -> None:
+        self._for(trial).after_trial(study, trial, state, values)
+
+    def reseed_rng(self) -> None:  # seeds come from the trial numbers
+        return None
+
+
+def _sampler(spec: CampaignSpec, seed: int | None) -> Any:
     import optuna
 
-    s = int(hashlib.sha256(f"{spec.name}:{seed}:{n_done}".encode()).hexdigest()[:8], 16)
-    if spec.strategy == "random":
-        return optuna.samplers.RandomSampler(seed=s)
-    return optuna.samplers.TPESampler(seed=s, n_startup_trials=3, multivariate=True)
+    cls = type("QdlabPerTrialSampler", (_PerTrialSampler, optuna.samplers.BaseSampler), {})
+    return cls(spec, seed)
 
 
 def _default_model_factory(seed_nm: float, seed_mg: float, material: str) -> ForwardModel:
@@ -174,7 +288,7 @@ class Campaign:
         self.spec = spec
         self._factory = model_factory or _default_model_factory
         self._model: ForwardModel | None = None
-        self._seed = seed
+        self._seed = seed if seed is not None else spec.seed
         self.space = SearchSpace.default()
 
     # ----------------------------------------------------------------- lifecycle
@@ -196,6 +310,8 @@ class Campaign:
         if not spec.name or not all(c.isalnum() or c in "-_." for c in spec.name):
             raise InputError(f"campaign names use letters, digits, '-', '_' and '.', got {spec.name!r}", field="name")
         spec.objective()  # validates the target
+        if seed is not None:
+            spec = dataclasses.replace(spec, seed=int(seed))
         storage = open_storage(db)
         try:
             study = optuna.create_study(study_name=spec.name, storage=storage, direction="minimize", load_if_exists=False)
@@ -241,8 +357,7 @@ class Campaign:
     def _fresh_study(self) -> Any:
         import optuna
 
-        done = len(self.study.get_trials(deepcopy=False))
-        return optuna.load_study(study_name=self.spec.name, storage=self.storage, sampler=_sampler(self.spec, done, self._seed))
+        return optuna.load_study(study_name=self.spec.name, storage=self.storage, sampler=_sampler(self.spec, self._seed))
 
     # ----------------------------------------------------------------- observations
     def observations(self) -> list[tuple[Any, Outcome]]:
@@ -255,6 +370,19 @@ class Campaign:
             if m:
                 out.append((t, Outcome.from_mapping(m)))
         return out
+
+    def failures(self) -> list[tuple[Any, str]]:
+        """Trials told as failed with ``no-emission`` (data: infeasible), with their reason."""
+        from optuna.trial import TrialState
+
+        return [(t, str(t.user_attrs["failed"]["reason"])) for t in self.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+                if isinstance(t.user_attrs.get("failed"), dict)]
+
+    def pending(self) -> list[Any]:
+        """Trials asked but not told yet (running), and queued ones not yet asked (waiting)."""
+        from optuna.trial import TrialState
+
+        return list(self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING, TrialState.WAITING)))
 
     # ----------------------------------------------------------------- twin residual model
     def _grid(self, params: Mapping[str, float], ramp: float, scheduler: Any) -> dict[str, Any]:
@@ -352,8 +480,10 @@ class Campaign:
         moves = design.safety_moves()
         best = self.best()
         hit = best is not None and best["wavelength_error_nm"] <= self.spec.objective().wavelength_scale_nm
-        for t, o in self.observations():
-            if o.bimodal and _line_key(self.space.complete(t.params), float(t.user_attrs.get("ramp_factor", 1.0))) == _line_key(line, ramp):
+        # a recipe that gave no emission is as unsafe as bimodal PL: the line moves on the same way
+        unsafe = [t for t, o in self.observations() if o.bimodal] + [t for t, _ in self.failures()]
+        for t in unsafe:
+            if _line_key(self.space.complete(t.params), float(t.user_attrs.get("ramp_factor", 1.0))) == _line_key(line, ramp):
                 if hit:
                     # a single-peaked hit exists: go back to its line rather than move further away
                     bt = self.study.trials[best["trial"]]
@@ -402,12 +532,19 @@ class Campaign:
             raw = self.study.user_attrs.get(_LINE_KEY) or {}
             self.study.set_user_attr(_LINE_KEY, {**raw, "params": line, "ramp_factor": ramp})
             g = self._grid(line, ramp, scheduler)
+        # pending trials (asked, not told) on this line: their volumes are taken, propose others
+        lk = _line_key(line, ramp)
+        taken = {
+            round(math.log(t.params["cluster_volume_ml"]), 2) for t in self.pending()
+            if "cluster_volume_ml" in t.params
+            and _line_key(self.space.complete(t.params), float(t.user_attrs.get("ramp_factor", 1.0))) == lk
+        }
         picks = [(float(ln_a[i_map]), float(b[i_map]), "twin + residual (MAP)")]
-        rng = np.random.default_rng(self._seed if self._seed is not None else len(self.study.trials))
-        for i in rng.choice(len(ln_a), size=max(0, 4 * (n - 1)), p=w):
+        rng = np.random.default_rng(_trial_seed(self.spec, self._seed, f"draws-{len(self.study.trials)}"))
+        for i in rng.choice(len(ln_a), size=4 * (n - 1 + len(taken)) + (8 if taken else 0), p=w):
             picks.append((float(ln_a[i]), float(b[i]), "twin + residual (posterior draw)"))
         out: list[tuple[dict[str, float], float, str, dict[str, Any]]] = []
-        seen: set[float] = set()
+        seen: set[float] = set(taken)
         for la, bb, src in picks:
             v = best_volume(la, bb)
             key = round(math.log(v), 2)
@@ -428,17 +565,25 @@ class Campaign:
     # ----------------------------------------------------------------- ask / tell
     def ask(self, n: int = 1, *, scheduler: Any = "serial") -> list[Suggestion]:
         """Propose ``n`` experiments (queued warm-start trials first)."""
-        from optuna.trial import TrialState
 
         if n < 1 or n > 50:
             raise InputError(f"ask for 1-50 experiments, got {n}", field="--n")
+        with _campaign_lock(self.storage, self.spec.name):
+            return self._ask_locked(n, scheduler)
+
+    def _ask_locked(self, n: int, scheduler: Any) -> list[Suggestion]:
+        from optuna.trial import TrialState
+
         study = self._fresh_study()
+        self.study = study  # see every trial told or asked so far (other processes included)
         dists = self.space.distributions()
         waiting = len(study.get_trials(deepcopy=False, states=(TrialState.WAITING,)))
         if self.spec.strategy == "twin" and n > waiting:
             tried_bimodal = {
                 _params_key(t.params, float(t.user_attrs.get("ramp_factor", 1.0))) for t, o in self.observations() if o.bimodal
-            }
+            } | {_params_key(t.params, float(t.user_attrs.get("ramp_factor", 1.0))) for t, _ in self.failures()}
+            tried_bimodal |= {_params_key(t.params, float(t.user_attrs.get("ramp_factor", 1.0)))
+                              for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))}
             for params, ramp, src, pred in self._propose_twin(n - waiting, scheduler):
                 if _params_key(params, ramp) in tried_bimodal:
                     # the twin line is exhausted (it proposes a recipe already measured bimodal): leave
@@ -483,6 +628,35 @@ class Campaign:
         self.study = study
         return {"trial": trial, "loss": loss, "wavelength_error_nm": obj.wavelength_error_nm(outcome), "feasible": obj.feasible(outcome), "best": self.best()}
 
+    def tell_failure(self, trial: int, reason: str, note: str | None = None) -> dict[str, Any]:
+        """Record that trial ``trial`` gave no result, and why (see the module docstring).
+
+        ``reason`` is ``no-emission`` (the product does not emit: the recipe is infeasible, the planner
+        avoids it) or ``aborted`` (the run did not finish for reasons outside the recipe: no data).
+        """
+        import optuna
+        from optuna.trial import TrialState
+
+        if reason not in FAILURE_REASONS:
+            raise InputError(f"expected one of {', '.join(FAILURE_REASONS)}, got {reason!r}", field="--failed")
+        study = self._fresh_study()
+        trials = {t.number: t for t in study.get_trials(deepcopy=False)}
+        if trial not in trials:
+            raise InputError(f"campaign {self.spec.name!r} has no trial {trial} (trials: 0-{len(trials) - 1})", field="--trial")
+        t = trials[trial]
+        if t.state != TrialState.RUNNING:
+            raise InputError(f"trial {trial} is {t.state.name.lower()}, not waiting for a result", field="--trial")
+        live = optuna.trial.Trial(study, t._trial_id)
+        live.set_user_attr("failed", {"reason": reason, "note": note})
+        if reason == "no-emission":
+            # data: complete, infinitely bad, and infeasible (TPE ranks infeasible trials by violation)
+            live.set_constraint("failed", FAILED_CONSTRAINT)
+            study.tell(live, math.inf)
+        else:
+            study.tell(live, state=TrialState.FAIL)
+        self.study = study
+        return {"trial": trial, "failed": reason, "note": note, "learnt": reason == "no-emission", "best": self.best()}
+
     def best(self) -> dict[str, Any] | None:
         """The best feasible completed trial (lowest loss), or ``None``."""
         obj = self.spec.objective()
@@ -497,31 +671,56 @@ class Campaign:
         obj = self.spec.objective()
         rows = []
         for t in self.study.get_trials(deepcopy=False):
+            failed = t.user_attrs.get("failed") if isinstance(t.user_attrs.get("failed"), dict) else None
             rows.append(
                 {
                     "trial": t.number,
-                    "state": t.state.name.lower(),
+                    "state": "failed" if failed else t.state.name.lower(),
+                    "failure": failed,
                     "source": t.user_attrs.get("source"),
                     "params": dict(t.params),
                     "ramp_factor": t.user_attrs.get("ramp_factor"),
                     "predicted": t.user_attrs.get("predicted"),
                     "measured": t.user_attrs.get("measured"),
-                    "loss": t.value,
+                    "loss": None if failed or t.value is None or not math.isfinite(t.value) else t.value,
                     "wavelength_error_nm": t.user_attrs.get("wavelength_error_nm"),
                 }
             )
         done = [r for r in rows if r["measured"]]
         tol = obj.wavelength_scale_nm
         hits = [r["trial"] for r in done if (r["wavelength_error_nm"] or 1e9) <= tol and not r["measured"].get("bimodal")]
-        return {
+        out = {
             "campaign": self.spec.to_dict(),
             "n_trials": len(rows),
             "n_measured": len(done),
+            "n_failed": sum(1 for r in rows if r["failure"]),
+            "n_pending": sum(1 for r in rows if r["state"] in ("running", "waiting")),
             "hits_within_tolerance": hits,
             "tolerance_nm": tol,
             "best": self.best(),
             "trials": rows,
         }
+        out["reachable_nm"] = self.reachable_nm()
+        return out
+
+    def reachable_nm(self, scheduler: Any = None) -> list[float] | None:
+        """Final PL peaks the model predicts on the campaign's current twin line over the whole feed-volume
+        range (single-peaked predictions only), as ``[low, high]``; ``None`` without a twin line.
+
+        Computed from the model's grid along the line (cached in the study; computed here when
+        ``scheduler`` is given), not from the volumes that happened to be tried.
+        """
+        raw = self.study.user_attrs.get(_LINE_KEY)
+        if raw is None:
+            return None
+        line, ramp = dict(raw["params"]), float(raw["ramp_factor"])
+        g = self.study.user_attrs.get(_GRID_PREFIX + _line_key(line, ramp))
+        if g is None:
+            if scheduler is None:
+                return None
+            g = self._grid(line, ramp, scheduler)
+        peaks = [pk for pk, bim in zip(g["pl_peak_nm"], g["bimodal"], strict=True) if not bim]
+        return [float(min(peaks)), float(max(peaks))] if peaks else None
 
 
 def list_campaigns(db: Any = None) -> list[dict[str, Any]]:

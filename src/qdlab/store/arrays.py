@@ -15,7 +15,7 @@ import hashlib
 import io
 import os
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +50,9 @@ class ArrayStore:
     ----------
     root
         Directory (created on first write).
+    fetch
+        Where to get a table missing from ``root`` (``sha256 -> bytes or None``), e.g. the shared store
+        of a server database; fetched tables are kept in ``root``.
 
     Examples
     --------
@@ -62,8 +65,20 @@ class ArrayStore:
     [0.5, 1.0]
     """
 
-    def __init__(self, root: str | os.PathLike[str]) -> None:
+    def __init__(self, root: str | os.PathLike[str], fetch: Callable[[str], bytes | None] | None = None) -> None:
         self.root = Path(root)
+        self._fetch = fetch
+
+    def ensure(self, sha256: str) -> Path | None:
+        """The local file of table ``sha256``, fetched first if needed; ``None`` if it is nowhere."""
+        p = self.path(sha256)
+        if p.exists():
+            return p
+        data = self._fetch(sha256) if self._fetch is not None else None
+        if data is None:
+            return None
+        self.put_bytes(data, sha256)
+        return p
 
     def path(self, sha256: str) -> Path:
         """Where the table with hash ``sha256`` lives."""
@@ -90,11 +105,32 @@ class ArrayStore:
             raise
         return digest
 
+    def put_bytes(self, data: bytes, sha256: str) -> str:
+        """Store a Parquet file's bytes under their hash (an imported archive); refuses a mismatch."""
+        if hashlib.sha256(data).hexdigest() != sha256:
+            raise FormatError(f"array file does not match its sha256 {sha256}")
+        target = self.path(sha256)
+        if target.exists() and target.stat().st_size == len(data):
+            return sha256
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".parquet", dir=target.parent)
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, target)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+        return sha256
+
     def get(self, sha256: str) -> dict[str, np.ndarray]:
         """Read a table back as a dict of numpy arrays (verifying its hash)."""
         import pyarrow.parquet as pq
 
-        p = self.path(sha256)
+        p = self.ensure(sha256) or self.path(sha256)
         if not p.exists():
             raise FormatError("array file missing from the record's array store", path=p)
         data = p.read_bytes()
@@ -104,8 +140,8 @@ class ArrayStore:
         return {name: table.column(name).to_numpy() for name in table.column_names}
 
     def exists(self, sha256: str) -> bool:
-        """True if the table is present."""
-        return self.path(sha256).exists()
+        """True if the table is present (here, or fetchable)."""
+        return self.ensure(sha256) is not None
 
 
 __all__ = ["ArrayStore", "table_bytes"]

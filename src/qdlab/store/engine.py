@@ -6,8 +6,11 @@
   failing half-way (SQLite allows one writer; WAL lets readers go on meanwhile).
 * ``--db URL`` or ``QDLAB_DATABASE_URL``: any SQLAlchemy URL; ``postgresql://`` is mapped to the
   psycopg 3 driver.
-* The Alembic migrations shipped in ``qdlab/store/migrations`` run on open, under a lock (a file lock
-  for SQLite, an advisory lock for PostgreSQL) so that concurrent first opens do not race.
+* Schema versions: an empty database gets the newest schema on first open; after that only
+  ``qdlab db upgrade`` (:func:`upgrade`, SQLite files backed up first) runs the Alembic migrations
+  shipped in ``qdlab/store/migrations``, under a lock (a file lock for SQLite, an advisory lock for
+  PostgreSQL). Opening a record written by a newer qdlab is refused ("written by qdlab >= X; upgrade
+  qdlab"), an older one is told to run ``qdlab db upgrade``. Every message masks the password.
 """
 
 from __future__ import annotations
@@ -29,6 +32,10 @@ ENV_ARRAYS = "QDLAB_ARRAY_DIR"
 WRITE_OPTION = "qdlab_write"
 #: Seconds a writer waits for another writer's lock on SQLite before giving up.
 SQLITE_BUSY_TIMEOUT_S = 120.0
+#: Seconds to wait for a database server to answer a connection attempt.
+CONNECT_TIMEOUT_S = 10
+#: Table recording which qdlab version brought the schema to each revision.
+SCHEMA_TABLE = "qdlab_schema"
 
 
 def user_data_dir() -> Path:
@@ -114,6 +121,52 @@ def _sqlite_events(engine: Any) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
 
+def mask_url(url: str) -> str:
+    """``url`` with any password replaced by ``***`` (safe to print).
+
+    Examples
+    --------
+    >>> mask_url("postgresql+psycopg://lab:s3cret@db.example/qd")
+    'postgresql+psycopg://lab:***@db.example/qd'
+    """
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except (ArgumentError, ValueError):
+        return mask_secrets(url, url)
+
+
+def _password(url: str) -> str | None:
+    from urllib.parse import unquote, urlsplit
+
+    try:
+        pw = urlsplit(url).password
+    except ValueError:
+        return None
+    return unquote(pw) if pw else None
+
+
+def mask_secrets(message: str, url: str) -> str:
+    """``message`` with the password of ``url`` (plain or %-encoded) replaced by ``***``."""
+    from urllib.parse import quote
+
+    pw = _password(url)
+    if not pw:
+        return message
+    for form in {pw, quote(pw, safe=""), quote(pw)}:
+        message = message.replace(form, "***")
+    return message
+
+
+def _driver_message(exc: BaseException, url: str) -> str:
+    """The driver's own message, on one line, password masked."""
+    orig = getattr(exc, "orig", None) or exc
+    text = " ".join(str(orig).split())
+    return mask_secrets(text, url)
+
+
 def create_engine_for(url: str) -> Any:
     """An SQLAlchemy engine for ``url`` with qdlab's connection settings."""
     from sqlalchemy import create_engine
@@ -127,9 +180,14 @@ def create_engine_for(url: str) -> Any:
             engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S})
             _sqlite_events(engine)
             return engine
-        return create_engine(url, pool_pre_ping=True)
+        connect_args = {"connect_timeout": CONNECT_TIMEOUT_S} if url.startswith("postgresql") else {}
+        return create_engine(url, pool_pre_ping=True, connect_args=connect_args)
     except (ArgumentError, NoSuchModuleError, ValueError) as exc:
-        raise InputError(f"not a usable database URL {url!r}: {exc}", field="--db") from exc
+        raise InputError(f"not a usable database URL {mask_url(url)}: {_driver_message(exc, url)}",
+                         field="--db") from exc
+    except OSError as exc:  # the SQLite file's folder cannot be created
+        raise InputError(f"cannot create the database folder for {mask_url(url)}: {exc.strerror or exc}",
+                         field="--db") from exc
 
 
 def _alembic_config() -> Any:
@@ -140,21 +198,50 @@ def _alembic_config() -> Any:
     return cfg
 
 
-def head_revision() -> str:
-    """The newest migration shipped with this qdlab."""
+def _script() -> Any:
     from alembic.script import ScriptDirectory
 
-    head = ScriptDirectory.from_config(_alembic_config()).get_current_head()
+    return ScriptDirectory.from_config(_alembic_config())
+
+
+#: The newest migration shipped with this qdlab (a test checks it against Alembic's head), so that
+#: opening a current record needs no Alembic import (about 1 s of ``qdlab run``'s no-op path).
+HEAD_REVISION = "0004"
+
+
+def head_revision() -> str:
+    """The newest migration shipped with this qdlab."""
+    return HEAD_REVISION
+
+
+def alembic_head_revision() -> str:
+    """The head of the migration scripts, as Alembic sees it (should equal :data:`HEAD_REVISION`)."""
+    head = _script().get_current_head()
     assert head is not None
     return head
 
 
+def known_revision(rev: str) -> bool:
+    """Whether this qdlab ships the migration ``rev``."""
+    from alembic.util.exc import CommandError
+
+    try:
+        return _script().get_revision(rev) is not None
+    except CommandError:
+        return False
+
+
 def current_revision(engine: Any) -> str | None:
-    """The migration the database is at (``None`` for an empty database)."""
-    from alembic.runtime.migration import MigrationContext
+    """The migration the database is at (``None`` for an empty database); read like Alembic does."""
+    from sqlalchemy import inspect, text
 
     with engine.connect() as conn:
-        return MigrationContext.configure(conn).get_current_revision()
+        if "alembic_version" not in inspect(conn).get_table_names():
+            return None
+        rows = conn.execute(text("SELECT version_num FROM alembic_version")).scalars().all()
+    if len(rows) > 1:
+        raise InputError(f"the record has several schema heads ({', '.join(rows)}); not a qdlab record", field="--db")
+    return rows[0] if rows else None
 
 
 @contextlib.contextmanager
@@ -190,25 +277,142 @@ def _migration_lock(engine: Any, url: str) -> Iterator[None]:
     yield
 
 
-def upgrade(engine: Any, url: str) -> str:
-    """Bring the database to the newest schema (no-op when current); returns the revision."""
-    from alembic import command
-    from sqlalchemy.exc import OperationalError
+def _written_by(engine: Any, rev: str) -> str | None:
+    """The qdlab version that brought the database to ``rev`` (from ``qdlab_schema``), if recorded."""
+    from sqlalchemy import inspect, text
 
+    with engine.connect() as conn:
+        if SCHEMA_TABLE not in inspect(conn).get_table_names():
+            return None
+        row = conn.execute(text(f"SELECT qdlab_version FROM {SCHEMA_TABLE} WHERE revision = :r"), {"r": rev}).first()
+    return None if row is None else str(row[0])
+
+
+def _foreign_tables(engine: Any) -> list[str]:
+    from sqlalchemy import inspect
+
+    with engine.connect() as conn:
+        return sorted(inspect(conn).get_table_names())
+
+
+def _run_upgrade(engine: Any) -> None:
+    from alembic import command
+    from sqlalchemy import text
+
+    from qdlab import __version__
+    from qdlab.store.models import utcnow
+
+    cfg = _alembic_config()
+    with engine.execution_options(**{WRITE_OPTION: True}).begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "head")
+        head = head_revision()
+        conn.execute(text(f"DELETE FROM {SCHEMA_TABLE} WHERE revision = :r"), {"r": head})
+        conn.execute(text(f"INSERT INTO {SCHEMA_TABLE} (revision, qdlab_version, applied_at) VALUES (:r, :v, :t)"),
+                     {"r": head, "v": __version__, "t": utcnow()})
+
+
+def _db_errors() -> tuple[type[BaseException], ...]:
+    from sqlalchemy.exc import DBAPIError
+
+    return (DBAPIError,)
+
+
+def open_schema(engine: Any, url: str) -> str:
+    """Check the database's schema on open; create it in an empty database. Never upgrades.
+
+    Returns the revision. Raises :class:`InputError` (one line, password masked) when the database
+    cannot be reached, is not a database, is not a qdlab record, was written by a newer qdlab (its
+    revision is unknown here), or is older than this qdlab (then ``qdlab db upgrade`` brings it up).
+    """
     head = head_revision()
+    shown = mask_url(url)
     try:
-        if current_revision(engine) == head:
+        rev = current_revision(engine)
+        if rev == head:
             return head
-        with _migration_lock(engine, url):
-            if current_revision(engine) == head:
+        if rev is None:
+            with _migration_lock(engine, url):
+                rev = current_revision(engine)
+                if rev is None:
+                    tables = _foreign_tables(engine)
+                    if tables:
+                        raise InputError(
+                            f"the database {shown} holds other tables ({', '.join(tables[:5])}"
+                            f"{', ...' if len(tables) > 5 else ''}) but no qdlab record; give an empty database",
+                            field="--db")
+                    _run_upgrade(engine)
+                    return head
+            if rev == head:
                 return head
-            cfg = _alembic_config()
-            with engine.execution_options(**{WRITE_OPTION: True}).begin() as conn:
-                cfg.attributes["connection"] = conn
-                command.upgrade(cfg, "head")
-    except OperationalError as exc:
-        raise InputError(f"cannot open the database {url}: {exc.orig}", field="--db") from exc
-    return head
+        if not known_revision(rev):
+            by = _written_by(engine, rev)
+            raise InputError(
+                f"the record {shown} was written by qdlab >= {by or 'a newer version'} (schema {rev}); "
+                f"this is qdlab {_version()}: upgrade qdlab", field="--db")
+        raise InputError(
+            f"the record {shown} has schema {rev}, this qdlab {_version()} needs {head}: "
+            f"run `qdlab db upgrade --db {shown}` (SQLite files are backed up first)", field="--db")
+    except _db_errors() as exc:
+        raise InputError(f"cannot open the database {shown}: {_driver_message(exc, url)}", field="--db") from exc
+
+
+def _version() -> str:
+    from qdlab import __version__
+
+    return __version__
+
+
+def sqlite_backup(engine: Any, url: str, rev: str | None) -> Path | None:
+    """Copy an SQLite record (consistently, with SQLite's online backup) next to itself; ``None`` otherwise."""
+    import datetime as _dt
+    import sqlite3
+
+    path = sqlite_path(url)
+    if engine.dialect.name != "sqlite" or path is None or not path.exists():
+        return None
+    stamp = _dt.datetime.now(_dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+    target = path.with_name(f"{path.stem}.backup-{rev or 'empty'}-{stamp}{path.suffix or '.sqlite'}")
+    src = sqlite3.connect(path)
+    try:
+        dst = sqlite3.connect(target)
+        try:
+            src.backup(dst)
+        finally:
+            dst.close()
+    finally:
+        src.close()
+    return target
+
+
+def upgrade(engine: Any, url: str, *, backup: bool = True) -> dict[str, Any]:
+    """Bring the database to the newest schema (``qdlab db upgrade``).
+
+    Returns ``{"from_revision", "to_revision", "backup", "action"}``; ``action`` is ``created``,
+    ``upgraded`` or ``current``. An SQLite file is backed up before anything changes. A database
+    written by a newer qdlab is refused (never downgraded).
+    """
+    head = head_revision()
+    shown = mask_url(url)
+    try:
+        with _migration_lock(engine, url):
+            rev = current_revision(engine)
+            if rev == head:
+                return {"from_revision": rev, "to_revision": head, "backup": None, "action": "current"}
+            if rev is not None and not known_revision(rev):
+                by = _written_by(engine, rev)
+                raise InputError(
+                    f"the record {shown} was written by qdlab >= {by or 'a newer version'} (schema {rev}); "
+                    f"this is qdlab {_version()}: upgrade qdlab", field="--db")
+            if rev is None and _foreign_tables(engine):
+                raise InputError(f"the database {shown} holds other tables but no qdlab record; give an empty database",
+                                 field="--db")
+            saved = sqlite_backup(engine, url, rev) if backup and rev is not None else None
+            _run_upgrade(engine)
+    except _db_errors() as exc:
+        raise InputError(f"cannot open the database {shown}: {_driver_message(exc, url)}", field="--db") from exc
+    return {"from_revision": rev, "to_revision": head, "backup": None if saved is None else str(saved),
+            "action": "created" if rev is None else "upgraded"}
 
 
 __all__ = [
@@ -222,6 +426,11 @@ __all__ = [
     "array_dir_for",
     "create_engine_for",
     "head_revision",
+    "known_revision",
     "current_revision",
+    "open_schema",
     "upgrade",
+    "sqlite_backup",
+    "mask_url",
+    "mask_secrets",
 ]

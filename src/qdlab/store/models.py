@@ -15,7 +15,18 @@ from __future__ import annotations
 import datetime as _dt
 from typing import Any, ClassVar
 
-from sqlalchemy import JSON, BigInteger, DateTime, Float, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    DateTime,
+    Float,
+    ForeignKey,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 
@@ -54,6 +65,7 @@ class Experiment(Base):
     summary: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     created_at: Mapped[_dt.datetime] = mapped_column(DateTime, default=utcnow)
     updated_at: Mapped[_dt.datetime] = mapped_column(DateTime, default=utcnow)
+    version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
 
     recipe: Mapped[Recipe | None] = relationship(
         back_populates="experiment", cascade="all, delete-orphan", uselist=False, passive_deletes=True
@@ -69,6 +81,10 @@ class Experiment(Base):
     )
     calibrations: Mapped[list[TwinCalibration]] = relationship(
         back_populates="experiment", cascade="all, delete-orphan", order_by="TwinCalibration.id", passive_deletes=True
+    )
+    versions: Mapped[list[ExperimentVersion]] = relationship(
+        back_populates="experiment", cascade="all, delete-orphan", order_by="ExperimentVersion.version",
+        passive_deletes=True
     )
 
 
@@ -180,4 +196,53 @@ class TwinCalibration(Base):
     experiment: Mapped[Experiment] = relationship(back_populates="calibrations")
 
 
-__all__ = ["Base", "Experiment", "Recipe", "Aliquot", "Measurement", "AnalysisResult", "TwinCalibration", "utcnow"]
+class ExperimentVersion(Base):
+    """An earlier version of an experiment, kept when a re-run replaced it.
+
+    ``snapshot`` is the experiment as :meth:`qdlab.store.Store.experiment_dict` gave it then (its raw
+    files and arrays stay in the content-addressed stores); ``changes`` says what differs in the next
+    version (files, manifest, qdlab version, aliquot results, calibration).
+    """
+
+    __tablename__ = "experiment_versions"
+    __table_args__ = (UniqueConstraint("experiment_id", "version", name="uq_experiment_version"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    experiment_id: Mapped[int] = mapped_column(ForeignKey("experiments.id", ondelete="CASCADE"), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    qdlab_version: Mapped[str] = mapped_column(String(50))
+    saved_at: Mapped[_dt.datetime] = mapped_column(DateTime)
+    replaced_at: Mapped[_dt.datetime] = mapped_column(DateTime, default=utcnow)
+    snapshot: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    changes: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+    experiment: Mapped[Experiment] = relationship(back_populates="versions")
+
+
+class FileBlob(Base):
+    """A raw file (``kind="raw"``) or Parquet table (``kind="array"``) by sha256, in a server database.
+
+    Every client of a PostgreSQL record writes the files it stores here once, so a colleague on another
+    machine reads the same bytes (its local file store is only a cache). Unused on SQLite.
+    """
+
+    __tablename__ = "file_blobs"
+
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(10), primary_key=True)
+    size_bytes: Mapped[int] = mapped_column(BigInteger)
+    content: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class SchemaVersion(Base):
+    """Which qdlab version brought the record to a schema revision (read when a newer one is refused)."""
+
+    __tablename__ = "qdlab_schema"
+
+    revision: Mapped[str] = mapped_column(String(64), primary_key=True)
+    qdlab_version: Mapped[str] = mapped_column(String(50))
+    applied_at: Mapped[_dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+__all__ = ["Base", "SchemaVersion", "ExperimentVersion", "FileBlob", "Experiment", "Recipe", "Aliquot", "Measurement", "AnalysisResult", "TwinCalibration", "utcnow"]

@@ -286,7 +286,15 @@ def run_experiment(
         return RunResult(plan, None, None)
     own_store = store is None
     st = Store(db) if own_store else store  # open (and migrate) first: a bad --db fails before the analyses
+    fp = fingerprint(manifest_sha, files, {})
+    out_dir = Path(out) if out is not None else root
     try:
+        # fast no-op: same manifest, files and qdlab as the stored record, and its report still on disk
+        prior = st.unchanged_report(manifest.experiment.id, fp, out_dir / "report")
+        if prior is not None and (keep_going or not prior["summary"].get("refused")):
+            summary = {**prior["summary"], "elapsed_s": round(time.perf_counter() - t0, 3)}
+            summary["record"] = {**summary["record"], "action": "unchanged", "database": st.display_url}
+            return RunResult(summary, prior["html"], prior["summary_json"])
         from concurrent.futures.process import BrokenProcessPool
 
         try:
@@ -306,8 +314,6 @@ def run_experiment(
             from qdlab.workflow.record import aliquot_rows
 
             calib = calibrate_twin(manifest, aliquot_rows(manifest, outcomes, series_out), scheduler)
-        fp = fingerprint(manifest_sha, files, {})
-
         from qdlab.workflow.record import build_record, summary_dict
 
         summary = summary_dict(manifest, root, files, outcomes, series_out, calib)
@@ -316,11 +322,11 @@ def run_experiment(
             prog.add_task("store", total=None)
             saved = st.save_experiment(record)
         kill_point("after_commit")
-        summary["record"] = {"experiment_id": saved.experiment_id, "action": saved.action, "database": st.display_url}
+        summary["record"] = {"experiment_id": saved.experiment_id, "action": saved.action, "database": st.display_url,
+                             "fingerprint": fp}
     finally:
         if own_store:
             st.close()
-    out_dir = Path(out) if out is not None else root
     from qdlab.report import write_report
 
     with _stage("report: writing HTML", quiet) as prog:
