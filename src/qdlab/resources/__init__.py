@@ -31,4 +31,9 @@ def resource_path(name: str):
     return resources.files(__name__).joinpath(name)
 
 
-__all__ = ["load_toml", "resource_path"]
+def resource_names(folder: str, suffix: str = ".toml") -> list[str]:
+    """Sorted names (without ``suffix``) of the shipped files in ``folder``, e.g. the twin's scenarios."""
+    return sorted(p.name[: -len(suffix)] for p in resource_path(folder).iterdir() if p.name.endswith(suffix))
+
+
+__all__ = ["load_toml", "resource_names", "resource_path"]

@@ -70,12 +70,10 @@ class RecipeRef(_Model):
     def _known_scenario(cls, v: str | None) -> str | None:
         if v is None:
             return v
-        try:
-            from qdlab.twin import list_scenarios
-        except Exception:  # the twin is not part of this version: the run will say so
-            return v
-        names = [str(getattr(n, "name", n)) for n in list_scenarios()]
-        if names and v not in names:
+        from qdlab.resources import resource_names
+
+        names = resource_names("twin/scenarios")  # the twin's shipped scenarios, without importing the twin
+        if v not in names:
             raise ValueError(f"unknown twin scenario {v!r}; shipped: {', '.join(names)}")
         return v
 
