@@ -388,7 +388,7 @@ def _max_growth_rate(p: np.ndarray, r: np.ndarray, nn: np.ndarray, gmul: np.ndar
     temp = _interp(t, temp_t, temp_k)
     vol = x[X_V]
     oa = x[X_NOA] / vol
-    lc, d_nm2, kg_nm, minf, kform, kdiss = conditions(p, temp, oa)
+    lc, d_nm2, kg_nm, minf, _kform, _kdiss = conditions(p, temp, oa)
     phi = p[P_VM] * minf
     etch = p[P_KET] * oa
     s_now = fixed_s if fixed_s >= 0.0 else x[X_NM] / (minf * vol)
@@ -513,7 +513,7 @@ def run_kernel(p: np.ndarray, r: np.ndarray, nn: np.ndarray, origin: np.ndarray,
                 dt = max(dr_max / gmax, dt_min)
                 if t + 1.5 * dt > t_next:
                     dt = t_next - t
-            n, open_idx, open_t, st, capped = _step(p, r, nn, origin, gmul, emul, birth, n, open_idx, open_t, x, t, dt,
+            n, open_idx, open_t, st, _capped = _step(p, r, nn, origin, gmul, emul, birth, n, open_idx, open_t, x, t, dt,
                                                     rate_t, rate_q, temp_t, temp_k, feed_c, heun, fixed_s, nuc_fixed,
                                                     window, class_dr, a, b, u0, rn)
             if st != ST_OK:
@@ -532,7 +532,7 @@ def run_kernel(p: np.ndarray, r: np.ndarray, nn: np.ndarray, origin: np.ndarray,
             tries += 1
             # one full step (A)
             _copy_state(n, r, nn, origin, gmul, emul, birth, x, rA, nA, oA, gA, eA, bA, xA)
-            nA_, oiA, otA, stA, capA = _step(p, rA, nA, oA, gA, eA, bA, n, open_idx, open_t, xA, t, dt, rate_t,
+            _nA, _oiA, _otA, stA, capA = _step(p, rA, nA, oA, gA, eA, bA, n, open_idx, open_t, xA, t, dt, rate_t,
                                              rate_q, temp_t, temp_k, feed_c, heun, fixed_s, nuc_fixed, window,
                                              class_dr, a, b, u0, rn)
             if stA != ST_OK:

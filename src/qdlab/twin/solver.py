@@ -44,6 +44,9 @@ from qdlab.twin.kernel import (
     R_TEMP,
     R_V,
     R_WD,
+    ST_MAX_STEPS,
+    ST_POOL_FULL,
+    ST_UNDERFLOW,
     X_FED,
     X_FEEDLEFT,
     X_LOST,
@@ -53,9 +56,6 @@ from qdlab.twin.kernel import (
     X_NP,
     X_V,
     X_WD,
-    ST_MAX_STEPS,
-    ST_POOL_FULL,
-    ST_UNDERFLOW,
     run_kernel,
 )
 from qdlab.twin.model import pack_parameters
@@ -111,7 +111,7 @@ class SolverSettings:
         ``False`` runs the old fixed scheme (``dt = min(dt_max_s, dr_max_nm / max|dr/dt|)``, no error control).
     """
 
-    rtol: float = 1e-3
+    rtol: float = 5e-4
     atol: float = 1e-6
     atol_radius_nm: float = 2e-3
     dt_max_s: float = 30.0
