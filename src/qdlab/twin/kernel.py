@@ -102,7 +102,7 @@ def _add_nuclei(dn: float, units: float, t: float, r: np.ndarray, nn: np.ndarray
     """Add ``dn`` mol of nuclei holding ``units`` each; returns ``(n, open_idx, open_t, ok)``.
 
     The nuclei join the nearest live nucleus class whose radius is within ``class_dr`` (nm) of theirs and
-    that is younger than ``window`` (s); otherwise a new class is opened (a dead slot is reused).
+    that was opened in the same time cohort ``floor(t / window)``; otherwise a new class is opened (a dead slot is reused).
     Merging is volume-weighted (mass-conserving); its error in radius is bounded by ``class_dr``, so the
     class resolution converges as ``class_dr`` and ``window`` are refined. When no slot is free the state
     is left unchanged and ``ok`` is False: the caller grows the pool (it never merges silently).
@@ -112,8 +112,11 @@ def _add_nuclei(dn: float, units: float, t: float, r: np.ndarray, nn: np.ndarray
     rnew = radius_of_units(units, vu)
     k = -1
     best = class_dr
-    for j in range(n):  # the nearest live nucleus class within class_dr (and younger than the window)
-        if origin[j] == 1 and nn[j] > 0.0 and t - birth[j] < window:
+    # nucleus classes are cohorts of a fixed time grid (multiples of ``window``), so that the class boundaries
+    # do not depend on where the steps fall
+    cohort = math.floor(t / window) if window < 1e300 else 0.0
+    for j in range(n):  # the nearest live nucleus class of the same cohort within class_dr
+        if origin[j] == 1 and nn[j] > 0.0 and (window >= 1e300 or math.floor(birth[j] / window) == cohort):
             dj = abs(r[j] - rnew)
             if dj <= best:
                 best = dj

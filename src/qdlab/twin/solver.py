@@ -113,7 +113,7 @@ class SolverSettings:
 
     rtol: float = 5e-4
     atol: float = 1e-6
-    atol_radius_nm: float = 2e-3
+    atol_radius_nm: float = 5e-4
     dt_max_s: float = 30.0
     dt_min_s: float = 1e-9
     dt_init_s: float = 1e-3
