@@ -95,9 +95,9 @@ class SolverSettings:
         Class resolution of new nuclei: nuclei join the open nucleus class only while its radius is within
         this of theirs (volume-weighted merge), else a new class opens.
     nucleation_window_s
-        Time limit of one nucleus class (s; ``None``: no limit). With slow growth a class stays within
-        ``nucleus_class_dr_nm`` of new nuclei for long, lumping nuclei of very different ages; the window
-        bounds that.
+        Nucleus classes are cohorts of a fixed time grid of this spacing (s; ``None``: one cohort). With
+        slow growth a class stays within ``nucleus_class_dr_nm`` of new nuclei for long, lumping nuclei of
+        very different ages; the cohorts bound that, independently of where the steps fall.
     seed_class_factor
         Multiplies the scenario's ``seeds.n_classes`` (the seed size resolution).
     class_pool
