@@ -38,12 +38,12 @@ def test_paper_emission_order(hot_runs):
     pl = np.array([r.aliquots[-1].pl_peak_nm for r in hot_runs])
     assert np.all(np.diff(pl) > 0), f"order 965 < 1010 < 1102 < 1145 nm not reproduced: {pl.round()}"
     assert np.all(np.abs(pl - np.array(PAPER_NM)) < 50.0), pl.round()
-    # the 200 C batch is the reddest because it nucleates fewer dots (slower precursor conversion, a higher
-    # surface energy and hence a higher CNT barrier than at 215 C), not because it runs longer (45 s against
-    # 55 s at 215 C)
+    # the 200 C batch nucleates the fewest dots (higher surface energy, hence a higher CNT barrier than at
+    # 210-215 C); on the converged solver the difference is 15 % (0.41 against 0.48-0.49 umol), no longer the
+    # factor 2-4 of the old fixed-step fit, and its red PL comes mostly from a broad distribution (docs/science.md)
     assert hot_runs[3].aliquots[-1].temperature_c == pytest.approx(200.0)
     dots = [float(r.size_distributions[-1].number_mol.sum()) for r in hot_runs]
-    assert dots[3] < 0.5 * dots[0] and dots[3] < 0.5 * dots[1]
+    assert dots[3] < min(dots[:3])
 
 
 def test_hot_injection_mass_balance(hot_runs):
@@ -91,8 +91,9 @@ def test_msc_sink_activation_energies_are_inert_at_180c():
     # ... while they act away from 180 C (so the invariance above is not vacuous)
     hot = load_scenario("hot-injection-1145nm")
     base = simulate(hot).aliquots[-1].pl_peak_nm
-    for key in ("fusion_activation_kj_per_mol", "coalescence_activation_kj_per_mol"):
-        changed = simulate(hot.with_overrides({f"params.{key}": 120.0})).aliquots[-1].pl_peak_nm
+    # values far from the fitted ones (E_fuse 292, E_cc 112.5 kJ/mol)
+    for key, value in (("fusion_activation_kj_per_mol", 120.0), ("coalescence_activation_kj_per_mol", 0.0)):
+        changed = simulate(hot.with_overrides({f"params.{key}": value})).aliquots[-1].pl_peak_nm
         assert abs(changed - base) > 5.0, key
 
 

@@ -13,13 +13,16 @@ and free-acid amounts). One step of length ``dt``:
 2. feed and precursor conversion (exact exponential integrator), MSC balance (implicit Euler, solved
    exactly as a quadratic), MSC dissolution to monomer, MSC fusion onto classes (Smoluchowski
    kernel), MSC coalescence into secondary nuclei;
-3. CNT nucleation from monomer; new nuclei are collected into the class opened for the current
-   nucleation window (volume-weighted, mass-conserving), a new class per window.
+3. CNT nucleation from monomer at the end-of-step ``S`` (at constant ``S`` the number born is exactly
+   ``J V t``; otherwise the step doubling controls its error); new nuclei join the open nucleus class while its radius is within
+   ``class_dr`` of theirs (volume-weighted, mass-conserving), else a new class opens; when no slot
+   is left the kernel stops with a status and the solver grows the pool (never a silent merge).
 
 Every transfer is booked from one reservoir to another, so the Cd3P2 units (precursor + MSC +
 monomer + QDs + withdrawn) are conserved to round-off; :func:`qdlab.twin.solver.simulate` checks it.
-The step is limited by ``dt_max``, by the next event (aliquot, rate change) and by ``dr_max`` on
-the fastest surviving class.
+The step is chosen by error control (step doubling, :func:`run_kernel`) and limited by ``dt_max`` and
+the next event (aliquot, rate change, temperature breakpoint); the old fixed scheme (``dr_max`` on
+the fastest surviving class) is kept for the limiting-case tests.
 
 Developer note: the kernels are cached by numba (``cache=True``); numba does not notice edits to the
 helpers they call in :mod:`qdlab.twin.model`, so delete ``src/qdlab/twin/__pycache__/*.nb[ic]`` after
@@ -49,7 +52,6 @@ from qdlab.twin.model import (
     P_SHELL,
     P_VM,
     P_VU,
-    P_WINDOW,
     cnt_nucleation,
     conditions,
     fusion_kernel_l_per_mol_s,
@@ -62,7 +64,10 @@ from qdlab.twin.model import (
 
 # scalar state (amounts in mol Cd3P2 units unless stated)
 X_V, X_NP, X_NC, X_NM, X_NOA, X_FED, X_WD, X_FEEDLEFT, X_S, X_LOST = range(10)
-N_X = 10
+X_NUC, X_NUCU = 10, 11  # cumulative nuclei born (mol particles) and the Cd3P2 units they took (mol)
+N_X = 12
+# status codes returned (negated) by run_kernel
+ST_OK, ST_POOL_FULL, ST_MAX_STEPS, ST_UNDERFLOW = 0, 1, 2, 3
 # per-aliquot record
 R_T, R_TEMP, R_V, R_NP, R_NC, R_NM, R_NOA, R_S, R_FED, R_WD, R_QD, R_NLIVE, R_STEPS, R_LOST = range(14)
 N_REC = 14
@@ -93,42 +98,53 @@ def _step_value(t: float, xs: np.ndarray, ys: np.ndarray) -> float:
 @njit(cache=True)
 def _add_nuclei(dn: float, units: float, t: float, r: np.ndarray, nn: np.ndarray, origin: np.ndarray,
                 gmul: np.ndarray, emul: np.ndarray, birth: np.ndarray, n: int, open_idx: int, open_t: float,
-                window: float, vu: float) -> tuple:
-    """Add ``dn`` mol of nuclei holding ``units`` each; returns (n, open_idx, open_t)."""
+                window: float, class_dr: float, vu: float) -> tuple:
+    """Add ``dn`` mol of nuclei holding ``units`` each; returns ``(n, open_idx, open_t, ok)``.
+
+    The nuclei join the nearest live nucleus class whose radius is within ``class_dr`` (nm) of theirs and
+    that was opened in the same time cohort ``floor(t / window)``; otherwise a new class is opened (a dead slot is reused).
+    Merging is volume-weighted (mass-conserving); its error in radius is bounded by ``class_dr``, so the
+    class resolution converges as ``class_dr`` and ``window`` are refined. When no slot is free the state
+    is left unchanged and ``ok`` is False: the caller grows the pool (it never merges silently).
+    """
     if dn <= 0.0:
-        return n, open_idx, open_t
-    if open_idx >= 0 and nn[open_idx] > 0.0 and t - open_t < window:
-        k = open_idx
-    else:
-        k = -1
-        if n < r.size:
-            k = n
-            n += 1
-        else:
-            for j in range(r.size):  # reuse a dead slot
-                if nn[j] <= 0.0:
-                    k = j
-                    break
-        if k >= 0:
-            r[k] = radius_of_units(units, vu)
-            nn[k] = dn
-            origin[k] = 1
-            gmul[k] = 1.0
-            emul[k] = 1.0
-            birth[k] = t
-            return n, k, t
-        # no slot left: merge into the nearest live class by size
-        best = 1e300
-        rn = radius_of_units(units, vu)
-        for j in range(r.size):
-            if nn[j] > 0.0 and abs(r[j] - rn) < best:
-                best = abs(r[j] - rn)
+        return n, open_idx, open_t, True
+    rnew = radius_of_units(units, vu)
+    k = -1
+    best = class_dr
+    # nucleus classes are cohorts of a fixed time grid (multiples of ``window``), so that the class boundaries
+    # do not depend on where the steps fall
+    cohort = math.floor(t / window) if window < 1e300 else 0.0
+    for j in range(n):  # the nearest live nucleus class of the same cohort within class_dr
+        if origin[j] == 1 and nn[j] > 0.0 and (window >= 1e300 or math.floor(birth[j] / window) == cohort):
+            dj = abs(r[j] - rnew)
+            if dj <= best:
+                best = dj
                 k = j
-    u_old = units_of_radius(r[k], vu)
-    tot = nn[k] + dn
-    r[k] = radius_of_units((nn[k] * u_old + dn * units) / tot, vu)
-    nn[k] = tot
-    return n, open_idx, open_t
+    if k >= 0:
+        u_old = units_of_radius(r[k], vu)
+        tot = nn[k] + dn
+        r[k] = radius_of_units((nn[k] * u_old + dn * units) / tot, vu)
+        nn[k] = tot
+        return n, k, open_t, True
+    k = -1
+    if n < r.size:
+        k = n
+        n += 1
+    else:
+        for j in range(r.size):  # reuse a dead slot
+            if nn[j] <= 0.0:
+                k = j
+                break
+    if k < 0:
+        return n, open_idx, open_t, False
+    r[k] = rnew
+    nn[k] = dn
+    origin[k] = 1
+    gmul[k] = 1.0
+    emul[k] = 1.0
+    birth[k] = t
+    return n, k, t, True
 
 
 @njit(cache=True)
@@ -193,208 +209,393 @@ def feed_step(x: np.ndarray, t: float, dt: float, rate_t: np.ndarray, rate_q: np
 
 
 @njit(cache=True)
-def run_kernel(p: np.ndarray, r: np.ndarray, nn: np.ndarray, origin: np.ndarray, gmul: np.ndarray,
-               emul: np.ndarray, birth: np.ndarray, n_init: int, x: np.ndarray,
-               rate_t: np.ndarray, rate_q: np.ndarray, temp_t: np.ndarray, temp_k: np.ndarray,
-               feed_c: np.ndarray, t_end: float, ali_t: np.ndarray, ali_vol: float,
-               dt_max: float, dr_max: float, dt_min: float, heun: bool, fixed_s: float,
-               out_r: np.ndarray, out_n: np.ndarray, out_origin: np.ndarray, out_rec: np.ndarray) -> int:
-    """Integrate the twin from 0 to ``t_end`` (s); fills the per-aliquot outputs; returns the step count.
+def _step(p: np.ndarray, r: np.ndarray, nn: np.ndarray, origin: np.ndarray, gmul: np.ndarray, emul: np.ndarray,
+          birth: np.ndarray, n: int, open_idx: int, open_t: float, x: np.ndarray, t: float, dt: float,
+          rate_t: np.ndarray, rate_q: np.ndarray, temp_t: np.ndarray, temp_k: np.ndarray, feed_c: np.ndarray,
+          heun: bool, fixed_s: float, nuc_fixed: bool, window: float, class_dr: float,
+          a: np.ndarray, b: np.ndarray, u0: np.ndarray, rn: np.ndarray) -> tuple:
+    """One split step of length ``dt`` from ``t``; returns ``(n, open_idx, open_t, status, capped)``.
 
-    ``feed_c`` = (precursor, MSC, oleic acid) in mol per L of feed; ``rate_q`` in L/s; ``fixed_s`` >= 0
-    freezes the supersaturation (infinite monomer reservoir; used by the focusing test). ``dt_min`` floors
-    the step that ``dr_max`` would impose (bounds the cost of extreme, very fast regimes).
+    ``status`` is :data:`ST_POOL_FULL` when nuclei found no free class slot (the state is then
+    inconsistent and must be discarded); ``capped`` is True when the explicit nucleation had to be
+    limited to half the monomer (the step is too long for the nucleation burst).
     """
-    cap = r.size
-    n = n_init
     vu = p[P_VU]
     rmin = p[P_RMIN]
     alpha = p[P_ALPHA]
     nc = p[P_NC]
     mcc = p[P_MCC]
+    temp = _interp(t, temp_t, temp_k)
+    vol = x[X_V]
+    oa = x[X_NOA] / vol
+    lc, d_nm2, kg_nm, minf, kform, kdiss = conditions(p, temp, oa)
+    phi = p[P_VM] * minf
+    etch = p[P_KET] * oa
+    msat = minf * vol
+    s_now = fixed_s if fixed_s >= 0.0 else x[X_NM] / msat
+    for i in range(n):
+        if nn[i] > 0.0 and r[i] > 0.0:
+            ai, bi = growth_coefficients(r[i], lc, alpha, d_nm2, kg_nm * gmul[i], phi, etch * emul[i])
+            a[i] = ai
+            b[i] = bi
+            u0[i] = units_of_radius(r[i], vu)
+        else:
+            a[i] = 0.0
+            b[i] = 0.0
+            u0[i] = 0.0
+    # ---- 1. growth / dissolution / etching with implicit supersaturation ----
+    # acid etching removes units as Cd oleate + PH3 (the phosphine leaves the flask): booked to a sink
+    # (the exact volume the etch term alone removes in this step, so that the monomer balance keeps a
+    # root S >= 0: the full update shrinks every class at least this much when S = 0)
+    etched = 0.0
+    for i in range(n):
+        if u0[i] > 0.0 and etch * emul[i] > 0.0:
+            r_e = r[i] - dt * etch * emul[i]
+            etched += nn[i] * (u0[i] - (units_of_radius(r_e, vu) if r_e > rmin else 0.0))
+    nm_av = x[X_NM] - etched  # the shrinkage by etching (in dunits) must not feed the monomer
+    if fixed_s >= 0.0:
+        s = fixed_s
+    else:
+        s = max(s_now, 0.0)
+        lo = 0.0
+        hi = -1.0
+        for _it in range(100):
+            f = nm_av - s * msat
+            df = -msat
+            for i in range(n):
+                if u0[i] > 0.0:
+                    ri = r[i] + dt * (a[i] * s - b[i])
+                    if ri > rmin:
+                        f -= nn[i] * (units_of_radius(ri, vu) - u0[i])
+                        df -= nn[i] * 12.566370614359172 * ri * ri / vu * dt * a[i]
+                    else:
+                        f += nn[i] * u0[i]
+            if f > 0.0:
+                lo = s
+            else:
+                hi = s
+            s_new = s - f / df
+            if s_new <= lo or (hi >= 0.0 and s_new >= hi):
+                s_new = 0.5 * (lo + hi) if hi >= 0.0 else 2.0 * s + 1.0
+            if abs(s_new - s) <= 1e-13 * s + 1e-300:
+                s = s_new
+                break
+            s = s_new
+    dunits = 0.0
+    for i in range(n):
+        if u0[i] > 0.0:
+            ri = r[i] + dt * (a[i] * s - b[i])
+            rn[i] = ri if ri > rmin else 0.0
+    if heun:
+        for i in range(n):
+            if u0[i] > 0.0 and rn[i] > 0.0:
+                a2, b2 = growth_coefficients(rn[i], lc, alpha, d_nm2, kg_nm * gmul[i], phi, etch * emul[i])
+                ri = r[i] + 0.5 * dt * ((a[i] + a2) * s - b[i] - b2)
+                rn[i] = ri if ri > rmin else 0.0
+    for i in range(n):
+        if u0[i] > 0.0:
+            dunits += nn[i] * (units_of_radius(rn[i], vu) - u0[i])
+    if fixed_s < 0.0 and nm_av - dunits < 0.0:
+        # the corrector over-drew the monomer: fall back to the implicit Euler update
+        dunits = 0.0
+        for i in range(n):
+            if u0[i] > 0.0:
+                ri = r[i] + dt * (a[i] * s - b[i])
+                rn[i] = ri if ri > rmin else 0.0
+                dunits += nn[i] * (units_of_radius(rn[i], vu) - u0[i])
+    for i in range(n):
+        if u0[i] > 0.0:
+            r[i] = rn[i]
+            if rn[i] <= 0.0:
+                nn[i] = 0.0
+    if fixed_s < 0.0:
+        x[X_NM] = max(nm_av - dunits, 0.0)
+        x[X_LOST] += etched
+    x[X_NOA] = max(x[X_NOA] - p[P_NUOA] * etched, 0.0)
+    # ---- 2. feed, precursor -> MSC, MSC -> monomer / fusion / coalescence ----
+    dv, converted = feed_step(x, t, dt, rate_t, rate_q, feed_c, kform)
+    vol = x[X_V]
+    act = msc_acid_activation(p, oa)
+    tfus, tcc = msc_sink_temperature_factors(p, temp)
+    lam_fus = 0.0
+    if p[P_PFUSE] > 0.0:
+        for i in range(n):
+            if nn[i] > 0.0:
+                a[i] = fusion_kernel_l_per_mol_s(r[i], p[P_RC], p[P_DC], temp, p[P_ETA], p[P_SHELL],
+                                                 p[P_PFUSE] * gmul[i] * act * tfus)
+                lam_fus += a[i] * nn[i] / vol
+    c0 = x[X_NC] + converted + dv * feed_c[1]
+    kap = mcc * p[P_KCC] * act * tcc / (nc * vol)
+    lin = 1.0 + dt * (kdiss + lam_fus)
+    c1 = 2.0 * c0 / (lin + math.sqrt(lin * lin + 4.0 * kap * dt * c0)) if c0 > 0.0 else 0.0
+    x[X_NC] = c1
+    x[X_NM] += dt * kdiss * c1
+    if lam_fus > 0.0 and c1 > 0.0:
+        for i in range(n):
+            if nn[i] > 0.0:
+                per_particle = dt * c1 * a[i] / vol  # units gained per particle
+                r[i] = radius_of_units(units_of_radius(r[i], vu) + per_particle, vu)
+    coal = dt * kap * c1 * c1
+    if coal > 0.0:
+        dnc = coal / (mcc * nc)
+        n, open_idx, open_t, ok = _add_nuclei(dnc, mcc * nc, t, r, nn, origin, gmul, emul, birth, n,
+                                              open_idx, open_t, window, class_dr, vu)
+        if not ok:
+            return n, open_idx, open_t, ST_POOL_FULL, False
+        x[X_NUC] += dnc
+        x[X_NUCU] += coal
+    # ---- 3. CNT nucleation from monomer ----
+    capped = False
+    if p[P_ANUC] > 0.0 and (fixed_s < 0.0 or nuc_fixed):
+        s_cur = fixed_s if fixed_s >= 0.0 else x[X_NM] / (minf * vol)
+        jrate, rstar = cnt_nucleation(s_cur, lc, vu, p[P_ANUC])
+        if jrate > 0.0:
+            rnuc = max(1.02 * rstar, 1.5 * rmin)
+            unuc = units_of_radius(rnuc, vu)
+            dn = jrate * vol * dt / _NA
+            if fixed_s < 0.0:
+                if dn * unuc > 0.5 * x[X_NM]:
+                    dn = 0.5 * x[X_NM] / unuc
+                    capped = True
+                x[X_NM] -= dn * unuc
+            n, open_idx, open_t, ok = _add_nuclei(dn, unuc, t, r, nn, origin, gmul, emul, birth, n, open_idx,
+                                                  open_t, window, class_dr, vu)
+            if not ok:
+                return n, open_idx, open_t, ST_POOL_FULL, capped
+            x[X_NUC] += dn
+            x[X_NUCU] += dn * unuc
+    x[X_S] = s if fixed_s >= 0.0 else x[X_NM] / (minf * vol)
+    return n, open_idx, open_t, ST_OK, capped
+
+
+@njit(cache=True)
+def _copy_state(n: int, r: np.ndarray, nn: np.ndarray, origin: np.ndarray, gmul: np.ndarray, emul: np.ndarray,
+                birth: np.ndarray, x: np.ndarray, r2: np.ndarray, nn2: np.ndarray, origin2: np.ndarray,
+                gmul2: np.ndarray, emul2: np.ndarray, birth2: np.ndarray, x2: np.ndarray) -> None:
+    for i in range(n):
+        r2[i] = r[i]
+        nn2[i] = nn[i]
+        origin2[i] = origin[i]
+        gmul2[i] = gmul[i]
+        emul2[i] = emul[i]
+        birth2[i] = birth[i]
+    for k in range(x.size):
+        x2[k] = x[k]
+
+
+@njit(cache=True)
+def _max_growth_rate(p: np.ndarray, r: np.ndarray, nn: np.ndarray, gmul: np.ndarray, emul: np.ndarray, n: int,
+                     x: np.ndarray, t: float, temp_t: np.ndarray, temp_k: np.ndarray, fixed_s: float,
+                     dt_max: float) -> float:
+    """Fastest |dr/dt| (nm/s) of a class that survives a step of ``dt_max`` (for the ``dr_max`` limit)."""
+    temp = _interp(t, temp_t, temp_k)
+    vol = x[X_V]
+    oa = x[X_NOA] / vol
+    lc, d_nm2, kg_nm, minf, _kform, _kdiss = conditions(p, temp, oa)
+    phi = p[P_VM] * minf
+    etch = p[P_KET] * oa
+    s_now = fixed_s if fixed_s >= 0.0 else x[X_NM] / (minf * vol)
+    gmax = 0.0
+    for i in range(n):
+        if nn[i] > 0.0 and r[i] > 0.0:
+            ai, bi = growth_coefficients(r[i], lc, p[P_ALPHA], d_nm2, kg_nm * gmul[i], phi, etch * emul[i])
+            g = ai * s_now - bi
+            if g < 0.0 and r[i] + dt_max * g < p[P_RMIN]:
+                continue  # vanishes within a step anyway
+            if abs(g) > gmax:
+                gmax = abs(g)
+    return gmax
+
+
+@njit(cache=True)
+def _record(ia: int, t: float, n: int, r: np.ndarray, nn: np.ndarray, origin: np.ndarray, x: np.ndarray,
+            temp_t: np.ndarray, temp_k: np.ndarray, vu: float, steps: int, out_r: np.ndarray, out_n: np.ndarray,
+            out_origin: np.ndarray, out_rec: np.ndarray) -> float:
+    qd = 0.0
+    nlive = 0
+    for i in range(n):
+        out_r[ia, i] = r[i]
+        out_n[ia, i] = nn[i]
+        out_origin[ia, i] = origin[i]
+        if nn[i] > 0.0:
+            qd += nn[i] * units_of_radius(r[i], vu)
+            nlive += 1
+    out_rec[ia, R_T] = t
+    out_rec[ia, R_TEMP] = _interp(t, temp_t, temp_k)
+    out_rec[ia, R_V] = x[X_V]
+    out_rec[ia, R_NP] = x[X_NP]
+    out_rec[ia, R_NC] = x[X_NC]
+    out_rec[ia, R_NM] = x[X_NM]
+    out_rec[ia, R_NOA] = x[X_NOA]
+    out_rec[ia, R_S] = x[X_S]
+    out_rec[ia, R_FED] = x[X_FED]
+    out_rec[ia, R_WD] = x[X_WD]
+    out_rec[ia, R_QD] = qd
+    out_rec[ia, R_NLIVE] = nlive
+    out_rec[ia, R_STEPS] = steps
+    out_rec[ia, R_LOST] = x[X_LOST]
+    return qd
+
+
+@njit(cache=True)
+def run_kernel(p: np.ndarray, r: np.ndarray, nn: np.ndarray, origin: np.ndarray, gmul: np.ndarray,
+               emul: np.ndarray, birth: np.ndarray, n_init: int, x: np.ndarray,
+               rate_t: np.ndarray, rate_q: np.ndarray, temp_t: np.ndarray, temp_k: np.ndarray,
+               feed_c: np.ndarray, t_end: float, ali_t: np.ndarray, ali_vol: float,
+               dt_max: float, dr_max: float, dt_min: float, heun: bool, fixed_s: float,
+               adaptive: bool, rtol: float, atol: float, atol_nm: float, dt_init: float,
+               window: float, class_dr: float, max_steps: int, nuc_fixed: bool,
+               out_r: np.ndarray, out_n: np.ndarray, out_origin: np.ndarray, out_rec: np.ndarray) -> int:
+    """Integrate the twin from 0 to ``t_end`` (s); fills the per-aliquot outputs; returns the step count.
+
+    With ``adaptive`` the step is chosen by step doubling: every step is taken once with ``dt`` and
+    twice with ``dt/2`` from the same state, and accepted (the two half steps kept) when the difference,
+    scaled by ``rtol |y| + atol``, is at most 1 on every scalar amount (precursor, MSC, monomer: atol is
+    a fraction of the run's Cd3P2 budget; nuclei born: relative to the particles present), on every
+    class radius (``atol_nm``). The splitting is first order, so the step is rescaled by
+    ``0.9 err^(-1/2)``. A step whose explicit nucleation would take more than half the monomer is rejected.
+    Without ``adaptive`` the old fixed scheme runs: ``dt = min(dt_max, dr_max / max|dr/dt|)``, floored at
+    ``dt_min``.
+
+    ``feed_c`` = (precursor, MSC, oleic acid) in mol per L of feed; ``rate_q`` in L/s; ``fixed_s`` >= 0
+    freezes the supersaturation (infinite monomer reservoir; CNT nuclei then form only with
+    ``nuc_fixed``). Returns the accepted step count, or ``-ST_POOL_FULL`` (no class slot left: grow the
+    pool and rerun), ``-ST_MAX_STEPS``, ``-ST_UNDERFLOW`` (the error control wanted a step below ``dt_min``).
+    """
+    cap = r.size
+    n = n_init
+    vu = p[P_VU]
     a = np.zeros(cap)
     b = np.zeros(cap)
     u0 = np.zeros(cap)
     rn = np.zeros(cap)
+    # step-doubling copies
+    rA = np.zeros(cap)
+    nA = np.zeros(cap)
+    oA = np.zeros(cap, dtype=origin.dtype)
+    gA = np.zeros(cap)
+    eA = np.zeros(cap)
+    bA = np.zeros(cap)
+    xA = np.zeros(x.size)
+    rB = np.zeros(cap)
+    nB = np.zeros(cap)
+    oB = np.zeros(cap, dtype=origin.dtype)
+    gB = np.zeros(cap)
+    eB = np.zeros(cap)
+    bB = np.zeros(cap)
+    xB = np.zeros(x.size)
+    # the Cd3P2 budget of the run (absolute tolerance scale of the amounts)
+    budget = x[X_NP] + x[X_NC] + x[X_NM] + x[X_FEEDLEFT] * (feed_c[0] + feed_c[1])
+    for i in range(n):
+        if nn[i] > 0.0:
+            budget += nn[i] * units_of_radius(r[i], vu)
+    if budget <= 0.0:
+        budget = 1e-30
     t = 0.0
     ia = 0
     n_ali = ali_t.size
     open_idx = -1
     open_t = -1e300
     steps = 0
+    tries = 0
+    dt_prop = min(dt_init, dt_max)
     while True:
         while ia < n_ali and ali_t[ia] <= t + 1e-9:
-            # record the aliquot, then withdraw it
-            qd = 0.0
-            nlive = 0
-            for i in range(n):
-                out_r[ia, i] = r[i]
-                out_n[ia, i] = nn[i]
-                out_origin[ia, i] = origin[i]
-                if nn[i] > 0.0:
-                    qd += nn[i] * units_of_radius(r[i], vu)
-                    nlive += 1
-            temp = _interp(t, temp_t, temp_k)
-            out_rec[ia, R_T] = t
-            out_rec[ia, R_TEMP] = temp
-            out_rec[ia, R_V] = x[X_V]
-            out_rec[ia, R_NP] = x[X_NP]
-            out_rec[ia, R_NC] = x[X_NC]
-            out_rec[ia, R_NM] = x[X_NM]
-            out_rec[ia, R_NOA] = x[X_NOA]
-            out_rec[ia, R_S] = x[X_S]
-            out_rec[ia, R_FED] = x[X_FED]
-            out_rec[ia, R_WD] = x[X_WD]
-            out_rec[ia, R_QD] = qd
-            out_rec[ia, R_NLIVE] = nlive
-            out_rec[ia, R_STEPS] = steps
-            out_rec[ia, R_LOST] = x[X_LOST]
+            qd = _record(ia, t, n, r, nn, origin, x, temp_t, temp_k, vu, steps, out_r, out_n, out_origin, out_rec)
             withdraw_aliquot(x, nn[:n], ali_vol, qd)
             ia += 1
         if t >= t_end - 1e-9:
             break
-        # next event
+        if tries >= max_steps:
+            return -ST_MAX_STEPS
         t_next = next_event_time(t, t_end, ia, ali_t, rate_t, temp_t)
-        temp = _interp(t, temp_t, temp_k)
-        vol = x[X_V]
-        oa = x[X_NOA] / vol
-        lc, d_nm2, kg_nm, minf, kform, kdiss = conditions(p, temp, oa)
-        phi = p[P_VM] * minf
-        etch = p[P_KET] * oa
-        msat = minf * vol
-        s_now = fixed_s if fixed_s >= 0.0 else x[X_NM] / msat
-        # growth coefficients and the step size
-        gmax = 0.0
-        for i in range(n):
-            if nn[i] > 0.0 and r[i] > 0.0:
-                ai, bi = growth_coefficients(r[i], lc, alpha, d_nm2, kg_nm * gmul[i], phi, etch * emul[i])
-                a[i] = ai
-                b[i] = bi
-                u0[i] = units_of_radius(r[i], vu)
-                g = ai * s_now - bi
-                if g < 0.0 and r[i] + dt_max * g < rmin:
-                    continue  # vanishes within a step anyway
-                if abs(g) > gmax:
-                    gmax = abs(g)
-            else:
-                a[i] = 0.0
-                b[i] = 0.0
-                u0[i] = 0.0
-        dt = min(dt_max, t_next - t)
-        if gmax > 0.0 and dr_max / gmax < dt:
-            dt = max(dr_max / gmax, dt_min)
-            if t + 1.5 * dt > t_next:
-                dt = t_next - t
-        # ---- 1. growth / dissolution / etching with implicit supersaturation ----
-        # acid etching removes units as Cd oleate + PH3 (the phosphine leaves the flask): booked to a sink
-        # (the exact volume the etch term alone removes in this step, so that the monomer balance keeps a
-        # root S >= 0: the full update shrinks every class at least this much when S = 0)
-        etched = 0.0
-        for i in range(n):
-            if u0[i] > 0.0 and etch * emul[i] > 0.0:
-                r_e = r[i] - dt * etch * emul[i]
-                etched += nn[i] * (u0[i] - (units_of_radius(r_e, vu) if r_e > rmin else 0.0))
-        nm_av = x[X_NM] - etched  # the shrinkage by etching (in dunits) must not feed the monomer
-        if fixed_s >= 0.0:
-            s = fixed_s
+        if not adaptive:
+            dt = min(dt_max, t_next - t)
+            gmax = _max_growth_rate(p, r, nn, gmul, emul, n, x, t, temp_t, temp_k, fixed_s, dt_max)
+            if gmax > 0.0 and dr_max / gmax < dt:
+                dt = max(dr_max / gmax, dt_min)
+                if t + 1.5 * dt > t_next:
+                    dt = t_next - t
+            n, open_idx, open_t, st, _capped = _step(p, r, nn, origin, gmul, emul, birth, n, open_idx, open_t, x, t, dt,
+                                                    rate_t, rate_q, temp_t, temp_k, feed_c, heun, fixed_s, nuc_fixed,
+                                                    window, class_dr, a, b, u0, rn)
+            if st != ST_OK:
+                return -st
+            tries += 1
         else:
-            s = max(s_now, 0.0)
-            lo = 0.0
-            hi = -1.0
-            for _it in range(100):
-                f = nm_av - s * msat
-                df = -msat
-                for i in range(n):
-                    if u0[i] > 0.0:
-                        ri = r[i] + dt * (a[i] * s - b[i])
-                        if ri > rmin:
-                            f -= nn[i] * (units_of_radius(ri, vu) - u0[i])
-                            df -= nn[i] * 12.566370614359172 * ri * ri / vu * dt * a[i]
-                        else:
-                            f += nn[i] * u0[i]
-                if f > 0.0:
-                    lo = s
-                else:
-                    hi = s
-                s_new = s - f / df
-                if s_new <= lo or (hi >= 0.0 and s_new >= hi):
-                    s_new = 0.5 * (lo + hi) if hi >= 0.0 else 2.0 * s + 1.0
-                if abs(s_new - s) <= 1e-13 * s + 1e-300:
-                    s = s_new
-                    break
-                s = s_new
-        dunits = 0.0
-        for i in range(n):
-            if u0[i] > 0.0:
-                ri = r[i] + dt * (a[i] * s - b[i])
-                rn[i] = ri if ri > rmin else 0.0
-        if heun:
-            for i in range(n):
-                if u0[i] > 0.0 and rn[i] > 0.0:
-                    a2, b2 = growth_coefficients(rn[i], lc, alpha, d_nm2, kg_nm * gmul[i], phi, etch * emul[i])
-                    ri = r[i] + 0.5 * dt * ((a[i] + a2) * s - b[i] - b2)
-                    rn[i] = ri if ri > rmin else 0.0
-        for i in range(n):
-            if u0[i] > 0.0:
-                dunits += nn[i] * (units_of_radius(rn[i], vu) - u0[i])
-        if fixed_s < 0.0 and nm_av - dunits < 0.0:
-            # the corrector over-drew the monomer: fall back to the implicit Euler update
-            dunits = 0.0
-            for i in range(n):
-                if u0[i] > 0.0:
-                    ri = r[i] + dt * (a[i] * s - b[i])
-                    rn[i] = ri if ri > rmin else 0.0
-                    dunits += nn[i] * (units_of_radius(rn[i], vu) - u0[i])
-        for i in range(n):
-            if u0[i] > 0.0:
-                r[i] = rn[i]
-                if rn[i] <= 0.0:
-                    nn[i] = 0.0
-        if fixed_s < 0.0:
-            x[X_NM] = max(nm_av - dunits, 0.0)
-            x[X_LOST] += etched
-        x[X_NOA] = max(x[X_NOA] - p[P_NUOA] * etched, 0.0)
-        # ---- 2. feed, precursor -> MSC, MSC -> monomer / fusion / coalescence ----
-        dv, converted = feed_step(x, t, dt, rate_t, rate_q, feed_c, kform)
-        vol = x[X_V]
-        act = msc_acid_activation(p, oa)
-        tfus, tcc = msc_sink_temperature_factors(p, temp)
-        lam_fus = 0.0
-        if p[P_PFUSE] > 0.0:
+            dt = min(dt_prop, dt_max)
+            if dr_max < 1e300:
+                gmax = _max_growth_rate(p, r, nn, gmul, emul, n, x, t, temp_t, temp_k, fixed_s, dt)
+                if gmax > 0.0 and dr_max / gmax < dt:
+                    dt = dr_max / gmax
+            clipped = False
+            if t + dt >= t_next - 1e-9 or t + 1.05 * dt > t_next:
+                dt = t_next - t
+                clipped = True
+            tries += 1
+            # one full step (A)
+            _copy_state(n, r, nn, origin, gmul, emul, birth, x, rA, nA, oA, gA, eA, bA, xA)
+            _nA, _oiA, _otA, stA, capA = _step(p, rA, nA, oA, gA, eA, bA, n, open_idx, open_t, xA, t, dt, rate_t,
+                                             rate_q, temp_t, temp_k, feed_c, heun, fixed_s, nuc_fixed, window,
+                                             class_dr, a, b, u0, rn)
+            if stA != ST_OK:
+                return -stA
+            # two half steps (B)
+            _copy_state(n, r, nn, origin, gmul, emul, birth, x, rB, nB, oB, gB, eB, bB, xB)
+            h = 0.5 * dt
+            nB_, oiB, otB, stB, capB = _step(p, rB, nB, oB, gB, eB, bB, n, open_idx, open_t, xB, t, h, rate_t,
+                                             rate_q, temp_t, temp_k, feed_c, heun, fixed_s, nuc_fixed, window,
+                                             class_dr, a, b, u0, rn)
+            if stB != ST_OK:
+                return -stB
+            nB_, oiB, otB, stB, capB2 = _step(p, rB, nB, oB, gB, eB, bB, nB_, oiB, otB, xB, t + h, h, rate_t,
+                                              rate_q, temp_t, temp_k, feed_c, heun, fixed_s, nuc_fixed, window,
+                                              class_dr, a, b, u0, rn)
+            if stB != ST_OK:
+                return -stB
+            # error estimate
+            err = 0.0
+            for k in (X_NP, X_NC, X_NM, X_NUCU):
+                e = abs(xA[k] - xB[k]) / (rtol * max(abs(xA[k]), abs(xB[k])) + atol * budget)
+                if e > err:
+                    err = e
+            nlive = 0.0
             for i in range(n):
                 if nn[i] > 0.0:
-                    a[i] = fusion_kernel_l_per_mol_s(r[i], p[P_RC], p[P_DC], temp, p[P_ETA], p[P_SHELL],
-                                                     p[P_PFUSE] * gmul[i] * act * tfus)
-                    lam_fus += a[i] * nn[i] / vol
-        c0 = x[X_NC] + converted + dv * feed_c[1]
-        kap = mcc * p[P_KCC] * act * tcc / (nc * vol)
-        lin = 1.0 + dt * (kdiss + lam_fus)
-        c1 = 2.0 * c0 / (lin + math.sqrt(lin * lin + 4.0 * kap * dt * c0)) if c0 > 0.0 else 0.0
-        x[X_NC] = c1
-        x[X_NM] += dt * kdiss * c1
-        if lam_fus > 0.0 and c1 > 0.0:
+                    nlive += nn[i]
+            dnuc_a = xA[X_NUC] - x[X_NUC]
+            dnuc_b = xB[X_NUC] - x[X_NUC]
+            if dnuc_a != dnuc_b:
+                # absolute floor: atol of the budget, counted in nuclei of the mean size born in the step
+                u_typ = (xA[X_NUCU] - x[X_NUCU] + xB[X_NUCU] - x[X_NUCU]) / (dnuc_a + dnuc_b + 1e-300)
+                scale = rtol * max(max(abs(dnuc_a), abs(dnuc_b)), nlive, x[X_NUC]) + atol * budget / max(u_typ, 1.0)
+                e = abs(dnuc_a - dnuc_b) / scale
+                if e > err:
+                    err = e
             for i in range(n):
-                if nn[i] > 0.0:
-                    per_particle = dt * c1 * a[i] / vol  # units gained per particle
-                    r[i] = radius_of_units(units_of_radius(r[i], vu) + per_particle, vu)
-        coal = dt * kap * c1 * c1
-        if coal > 0.0:
-            n, open_idx, open_t = _add_nuclei(coal / (mcc * nc), mcc * nc, t, r, nn, origin, gmul, emul, birth, n,
-                                              open_idx, open_t, p[P_WINDOW], vu)
-        # ---- 3. CNT nucleation from monomer ----
-        if fixed_s < 0.0 and p[P_ANUC] > 0.0:
-            s_cur = x[X_NM] / (minf * vol)
-            jrate, rstar = cnt_nucleation(s_cur, lc, vu, p[P_ANUC])
-            if jrate > 0.0:
-                rnuc = max(1.02 * rstar, 1.5 * rmin)
-                unuc = units_of_radius(rnuc, vu)
-                dn = jrate * vol * dt / _NA
-                if dn * unuc > 0.5 * x[X_NM]:
-                    dn = 0.5 * x[X_NM] / unuc
-                x[X_NM] -= dn * unuc
-                n, open_idx, open_t = _add_nuclei(dn, unuc, t, r, nn, origin, gmul, emul, birth, n, open_idx,
-                                                  open_t, p[P_WINDOW], vu)
-        x[X_S] = s if fixed_s >= 0.0 else x[X_NM] / (minf * vol)
+                if nn[i] > 0.0 and nA[i] > 0.0 and nB[i] > 0.0 and bA[i] == birth[i] and bB[i] == birth[i]:
+                    e = abs(rA[i] - rB[i]) / (atol_nm + rtol * r[i])
+                    if e > err:
+                        err = e
+            if capA or capB or capB2:
+                err = max(err, 1e3)
+            if err <= 1.0 or dt <= dt_min:
+                if err > 1.0 and dt <= dt_min:
+                    return -ST_UNDERFLOW
+                # accept the two half steps
+                _copy_state(nB_, rB, nB, oB, gB, eB, bB, xB, r, nn, origin, gmul, emul, birth, x)
+                n = nB_
+                open_idx = oiB
+                open_t = otB
+                fac = 4.0 if err < 1e-8 else min(4.0, 0.9 * err ** -0.5)
+                if not clipped or dt * fac > dt_prop:
+                    dt_prop = dt * fac
+            else:
+                fac = max(0.2, 0.9 * err ** -0.5)
+                dt_prop = dt * fac
+                if dt_prop < dt_min:
+                    return -ST_UNDERFLOW
+                continue
         t += dt
         steps += 1
         if abs(t - t_next) < 1e-9:

@@ -79,7 +79,6 @@ def pack_parameters(p: KineticParameters) -> np.ndarray:
     v[P_ETA] = p.qd_viscosity_pa_s
     v[P_SHELL] = p.ligand_shell_nm
     v[P_RMIN] = p.min_radius_nm
-    v[P_WINDOW] = p.nucleation_window_s
     v[P_VU] = p.unit_volume_nm3
     v[P_VM] = p.molar_volume_l_per_mol
     v[P_RC] = p.cluster_radius_nm()

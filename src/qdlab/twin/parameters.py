@@ -62,7 +62,9 @@ class KineticParameters(BaseModel):
     qd_viscosity_pa_s: float = Field(gt=0)
     ligand_shell_nm: float = Field(ge=0)
     min_radius_nm: float = Field(gt=0)
-    nucleation_window_s: float = Field(gt=0)
+    #: deprecated: the nucleus class resolution is a solver setting now (``SolverSettings``); when given,
+    #: it is used as ``SolverSettings.nucleation_window_s`` with a DeprecationWarning
+    nucleation_window_s: float | None = Field(default=None, gt=0)
 
     @property
     def unit_volume_nm3(self) -> float:

@@ -16,7 +16,9 @@ True
 
 from __future__ import annotations
 
+import dataclasses
 import math
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -42,6 +44,9 @@ from qdlab.twin.kernel import (
     R_TEMP,
     R_V,
     R_WD,
+    ST_MAX_STEPS,
+    ST_POOL_FULL,
+    ST_UNDERFLOW,
     X_FED,
     X_FEEDLEFT,
     X_LOST,
@@ -58,11 +63,93 @@ from qdlab.twin.observe import ENERGY_GRID_EV, Aliquot, qd_pl_energy, spectra_fo
 from qdlab.twin.protocol import Scenario, load_scenario
 from qdlab.units import FWHM_PER_SIGMA, HC_EV_NM
 
-#: numerical defaults of the Lagrangian solver
+#: numerical defaults of the old fixed-step scheme (kept for :func:`evolve_closed` and the tests of it)
 DT_MAX_S = 5.0
 DR_MAX_NM = 0.01
 MAX_NEW_CLASSES = 300
 MAX_STEPS = 20000
+
+
+@dataclass(frozen=True)
+class SolverSettings:
+    """Numerical settings of the Lagrangian solver, separate from the model parameters.
+
+    The step is chosen by error control (step doubling on the scalar amounts, the nuclei born and every
+    class radius); refining ``rtol``/``atol`` and the class resolution converges every reported quantity
+    (``tools/convergence.py``, ``docs/convergence.md``).
+
+    Attributes
+    ----------
+    rtol
+        Relative tolerance of the local error per step.
+    atol
+        Absolute tolerance of the amounts (precursor, MSC, monomer, units in nuclei) as a fraction of the
+        run's Cd3P2 budget.
+    atol_radius_nm
+        Absolute tolerance of a class radius (nm).
+    dt_max_s, dt_min_s, dt_init_s
+        Largest step, the smallest the error control may ask for (below it: :class:`ModelError`), first try.
+    dr_max_nm
+        Optional extra limit on the radius change of the fastest surviving class per step (``None``: off).
+    nucleus_class_dr_nm
+        Class resolution of new nuclei: nuclei join the open nucleus class only while its radius is within
+        this of theirs (volume-weighted merge), else a new class opens.
+    nucleation_window_s
+        Nucleus classes are cohorts of a fixed time grid of this spacing (s; ``None``: one cohort). With
+        slow growth a class stays within ``nucleus_class_dr_nm`` of new nuclei for long, lumping nuclei of
+        very different ages; the cohorts bound that, independently of where the steps fall.
+    seed_class_factor
+        Multiplies the scenario's ``seeds.n_classes`` (the seed size resolution).
+    class_pool
+        Initial room for nucleus classes; when full the pool is grown x4 and the run repeated, up to
+        ``max_classes`` (then :class:`ModelError`). Nuclei are never merged into other classes silently.
+    max_steps
+        Most step attempts (accepted + rejected) before :class:`ModelError`.
+    heun
+        Second-order (Heun) characteristics inside each split step.
+    adaptive
+        ``False`` runs the old fixed scheme (``dt = min(dt_max_s, dr_max_nm / max|dr/dt|)``, no error control).
+    """
+
+    rtol: float = 5e-4
+    atol: float = 1e-6
+    atol_radius_nm: float = 5e-4
+    dt_max_s: float = 30.0
+    dt_min_s: float = 1e-9
+    dt_init_s: float = 1e-3
+    dr_max_nm: float | None = None
+    nucleus_class_dr_nm: float = 0.02
+    nucleation_window_s: float | None = 8.0
+    seed_class_factor: float = 1.0
+    class_pool: int = 256
+    max_classes: int = 100_000
+    max_steps: int = 2_000_000
+    heun: bool = True
+    adaptive: bool = True
+
+    def __post_init__(self) -> None:
+        for name in ("rtol", "atol", "atol_radius_nm", "dt_max_s", "dt_min_s", "dt_init_s", "nucleus_class_dr_nm",
+                     "seed_class_factor"):
+            v = getattr(self, name)
+            if not (isinstance(v, int | float) and math.isfinite(v) and v > 0):
+                raise InputError(f"solver setting {name} must be a positive finite number (got {v!r})", field=name)
+        for name in ("dr_max_nm", "nucleation_window_s"):
+            v = getattr(self, name)
+            if v is not None and not (math.isfinite(v) and v > 0):
+                raise InputError(f"solver setting {name} must be positive or None (got {v!r})", field=name)
+        if self.class_pool < 1 or self.max_steps < 1:
+            raise InputError("solver settings class_pool and max_steps must be >= 1", field="class_pool")
+
+    def refined(self, factor: float = 4.0) -> SolverSettings:
+        """Settings refined by ``factor``: tolerances and steps divided, class resolution multiplied."""
+        return dataclasses.replace(
+            self, rtol=self.rtol / factor, atol=self.atol / factor, atol_radius_nm=self.atol_radius_nm / factor,
+            dt_max_s=self.dt_max_s / factor, dt_init_s=self.dt_init_s / factor,
+            dr_max_nm=None if self.dr_max_nm is None else self.dr_max_nm / factor,
+            nucleus_class_dr_nm=self.nucleus_class_dr_nm / factor,
+            nucleation_window_s=None if self.nucleation_window_s is None else self.nucleation_window_s / factor,
+            seed_class_factor=self.seed_class_factor * factor, class_pool=int(self.class_pool * factor),
+            max_steps=int(self.max_steps * factor))
 
 
 @dataclass(frozen=True)
@@ -135,7 +222,8 @@ class TwinResult:
                 "qds": 1e3 * rec[R_QD], "withdrawn_before": 1e3 * rec[R_WD], "etched_lost": 1e3 * rec[R_LOST], "fed": 1e3 * rec[R_FED]}
 
 
-def seed_classes(scenario: Scenario, n_classes: int | None = None) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+def seed_classes(scenario: Scenario, n_classes: int | None = None,
+                 class_factor: float = 1.0) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """Seed radii (nm) and particle amounts (mol) of a scenario's seeds (empty if none)."""
     seeds = scenario.seeds
     if seeds is None:
@@ -152,7 +240,7 @@ def seed_classes(scenario: Scenario, n_classes: int | None = None) -> tuple[NDAr
             raise InputError(f"seed PL FWHM {seeds.fwhm_mev} meV is below the homogeneous linewidth "
                              f"{optics.homogeneous_fwhm_mev} meV", field="seeds.fwhm_mev")
         sd = math.sqrt(inh) / 1000 / FWHM_PER_SIGMA / abs(float(curve.slope_ev_per_nm(d0)))
-    n = n_classes or seeds.n_classes
+    n = n_classes or max(1, round(seeds.n_classes * class_factor))
     total_units_mol = seeds.mass_mg * seeds.inorganic_fraction / 1000.0 / get_material("Cd3P2").formula_mass_da
 
     def classes(dm: float, sdev: float) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
@@ -182,9 +270,9 @@ def seed_classes(scenario: Scenario, n_classes: int | None = None) -> tuple[NDAr
     return d / 2, number
 
 
-def _initial_state(scenario: Scenario, capacity: int) -> dict[str, Any]:
+def _initial_state(scenario: Scenario, capacity: int, class_factor: float = 1.0) -> dict[str, Any]:
     kp = scenario.kinetic_parameters()
-    r_seed, n_seed = seed_classes(scenario)
+    r_seed, n_seed = seed_classes(scenario, class_factor=class_factor)
     cap = len(r_seed) + capacity
     r = np.zeros(cap)
     nn = np.zeros(cap)
@@ -217,46 +305,97 @@ def _initial_state(scenario: Scenario, capacity: int) -> dict[str, Any]:
             "feed_c": feed_c, "n_init": len(r_seed), "initial_units": initial_units}
 
 
-def simulate(scenario: Scenario | str | Path, *, dt_max_s: float = DT_MAX_S, dr_max_nm: float = DR_MAX_NM,
-             heun: bool = True, max_new_classes: int = MAX_NEW_CLASSES, spectra: bool = True,
-             max_steps: int = MAX_STEPS) -> TwinResult:
+def _settings_from(settings: SolverSettings | None, kp: Any, **old: Any) -> SolverSettings:
+    st = settings or SolverSettings()
+    repl = {k: v for k, v in old.items() if v is not None}
+    if "max_new_classes" in repl:
+        repl["class_pool"] = max(int(repl.pop("max_new_classes")), 1)
+    if kp.nucleation_window_s is not None and "nucleation_window_s" not in repl:
+        warnings.warn("params.nucleation_window_s is a solver setting now (SolverSettings.nucleation_window_s); "
+                      "used as such for this run", DeprecationWarning, stacklevel=3)
+        repl["nucleation_window_s"] = kp.nucleation_window_s
+    return dataclasses.replace(st, **repl) if repl else st
+
+
+def _run_with_pool(name: str, st: SolverSettings, make_state: Any, call: Any) -> tuple[dict[str, Any], int, tuple]:
+    """Run the kernel, growing the class pool x4 (and rerunning) while it reports no free slot."""
+    pool = st.class_pool
+    while True:
+        state = make_state(pool)
+        steps, outs = call(state)
+        if steps >= 0:
+            return state, steps, outs
+        if steps == -ST_POOL_FULL:
+            if pool >= st.max_classes:
+                raise ModelError(f"{name}: more than {st.max_classes} size classes needed for new nuclei; raise "
+                                 "SolverSettings.max_classes or coarsen nucleus_class_dr_nm")
+            pool = min(pool * 4, st.max_classes)
+            continue
+        if steps == -ST_MAX_STEPS:
+            raise ModelError(f"{name}: more than {st.max_steps} solver steps at rtol={st.rtol:g}; "
+                             "raise SolverSettings.max_steps or loosen the tolerance")
+        if steps == -ST_UNDERFLOW:
+            raise ModelError(f"{name}: the error control asked for a step below dt_min_s={st.dt_min_s:g} s "
+                             "(stiff or singular regime)")
+        raise ModelError(f"{name}: the solver stopped with status {steps}")
+
+
+def simulate(scenario: Scenario | str | Path, settings: SolverSettings | None = None, *,
+             dt_max_s: float | None = None, dr_max_nm: float | None = None, heun: bool | None = None,
+             max_new_classes: int | None = None, spectra: bool = True, max_steps: int | None = None) -> TwinResult:
     """Run the twin on a scenario (object, built-in name or file).
 
     Parameters
     ----------
     scenario
         A :class:`~qdlab.twin.protocol.Scenario`, a built-in name (see :func:`list_scenarios`) or a file.
-    dt_max_s, dr_max_nm
-        Largest time step and largest radius change of any surviving class per step.
-    heun
-        Second-order (Heun) correction of the characteristics (default) instead of implicit Euler.
+    settings
+        Numerical settings (:class:`SolverSettings`: tolerances, step limits, class resolution); default
+        ``SolverSettings()``. The keyword arguments below override the fields of the same meaning.
+    dt_max_s, dr_max_nm, heun, max_steps
+        Override ``SolverSettings.dt_max_s``, ``dr_max_nm``, ``heun``, ``max_steps`` (the step is still
+        error-controlled; the results do not depend on these beyond the tolerance).
     max_new_classes
-        Room for classes of new nuclei (when full, nuclei merge into the nearest class).
+        Overrides ``SolverSettings.class_pool`` (initial room for nucleus classes; the pool grows when full).
     spectra
         Compute the QD PL used by the summary (peak, FWHM, bimodality); ``False`` leaves them NaN.
-    max_steps
-        The step is never shorter than ``duration / max_steps``: in extreme regimes (very hot, very fast
-        growth) ``dr_max_nm`` is relaxed rather than letting a run take minutes.
+
+    Raises
+    ------
+    ModelError
+        When the solver cannot meet the tolerance (step below ``dt_min_s``, more than ``max_steps`` steps
+        or ``max_classes`` classes) or the state turns non-finite or negative.
     """
     sc = load_scenario(scenario)
     kp = sc.kinetic_parameters()
+    st_ = _settings_from(settings, kp, dt_max_s=dt_max_s, dr_max_nm=dr_max_nm, heun=heun,
+                         max_new_classes=max_new_classes, max_steps=max_steps)
     p = pack_parameters(kp)
-    st = _initial_state(sc, max_new_classes)
     prot = sc.protocol
     rate_t, rate_q_ml = prot.rate_table()
     temp_t, temp_k = prot.temperature_table()
     ali_t = np.asarray(prot.aliquot_times_min, float) * 60.0
     n_ali = ali_t.size
-    cap = st["r"].size
-    out_r = np.zeros((n_ali, cap))
-    out_n = np.zeros((n_ali, cap))
-    out_o = np.zeros((n_ali, cap), dtype=np.int8)
-    out_rec = np.zeros((n_ali, N_REC))
+    dr_max = st_.dr_max_nm if st_.dr_max_nm is not None else (1e308 if st_.adaptive else DR_MAX_NM)
+    window = st_.nucleation_window_s if st_.nucleation_window_s is not None else 1e308
+
+    def make_state(pool: int) -> dict[str, Any]:
+        return _initial_state(sc, pool, st_.seed_class_factor)
+
+    def call(stt: dict[str, Any]) -> tuple[int, tuple]:
+        cap = stt["r"].size
+        outs = (np.zeros((n_ali, cap)), np.zeros((n_ali, cap)), np.zeros((n_ali, cap), dtype=np.int8),
+                np.zeros((n_ali, N_REC)))
+        dt_min = st_.dt_min_s if st_.adaptive else min(st_.dt_max_s, prot.duration_min * 60.0 / st_.max_steps)
+        steps = run_kernel(p, stt["r"], stt["nn"], stt["origin"], stt["gmul"], stt["emul"], stt["birth"],
+                           stt["n_init"], stt["x"], rate_t, rate_q_ml / 1000.0, temp_t, temp_k, stt["feed_c"],
+                           prot.duration_min * 60.0, ali_t, prot.aliquot_volume_ml / 1000.0, st_.dt_max_s, dr_max,
+                           dt_min, st_.heun, -1.0, st_.adaptive, st_.rtol, st_.atol, st_.atol_radius_nm,
+                           st_.dt_init_s, window, st_.nucleus_class_dr_nm, st_.max_steps, False, *outs)
+        return steps, outs
+
+    st, steps, (out_r, out_n, out_o, out_rec) = _run_with_pool(repr(sc.name), st_, make_state, call)
     x = st["x"]
-    steps = run_kernel(p, st["r"], st["nn"], st["origin"], st["gmul"], st["emul"], st["birth"], st["n_init"], x,
-                       rate_t, rate_q_ml / 1000.0, temp_t, temp_k, st["feed_c"], prot.duration_min * 60.0, ali_t,
-                       prot.aliquot_volume_ml / 1000.0, dt_max_s, dr_max_nm, min(dt_max_s, prot.duration_min * 60.0 / max_steps),
-                       heun, -1.0, out_r, out_n, out_o, out_rec)
     vu = kp.unit_volume_nm3
     qd_end = float((st["nn"] * (4 / 3) * np.pi * st["r"] ** 3).sum()) / vu
     total_in = st["initial_units"] + x[X_FED]
@@ -289,36 +428,59 @@ def evolve_closed(radius_nm: NDArray[np.float64], number_mol: NDArray[np.float64
                   temperature_c: float, times_s: NDArray[np.float64], volume_l: float = 1.0,
                   monomer_mol: float = 0.0, oleic_acid_mol: float = 0.0, fixed_supersaturation: float | None = None,
                   dt_max_s: float = DT_MAX_S, dr_max_nm: float = DR_MAX_NM, heun: bool = True,
-                  max_new_classes: int = 0) -> dict[str, NDArray[np.float64]]:
+                  max_new_classes: int = 0, settings: SolverSettings | None = None,
+                  nucleation_at_fixed_s: bool = False) -> dict[str, NDArray[np.float64]]:
     """Evolve bare size classes in a closed flask (no feed): the limiting cases of the tests and benchmarks.
 
-    Returns ``{"time_s", "radius_nm" (n_t, n), "number_mol" (n_t, n), "monomer_mol", "supersaturation",
-    "steps"}``; with ``fixed_supersaturation`` the monomer is an infinite reservoir at that ``S``.
+    Without ``settings`` the old fixed scheme runs (``dt = min(dt_max_s, dr_max_nm / max|dr/dt|)``, no
+    error control: the order-of-accuracy tests need it); with ``settings`` the error-controlled one.
+    ``nucleation_at_fixed_s`` lets CNT nuclei form at the frozen supersaturation (infinite reservoir).
+
+    Returns ``{"time_s", "radius_nm" (n_t, n), "number_mol" (n_t, n), "secondary" (n_t, n),
+    "monomer_mol", "supersaturation", "steps", "nuclei_mol"}``; with ``fixed_supersaturation`` the
+    monomer is an infinite reservoir at that ``S``. ``nuclei_mol`` is the cumulative amount of nuclei born.
     """
-    from qdlab.twin.kernel import R_NM, R_S, R_STEPS
+    from qdlab.twin.kernel import R_NM, R_S, R_STEPS, X_NUC
     from qdlab.twin.parameters import KineticParameters
 
     kp = params if isinstance(params, KineticParameters) else KineticParameters(**params)
     p = pack_parameters(kp)
+    st_ = settings or SolverSettings(dt_max_s=dt_max_s, dr_max_nm=dr_max_nm, heun=heun, adaptive=False,
+                                     class_pool=max(max_new_classes, 1), max_steps=10**9)
     r0 = np.asarray(radius_nm, float)
-    cap = r0.size + max_new_classes
-    r = np.zeros(cap)
-    nn = np.zeros(cap)
-    r[: r0.size] = r0
-    nn[: r0.size] = np.asarray(number_mol, float)
-    x = np.zeros(N_X)
-    x[X_V] = volume_l
-    x[X_NM] = monomer_mol
-    x[X_NOA] = oleic_acid_mol
     ts = np.asarray(times_s, float)
-    out_r = np.zeros((ts.size, cap))
-    out_n = np.zeros((ts.size, cap))
-    out_o = np.zeros((ts.size, cap), dtype=np.int8)
-    out_rec = np.zeros((ts.size, N_REC))
     fs = -1.0 if fixed_supersaturation is None else float(fixed_supersaturation)
-    run_kernel(p, r, nn, np.zeros(cap, dtype=np.int8), np.ones(cap), np.ones(cap), np.zeros(cap), r0.size, x,
-               np.array([0.0]), np.array([0.0]), np.array([0.0]), np.array([temperature_c + 273.15]), np.zeros(3),
-               float(ts[-1]), ts, 0.0, dt_max_s, dr_max_nm, 1e-12, heun, fs, out_r, out_n, out_o, out_rec)
-    return {"time_s": ts, "radius_nm": out_r, "number_mol": out_n, "monomer_mol": out_rec[:, R_NM],
-            "supersaturation": out_rec[:, R_S], "steps": out_rec[:, R_STEPS]}
-__all__ = ["SizeDistribution", "TwinResult", "evolve_closed", "seed_classes", "simulate"]
+    window = st_.nucleation_window_s if st_.nucleation_window_s is not None else 1e308
+    dr_max = st_.dr_max_nm if st_.dr_max_nm is not None else 1e308
+
+    def make_state(pool: int) -> dict[str, Any]:
+        cap = r0.size + pool
+        r = np.zeros(cap)
+        nn = np.zeros(cap)
+        r[: r0.size] = r0
+        nn[: r0.size] = np.asarray(number_mol, float)
+        x = np.zeros(N_X)
+        x[X_V] = volume_l
+        x[X_NM] = monomer_mol
+        x[X_NOA] = oleic_acid_mol
+        return {"r": r, "nn": nn, "origin": np.zeros(cap, dtype=np.int8), "x": x}
+
+    def call(stt: dict[str, Any]) -> tuple[int, tuple]:
+        cap = stt["r"].size
+        outs = (np.zeros((ts.size, cap)), np.zeros((ts.size, cap)), np.zeros((ts.size, cap), dtype=np.int8),
+                np.zeros((ts.size, N_REC)))
+        steps = run_kernel(p, stt["r"], stt["nn"], stt["origin"], np.ones(cap), np.ones(cap), np.zeros(cap), r0.size,
+                           stt["x"], np.array([0.0]), np.array([0.0]), np.array([0.0]),
+                           np.array([temperature_c + 273.15]), np.zeros(3), float(ts[-1]), ts, 0.0, st_.dt_max_s,
+                           dr_max, 1e-12 if not st_.adaptive else st_.dt_min_s, st_.heun, fs, st_.adaptive, st_.rtol,
+                           st_.atol, st_.atol_radius_nm, st_.dt_init_s, window, st_.nucleus_class_dr_nm,
+                           st_.max_steps, nucleation_at_fixed_s, *outs)
+        return steps, outs
+
+    stt, _steps, (out_r, out_n, out_o, out_rec) = _run_with_pool("evolve_closed", st_, make_state, call)
+    return {"time_s": ts, "radius_nm": out_r, "number_mol": out_n, "secondary": out_o == 1,
+            "monomer_mol": out_rec[:, R_NM], "supersaturation": out_rec[:, R_S], "steps": out_rec[:, R_STEPS],
+            "nuclei_mol": np.array([stt["x"][X_NUC]])}
+
+
+__all__ = ["SizeDistribution", "SolverSettings", "TwinResult", "evolve_closed", "seed_classes", "simulate"]
