@@ -18,6 +18,7 @@ import time
 
 import numpy as np
 
+from qdlab.compute import mapper
 from qdlab.twin import load_scenario, simulate
 from qdlab.twin.reference import simulate_reference
 from qdlab.twin.solver import SolverSettings
@@ -51,7 +52,7 @@ def main() -> None:
 
     # 2. matched accuracy vs the Eulerian reference (seed-surface factors 1: the FV grid cannot tell seeds apart)
     sc1 = sc.with_overrides({"seeds.surface.etch_factor": 1.0, "seeds.surface.reactivity_factor": 1.0})
-    truth = simulate(sc1, settings=SolverSettings().refined(4), spectra=False)
+    truth = simulate(sc1, settings=SolverSettings.for_scenario(sc1).refined(4), spectra=False)
     m_true = np.array([a.mean_diameter_nm for a in truth.aliquots])
     s_true = np.array([a.diameter_std_nm for a in truth.aliquots])
 
@@ -137,7 +138,7 @@ def main() -> None:
         os.environ["QDLAB_WORKERS"] = "2"
         axes = parse_axes(["protocol.injection_rate_ml_per_h=1:8:2", "params.cluster_dissolution_per_s=1e-4:1e-3:2:log",
                            "seeds.surface.etch_factor=0.3:3:2"])
-        out = run_sweep(sc, axes, random=args.sweep_points, scheduler="local", seed=1)
+        out = run_sweep(sc, axes, random=args.sweep_points, seed=1, map_fn=mapper("local", "sweep"))
         bad = sum(1 for p in out["points"] if "error" in p)
         print(f"[3] sweep: {out['n_points']} points on 2 local workers in {out['wall_s']:.1f} s "
               f"({1e3 * out['wall_s'] / out['n_points']:.1f} ms/point wall, {bad} failed)")

@@ -34,7 +34,7 @@ def run_pair(name: str, factor: float) -> tuple[Any, Any, float, float]:
     sc = load_scenario(name)
     t0 = time.perf_counter()
     if SolverSettings is not None:
-        base = SolverSettings()
+        base = SolverSettings.for_scenario(sc)
         res0 = simulate(sc, settings=base)
         t1 = time.perf_counter()
         res1 = simulate(sc, settings=base.refined(factor))

@@ -21,7 +21,7 @@ def _series(res):
 def test_recovers_synthetic_truth():
     sc = load_scenario("overgrowth-1010nm")
     truth = sc.with_overrides({"seeds.surface.etch_factor": 1.7, "seeds.surface.reactivity_factor": 0.8})
-    fit = calibrate(sc, _series(simulate(truth)), scheduler="serial", starts=2)
+    fit = calibrate(sc, _series(simulate(truth)), starts=2)
     assert fit.values["seeds.surface.etch_factor"] == pytest.approx(1.7, rel=1e-4)
     assert fit.values["seeds.surface.reactivity_factor"] == pytest.approx(0.8, rel=1e-4)
     assert fit.chi2 < 1e-6
@@ -39,7 +39,7 @@ def test_noisy_fit_gives_finite_uncertainty():
     rows = _series(simulate(truth))
     for k, r in enumerate(rows):  # deterministic +/- 5 nm "noise"
         r["pl_peak_nm"] += 5.0 if k % 2 else -5.0
-    fit = calibrate(sc, rows, params=["seeds.surface.reactivity_factor"], scheduler="serial", starts=1)
+    fit = calibrate(sc, rows, params=["seeds.surface.reactivity_factor"], starts=1)
     v = fit.values["seeds.surface.reactivity_factor"]
     s = fit.std["seeds.surface.reactivity_factor"]
     assert 0 < s < 0.2 * v
@@ -48,7 +48,7 @@ def test_noisy_fit_gives_finite_uncertainty():
 
 def test_unknown_parameter_is_input_error():
     with pytest.raises(InputError):
-        calibrate("overgrowth-1010nm", [{"time_min": 0, "pl_peak_nm": 1010}], params=["nope"], scheduler="serial")
+        calibrate("overgrowth-1010nm", [{"time_min": 0, "pl_peak_nm": 1010}], params=["nope"])
 
 
 def test_read_series_csv_and_json(tmp_path):

@@ -71,12 +71,13 @@ def test_eulerian_reference_agrees_with_lagrangian():
 
 def test_sweep_on_a_dask_localcluster():
     distributed = pytest.importorskip("distributed")
+    from qdlab.compute import mapper
     from qdlab.twin.sweep import parse_axes, run_sweep
 
     with distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False, protocol="tcp", host="127.0.0.1",
                                   dashboard_address=None) as cluster:
         out = run_sweep("overgrowth-1010nm", parse_axes(["protocol.injection_rate_ml_per_h=1:5:3"]),
-                        scheduler=cluster.scheduler_address)
+                        map_fn=mapper(cluster.scheduler_address))
     assert out["n_points"] == 3
     pls = [p["final_pl_nm"] for p in out["points"]]
     assert pls == sorted(pls)  # more feed, bigger dots

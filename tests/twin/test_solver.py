@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from qdlab.data.errors import InputError, ModelError
-from qdlab.twin import list_scenarios, simulate
+from qdlab.twin import list_scenarios, load_scenario, simulate
 from qdlab.twin.model import P_RC, cnt_nucleation, fusion_kernel_l_per_mol_s, growth_coefficients, pack_parameters
 from qdlab.twin.parameters import KineticParameters, default_parameters
 from qdlab.twin.solver import SolverSettings, evolve_closed
@@ -155,7 +155,7 @@ def test_old_keywords_map_onto_settings() -> None:
 
 
 def _assert_converged(name: str) -> None:
-    base = SolverSettings()
+    base = SolverSettings.for_scenario(load_scenario(name))
     r0 = simulate(name, settings=base)
     r1 = simulate(name, settings=base.refined(4))
     for a, b in zip(r0.aliquots, r1.aliquots, strict=True):

@@ -279,9 +279,11 @@ def series_cmd(
             out_abs["plot"] = str(save_figure(plot_stacked(series), plot))
         emit(out_abs, json_out, _render_abs_series)
         return
+    from qdlab.compute import mapper
+
     res = analyze_series(
         series, _parse_qy(qy, qy_file), shape=shape, max_components=max_components, baseline=baseline,
-        window_nm=window, scheduler=scheduler or "serial",
+        window_nm=window, map_fn=map if scheduler in (None, "serial") else mapper(scheduler, "PL fits"),
     )
     out: dict[str, Any] = {"path": str(path), "kind": "pl", **res.to_dict()}
     if plot is not None:

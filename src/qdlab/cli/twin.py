@@ -113,8 +113,10 @@ def calibrate_cmd(
     from qdlab.twin.calibration import read_series
 
     measured = read_series(existing_file(data, "series file"))
+    from qdlab.compute import mapper
+
     res = calibrate(load_scenario(scenario), measured, params=param or None, starts=starts,
-                    scheduler=scheduler or "serial")
+                    map_fn=mapper(scheduler or "serial", "calibrating (multi-start)"))
 
     def render(_: dict[str, Any]) -> None:
         from qdlab.console import out_console
@@ -137,7 +139,10 @@ def sweep_cmd(
     from qdlab.twin.sweep import parse_axes, run_sweep
 
     axes = parse_axes(param)
-    res = run_sweep(load_scenario(scenario), axes, random=random, scheduler=scheduler, seed=seed)
+    from qdlab.compute import mapper
+
+    res = run_sweep(load_scenario(scenario), axes, random=random, seed=seed,
+                    map_fn=mapper(scheduler or "local", f"sweeping {scenario}"))
 
     def render(d: dict[str, Any]) -> None:
         from rich.table import Table

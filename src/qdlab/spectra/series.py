@@ -11,7 +11,7 @@ out of the summary.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -119,7 +119,7 @@ def analyze_series(
     max_components: int = 3,
     baseline: str = "none",
     window_nm: tuple[float, float] | None = None,
-    scheduler: str | None = None,
+    map_fn: Callable[..., Iterable[Any]] = map,
 ) -> SeriesAnalysis:
     """Analyse every aliquot of a PL series and summarise it like Table 2 of the reference paper.
 
@@ -132,9 +132,9 @@ def analyze_series(
     shape, max_components, baseline, window_nm
         Passed to :func:`~qdlab.spectra.analyze_pl`; ``window_nm`` restricts every fit to a wavelength
         range (e.g. ``(800, 1700)`` keeps the QD band and drops the 455 nm cluster emission).
-    scheduler
-        ``None``/``"serial"`` fits in this process; ``"local"`` or a Dask address fans out through
-        :func:`qdlab.compute.map_progress`.
+    map_fn
+        A ``map``-like callable that runs the per-aliquot fits: the built-in ``map`` (serial, default) or an
+        executor's, e.g. :func:`qdlab.compute.mapper` (local processes or Dask).
 
     Examples
     --------
@@ -149,14 +149,9 @@ def analyze_series(
     ids = list(series.aliquot_ids)
     qys = _qy_list(qy, ids)
     kw = {"shape": shape, "max_components": max_components, "baseline": baseline, "window_nm": window_nm}
-    if scheduler in (None, "serial"):
-        results = [_safe_fit(s, kw) for s in series]
-    else:
-        from functools import partial
+    from functools import partial
 
-        from qdlab.compute import map_progress
-
-        results = list(map_progress(partial(_safe_fit, kw=kw), list(series), scheduler=scheduler, description="PL fits"))
+    results = list(map_fn(partial(_safe_fit, kw=kw), list(series)))
     ok = [r for r in results if isinstance(r, PLAnalysis)]
     if not ok:
         raise InputError(f"no aliquot of the series could be analysed: {results[0]}")

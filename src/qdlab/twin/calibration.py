@@ -3,10 +3,10 @@
 The measured series is a table with ``aliquot_id, time_min, pl_peak_nm, fwhm_mev`` and optionally
 ``diameter_nm`` (CSV or JSON). The scenario's aliquot schedule is replaced by the measured times, the
 chosen parameters are fitted in log10 space with :func:`scipy.optimize.least_squares` (trust-region
-reflective, bounds) from several starting points run in parallel through
-:func:`qdlab.compute.map_progress`, and the best fit gets a covariance from the Jacobian scaled by the
-reduced chi-square (the lmfit convention). We use SciPy directly rather than lmfit because the
-residual is a black-box simulation and we need the multi-start to go through ``qdlab.compute``.
+reflective, bounds) from several starting points run through the caller's ``map_fn`` (in parallel when
+the workflow or the CLI passes :func:`qdlab.compute.mapper`), and the best fit gets a covariance from the
+Jacobian scaled by the reduced chi-square (the lmfit convention). We use SciPy directly rather than lmfit
+because the residual is a black-box simulation whose starts run on an executor.
 
 Parameters are named like scenario overrides: ``params.cluster_dissolution_per_s`` (or a bare
 kinetic name), ``seeds.surface.etch_factor``, ``protocol.injection_rate_ml_per_h``...
@@ -18,13 +18,14 @@ import csv
 import itertools
 import json
 import math
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from qdlab.data.errors import FormatError, InputError
+from qdlab.data.errors import FormatError, InputError, ModelError
 from qdlab.data.types import Result
 from qdlab.twin.parameters import KineticParameters
 from qdlab.twin.protocol import PARAM_ALIASES, Scenario, load_scenario, scenario_from_dict
@@ -136,7 +137,7 @@ def _residuals(log_values: np.ndarray, scenario: Scenario, names: list[str], mea
                sig: tuple[float, float, float]) -> np.ndarray:
     try:
         sim = _simulate_series(scenario, names, log_values)
-    except Exception:
+    except ModelError:  # the solver cannot run this parameter set: a large residual steers the fit away
         sim = None
     res = []
     for k, m in enumerate(measured):
@@ -228,7 +229,7 @@ class CalibrationResult(Result):
 
 
 def calibrate(scenario: Scenario | str | Path, measured: list[dict[str, Any]] | str | Path,
-              params: list[str] | None = None, *, scheduler: Any = None, starts: int = 4,
+              params: list[str] | None = None, *, map_fn: Callable[..., Iterable[Any]] = map, starts: int = 4,
               bounds_decades: float = 1.0, bounds: dict[str, tuple[float, float]] | None = None,
               sigma_pl_nm: float = SIGMA_PL_NM, sigma_fwhm_mev: float = SIGMA_FWHM_MEV,
               sigma_diameter_nm: float = SIGMA_DIAMETER_NM, max_nfev: int = 60, seed: int = 0) -> CalibrationResult:
@@ -244,15 +245,14 @@ def calibrate(scenario: Scenario | str | Path, measured: list[dict[str, Any]] | 
     params
         Parameters to fit (override names). Default: the two seed-surface factors when the scenario
         has seeds, else the MSC dissolution and conversion rate constants.
-    scheduler
-        Where the multi-start runs (see :func:`qdlab.compute.get_executor`); ``None`` = local processes.
+    map_fn
+        A ``map``-like callable that runs the starts: the built-in ``map`` (serial, default) or an executor's,
+        e.g. :func:`qdlab.compute.mapper` for local processes or Dask.
     starts
         Number of starting points: the current values plus ``starts - 1`` random points in the bounds.
     bounds_decades, bounds
         Search range: ``bounds`` (linear, per name) or the current value times 10^(+/-bounds_decades).
     """
-    from qdlab.compute import map_progress
-
     sc = load_scenario(scenario)
     rows = read_series(measured) if isinstance(measured, (str, Path)) else _rows_to_series(list(measured), None, 0)
     if params is None:
@@ -285,8 +285,7 @@ def calibrate(scenario: Scenario | str | Path, measured: list[dict[str, Any]] | 
     x0s = [x_now] + [list(rng.uniform(lo, hi)) for _ in range(max(starts, 1) - 1)]
     sig = (sigma_pl_nm, sigma_fwhm_mev, sigma_diameter_nm)
     tasks = [(sc.model_dump(), names, x0, lo, hi, rows, sig, max_nfev) for x0 in x0s]
-    outs = map_progress(_one_start, tasks, scheduler=scheduler if scheduler is not None else "local",
-                        description="calibrating (multi-start)")
+    outs = list(map_fn(_one_start, tasks))
     best = min(outs, key=lambda o: o["cost"])
     jac = np.asarray(best["jac"])
     fun = np.asarray(best["fun"])

@@ -212,6 +212,10 @@ class Scenario(_Model):
     params: dict[str, float] = Field(default_factory=dict, description="overrides of the shared kinetic set")
     optics: dict[str, float] = Field(default_factory=dict, description="overrides of the optical parameters")
     observation: Observation = Field(default_factory=Observation, description="how the aliquots are measured")
+    solver: dict[str, float] = Field(
+        default_factory=dict,
+        description="numerical settings of this scenario (SolverSettings fields, e.g. rtol, nucleation_window_s); "
+                    "docs/convergence.md shows them converged")
     paper: dict[str, Any] = Field(default_factory=dict, description="the paper's observations, for comparison only")
 
     @model_validator(mode="after")
@@ -223,6 +227,11 @@ class Scenario(_Model):
         bad = [k for k in self.optics if k not in OpticalParameters.model_fields]
         if bad:
             raise ValueError(f"unknown optical parameter(s) {bad}")
+        solver_fields = ("rtol", "atol", "atol_radius_nm", "dt_max_s", "dt_init_s", "nucleus_class_dr_nm",
+                         "nucleation_window_s", "seed_class_factor")
+        bad = [k for k in self.solver if k not in solver_fields]
+        if bad:
+            raise ValueError(f"unknown solver setting(s) {bad}; known: {list(solver_fields)}")
         # volumes must stay possible: every aliquot must find liquid in the flask
         p = self.protocol
         rt, rq = p.rate_table()

@@ -140,6 +140,11 @@ class SolverSettings:
         if self.class_pool < 1 or self.max_steps < 1:
             raise InputError("solver settings class_pool and max_steps must be >= 1", field="class_pool")
 
+    @classmethod
+    def for_scenario(cls, scenario: Scenario) -> SolverSettings:
+        """The defaults with the scenario's own ``[solver]`` table applied (what :func:`simulate` uses)."""
+        return cls(**scenario.solver)
+
     def refined(self, factor: float = 4.0) -> SolverSettings:
         """Settings refined by ``factor``: tolerances and steps divided, class resolution multiplied."""
         return dataclasses.replace(
@@ -305,8 +310,8 @@ def _initial_state(scenario: Scenario, capacity: int, class_factor: float = 1.0)
             "feed_c": feed_c, "n_init": len(r_seed), "initial_units": initial_units}
 
 
-def _settings_from(settings: SolverSettings | None, kp: Any, **old: Any) -> SolverSettings:
-    st = settings or SolverSettings()
+def _settings_from(settings: SolverSettings | None, sc: Scenario, kp: Any, **old: Any) -> SolverSettings:
+    st = settings or SolverSettings.for_scenario(sc)
     repl = {k: v for k, v in old.items() if v is not None}
     if "max_new_classes" in repl:
         repl["class_pool"] = max(int(repl.pop("max_new_classes")), 1)
@@ -317,9 +322,14 @@ def _settings_from(settings: SolverSettings | None, kp: Any, **old: Any) -> Solv
     return dataclasses.replace(st, **repl) if repl else st
 
 
-def _run_with_pool(name: str, st: SolverSettings, make_state: Any, call: Any) -> tuple[dict[str, Any], int, tuple]:
-    """Run the kernel, growing the class pool x4 (and rerunning) while it reports no free slot."""
-    pool = st.class_pool
+def _run_with_pool(name: str, st: SolverSettings, make_state: Any, call: Any,
+                   expected_classes: int = 0) -> tuple[dict[str, Any], int, tuple]:
+    """Run the kernel, growing the class pool x4 (and rerunning) while it reports no free slot.
+
+    The first pool holds ``expected_classes`` when that is larger than ``st.class_pool`` (a rerun costs a
+    whole run: the overgrowths open about two nucleus classes per cohort window).
+    """
+    pool = min(max(st.class_pool, expected_classes), st.max_classes)
     while True:
         state = make_state(pool)
         steps, outs = call(state)
@@ -368,7 +378,7 @@ def simulate(scenario: Scenario | str | Path, settings: SolverSettings | None = 
     """
     sc = load_scenario(scenario)
     kp = sc.kinetic_parameters()
-    st_ = _settings_from(settings, kp, dt_max_s=dt_max_s, dr_max_nm=dr_max_nm, heun=heun,
+    st_ = _settings_from(settings, sc, kp, dt_max_s=dt_max_s, dr_max_nm=dr_max_nm, heun=heun,
                          max_new_classes=max_new_classes, max_steps=max_steps)
     p = pack_parameters(kp)
     prot = sc.protocol
@@ -394,7 +404,10 @@ def simulate(scenario: Scenario | str | Path, settings: SolverSettings | None = 
                            st_.dt_init_s, window, st_.nucleus_class_dr_nm, st_.max_steps, False, *outs)
         return steps, outs
 
-    st, steps, (out_r, out_n, out_o, out_rec) = _run_with_pool(repr(sc.name), st_, make_state, call)
+    # nucleus classes are cohorts of the window grid: about two per window when nucleation never stops
+    cohorts = 0 if st_.nucleation_window_s is None else math.ceil(prot.duration_min * 60.0 / st_.nucleation_window_s)
+    st, steps, (out_r, out_n, out_o, out_rec) = _run_with_pool(repr(sc.name), st_, make_state, call,
+                                                               expected_classes=2 * cohorts + 64)
     x = st["x"]
     vu = kp.unit_volume_nm3
     qd_end = float((st["nn"] * (4 / 3) * np.pi * st["r"] ** 3).sum()) / vu

@@ -1,4 +1,4 @@
-"""Parameter sweeps of a scenario (grid or random), run in parallel through :mod:`qdlab.compute`.
+"""Parameter sweeps of a scenario (grid or random), run through a caller-given map (in parallel on an executor).
 
 Axes are written ``NAME=LO:HI:N`` (linear) or ``NAME=LO:HI:N:log``; ``NAME`` is any scenario override
 (``protocol.injection_rate_ml_per_h``, ``params.cluster_dissolution_per_s``, ``seeds.emission_nm``...).
@@ -11,6 +11,7 @@ from __future__ import annotations
 import itertools
 import math
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -72,11 +73,13 @@ def _point(task: tuple[dict[str, Any], dict[str, float]]) -> dict[str, Any]:
             "any_bimodal": any(a.bimodal for a in res.aliquots), "mass_balance_error": res.mass_balance_error}
 
 
-def run_sweep(scenario: Scenario | str, axes: list[Axis], *, random: int | None = None, scheduler: Any = None,
-              seed: int = 0, max_points: int = 200_000) -> dict[str, Any]:
-    """Simulate every point; returns ``{"scenario", "n_points", "wall_s", "points": [...]}`` in input order."""
-    from qdlab.compute import map_progress
+def run_sweep(scenario: Scenario | str, axes: list[Axis], *, random: int | None = None,
+              map_fn: Callable[..., Iterable[Any]] = map, seed: int = 0, max_points: int = 200_000) -> dict[str, Any]:
+    """Simulate every point; returns ``{"scenario", "n_points", "wall_s", "points": [...]}`` in input order.
 
+    ``map_fn`` runs the points: the built-in ``map`` (serial, default) or an executor's, e.g.
+    :func:`qdlab.compute.mapper` (local processes or Dask).
+    """
     sc = load_scenario(scenario)
     if random is not None:
         rng = np.random.default_rng(seed)
@@ -97,8 +100,7 @@ def run_sweep(scenario: Scenario | str, axes: list[Axis], *, random: int | None 
     sc.with_overrides({n: float(v) for n, v in zip(names, combos[0], strict=True)})
     tasks = [(sc.model_dump(), {n: float(v) for n, v in zip(names, c, strict=True)}) for c in combos]
     t0 = time.perf_counter()
-    points = map_progress(_point, tasks, scheduler=scheduler if scheduler is not None else "local",
-                          description=f"sweeping {sc.name}")
+    points = list(map_fn(_point, tasks))
     wall = time.perf_counter() - t0
     return {"scenario": sc.name, "axes": [ax.__dict__ for ax in axes], "n_points": len(points), "wall_s": wall,
             "points": points}

@@ -199,7 +199,9 @@ def calibrate_twin(manifest: Manifest, rows: Sequence[Mapping[str, Any]], schedu
         return {"status": "skipped", "scenario": scenario,
                 "error": f"{len(measured)} analysed PL spectra; the calibration needs at least 3"}
     try:
-        res = tw.calibrate(scenario, measured, scheduler=scheduler)
+        from qdlab.compute import mapper
+
+        res = tw.calibrate(scenario, measured, map_fn=mapper(scheduler or "local", "calibrating (multi-start)"))
         d = res.to_dict()
         # predict the same aliquots (same times and withdrawals: a denser grid would withdraw more volume
         # and change the run it is meant to show)
