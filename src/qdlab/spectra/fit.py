@@ -8,7 +8,7 @@ A component is added only if the Bayesian information criterion
 Raftery's "very strong" threshold). The band is called *bimodal* when the fitted band (all retained
 components, background removed), drawn against wavelength as chemists read it, has two resolved maxima: the smaller reaches ``bimodal_minor_peak_ratio``
 of the larger and the valley between them falls below ``bimodal_max_dip_ratio`` of the smaller (the
-thresholds of :func:`qdlab.twin.observe.is_bimodal`). A skewed single band that needs two or three
+thresholds of :func:`qdlab.spectra.band.band_modes`, shared with the twin). A skewed single band that needs two or three
 overlapping components is therefore not bimodal, whatever the components' spacing.
 
 The fit layer, not lmfit, runs here: the same minimum and standard errors as lmfit (tests/fit) at 5-8x
@@ -27,20 +27,12 @@ from numpy.typing import NDArray
 from qdlab.data.errors import InputError, ModelError
 from qdlab.data.types import Result, Spectrum
 from qdlab.fit import FitResult, Model, Parameter, fit
-from qdlab.resources import load_toml
-from qdlab.signal import derivative_sigma
+from qdlab.signal import derivative_sigma, half_max_width, parabolic_apex
+from qdlab.spectra.band import analysis_default, band_modes, summarize_band
 from qdlab.units import FWHM_PER_SIGMA, HC_EV_NM, fwhm_ev_to_nm
 
 Shape = Literal["gaussian", "voigt"]
 _SQRT2PI = math.sqrt(2 * math.pi)
-
-
-def analysis_default(name: str) -> float:
-    """A default of the optical analysis from ``resources/spectra/analysis.toml``."""
-    table = load_toml("spectra/analysis.toml")
-    if name not in table:
-        raise InputError(f"unknown analysis default {name!r}")
-    return float(table[name]["value"])
 
 
 @dataclass(frozen=True)
@@ -204,31 +196,6 @@ def _voigt_fwhm(sigma: float, gamma: float) -> float:
     return 2.0 * brentq(lambda x: voigt_profile(x, sigma, gamma) - half, 0.0, hi)
 
 
-def _fwhm_numeric(e: NDArray[np.float64], y: NDArray[np.float64]) -> tuple[float, float]:
-    """(position of the maximum, FWHM) of a sampled curve, by linear interpolation of the half-max crossings."""
-    i = int(np.argmax(y))
-    # parabolic refinement of the maximum
-    if 0 < i < y.size - 1:
-        y0, y1, y2 = y[i - 1], y[i], y[i + 1]
-        den = y0 - 2 * y1 + y2
-        d = 0.5 * (y0 - y2) / den if den != 0 else 0.0
-        d = float(np.clip(d, -1, 1))
-        pos = e[i] + d * (e[i + 1] - e[i - 1]) / 2
-        ymax = y1 - 0.25 * (y0 - y2) * d
-    else:
-        pos, ymax = e[i], y[i]
-    half = 0.5 * ymax
-    left = np.nonzero(y[:i] < half)[0]
-    right = np.nonzero(y[i:] < half)[0]
-    if left.size == 0 or right.size == 0:
-        return float(pos), math.nan
-    j = left[-1]
-    el = e[j] + (half - y[j]) * (e[j + 1] - e[j]) / (y[j + 1] - y[j])
-    k = i + right[0]
-    er = e[k - 1] + (half - y[k - 1]) * (e[k] - e[k - 1]) / (y[k] - y[k - 1])
-    return float(pos), float(er - el)
-
-
 # --------------------------------------------------------------------------------------------------
 # fitting
 # --------------------------------------------------------------------------------------------------
@@ -294,7 +261,9 @@ def pl_parameters(model: Model, p0: NDArray[np.float64], e: NDArray[np.float64],
 
 
 def _initial_single(e: NDArray[np.float64], y: NDArray[np.float64]) -> tuple[float, float, float]:
-    c, w = _fwhm_numeric(e, y)
+    k = int(np.argmax(y))
+    c, _ = parabolic_apex(e, y, k)
+    w = half_max_width(e, y, k)
     span = e[-1] - e[0]
     if not math.isfinite(w) or w <= 0:
         w = span / 6
@@ -601,13 +570,8 @@ def _summarise(original: Spectrum, s: Spectrum, f: _Fit, fits: dict[int, _Fit], 
     pb = p.copy()
     pb[0] = pb[1] = 0.0
     band = _model(pb, grid, f.n, shape, e0)
-    pos, fw_total = _fwhm_numeric(grid, band)
-    # the same band as drawn against wavelength (per-nm density): apex, width and modes as read by eye
-    lam = HC_EV_NM / grid[::-1]
-    band_lam = (band * grid**2 / HC_EV_NM)[::-1]
-    apex_nm, fw_lam = _fwhm_numeric(lam, band_lam)
-    modes = band_modes(lam, band_lam)
-    bimodal = len(modes) >= 2
+    # peak, widths and modes: the same estimator as every band qdlab reports (the twin's included)
+    bs = summarize_band(grid, band)
     resid = y - _model(p, e, f.n, shape, e0)
     ss_tot = float(np.sum((y - y.mean()) ** 2))
     return PLAnalysis(
@@ -615,14 +579,14 @@ def _summarise(original: Spectrum, s: Spectrum, f: _Fit, fits: dict[int, _Fit], 
         kind="pl",
         shape=shape,
         n_components=f.n,
-        bimodal=bimodal,
-        modes_nm=tuple(sorted(modes)),
+        bimodal=bs.bimodal,
+        modes_nm=tuple(sorted(bs.modes_nm)),
         peaks=tuple(peaks),
         main=main,
-        peak_energy_ev=pos,
-        peak_wavelength_nm=apex_nm,
-        fwhm_mev=1000 * fw_total,
-        fwhm_nm=fw_lam,
+        peak_energy_ev=bs.peak_energy_ev,
+        peak_wavelength_nm=bs.peak_wavelength_nm,
+        fwhm_mev=bs.fwhm_mev,
+        fwhm_nm=bs.fwhm_nm,
         integrated=total,
         background=(float(p[0]), float(p[1])),
         bic={str(n): float(fi.bic) for n, fi in fits.items()},
@@ -631,28 +595,6 @@ def _summarise(original: Spectrum, s: Spectrum, f: _Fit, fits: dict[int, _Fit], 
         n_points=int(e.size),
         meta={k: original.meta[k] for k in ("source", "aliquot_id", "time_min", "sha256") if k in original.meta},
     )
-
-
-def band_modes(x: NDArray[np.float64], band: NDArray[np.float64]) -> list[float]:
-    """Positions (in the units of ``x``) of the resolved maxima of a sampled band, strongest first.
-
-    A local maximum counts if it reaches ``bimodal_minor_peak_ratio`` of the strongest one and the valley
-    between it and every stronger retained maximum falls below ``bimodal_max_dip_ratio`` times its height.
-    """
-    minor = analysis_default("bimodal_minor_peak_ratio")
-    dip = analysis_default("bimodal_max_dip_ratio")
-    y = np.asarray(band, dtype=float)
-    if y.size < 3 or not np.any(y > 0):
-        return []
-    ymax = float(y.max())
-    inner = (y[1:-1] > y[:-2]) & (y[1:-1] >= y[2:]) & (y[1:-1] >= minor * ymax)
-    idx = np.flatnonzero(inner) + 1
-    idx = idx[np.argsort(-y[idx])]
-    kept: list[int] = []
-    for i in idx:
-        if all(y[min(i, j) : max(i, j) + 1].min() < dip * min(y[i], y[j]) for j in kept):
-            kept.append(int(i))
-    return [float(x[i]) for i in kept]
 
 
 __all__ = ["Peak", "PLAnalysis", "analyze_pl", "fit_components", "analysis_default", "band_modes"]

@@ -11,9 +11,10 @@ wavelength axis through :meth:`Spectrum.to_wavelength`, which applies the Jacobi
 Absorbance: a first-exciton Gaussian at the band-edge energy plus a smoothed continuum above it,
 both proportional to the QD volume, plus the MSC band at 447 nm.
 
-Peak wavelength and FWHM are read on the wavelength-axis spectrum (as a chemist reads them) and the
-FWHM in meV on the energy axis; ``bimodal`` flags two resolved QD maxima on the wavelength axis (the
-minor one at least 15 % of the major with a dip below 85 % of the minor between them).
+Peak wavelength, FWHM and bimodality come from :func:`qdlab.spectra.band.summarize_band`, the estimator
+that :func:`qdlab.spectra.analyze_pl` applies to a measured spectrum's fitted band: peak and width in nm
+on the wavelength-axis band (as a chemist reads them), the FWHM in meV on the energy axis, ``bimodal``
+for two resolved maxima on the wavelength axis.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from numpy.typing import NDArray
 
 from qdlab.data.types import Result, Spectrum
 from qdlab.materials import curve_for
-from qdlab.signal import half_max_width
+from qdlab.spectra.band import summarize_band
 from qdlab.twin.parameters import OpticalParameters
 from qdlab.units import FWHM_PER_SIGMA, HC_EV_NM
 
@@ -60,38 +61,9 @@ class Aliquot(Result):
     n_classes: int
 
 
-def _peak(x: NDArray[np.float64], y: NDArray[np.float64]) -> tuple[float, int]:
-    k = int(np.argmax(y))
-    if 0 < k < y.size - 1:
-        y0, y1, y2 = y[k - 1], y[k], y[k + 1]
-        den = y0 - 2 * y1 + y2
-        off = 0.5 * (y0 - y2) / den if den != 0 else 0.0
-        return float(x[k] + off * (x[k + 1] - x[k - 1]) / 2), k
-    return float(x[k]), k
-
-
 def wavelength_peak_nm(qd_pl_e: NDArray[np.float64], energy_ev: NDArray[np.float64] = ENERGY_GRID_EV) -> float:
     """Peak wavelength (nm) of an energy-grid PL after the Jacobian to the wavelength axis."""
-    lam = HC_EV_NM / energy_ev[::-1]
-    y_lam = (qd_pl_e * energy_ev * energy_ev / HC_EV_NM)[::-1]
-    return _peak(lam, y_lam)[0]
-
-
-def is_bimodal(y: NDArray[np.float64], minor: float = 0.15, dip: float = 0.85) -> bool:
-    """Two resolved maxima: the smaller at least ``minor`` of the larger, the valley below ``dip`` x smaller."""
-    if y.size < 3 or not np.any(y > 0):
-        return False
-    ymax = float(y.max())
-    inner = (y[1:-1] > y[:-2]) & (y[1:-1] >= y[2:]) & (y[1:-1] > minor * ymax)
-    idx = np.flatnonzero(inner) + 1
-    if idx.size < 2:
-        return False
-    for i in range(idx.size - 1):
-        for j in range(i + 1, idx.size):
-            lo = min(y[idx[i]], y[idx[j]])
-            if y[idx[i]:idx[j] + 1].min() < dip * lo:
-                return True
-    return False
+    return summarize_band(energy_ev, qd_pl_e).peak_wavelength_nm
 
 
 def _broaden(energy_ev: NDArray[np.float64], centers_ev: NDArray[np.float64], weights: NDArray[np.float64],
@@ -186,25 +158,16 @@ def summarize(aliquot_id: str, time_min: float, temperature_c: float, volume_ml:
     if window_nm is not None:
         lam_e = HC_EV_NM / ENERGY_GRID_EV
         qd_pl_e = np.where((lam_e >= window_nm[0]) & (lam_e <= window_nm[1]), qd_pl_e, 0.0)
-    if np.any(qd_pl_e > 0):
-        e = ENERGY_GRID_EV
-        fwhm_ev = half_max_width(e, qd_pl_e, int(np.argmax(qd_pl_e)))
-        lam = HC_EV_NM / e[::-1]
-        y_lam = (qd_pl_e * e * e / HC_EV_NM)[::-1]  # Jacobian
-        peak_nm, k = _peak(lam, y_lam)
-        fwhm_nm = half_max_width(lam, y_lam, k)
-        bimodal = is_bimodal(y_lam)  # on the wavelength axis, as the spectra are displayed and read
-    else:
-        peak_nm = fwhm_ev = fwhm_nm = float("nan")
-        bimodal = False
+    # the same estimator as a measured spectrum's analysis (qdlab.spectra.analyze_pl reads its fitted band so)
+    band = summarize_band(ENERGY_GRID_EV, qd_pl_e)
     total = cluster_units + monomer_units + qd_units
     return Aliquot(
         aliquot_id=aliquot_id, time_min=time_min, temperature_c=temperature_c, volume_ml=volume_ml,
-        pl_peak_nm=peak_nm, fwhm_mev=1000 * fwhm_ev, fwhm_nm=fwhm_nm, mean_diameter_nm=mean,
-        diameter_std_nm=std, secondary_fraction=sec, secondary_mass_fraction=sec_mass, bimodal=bool(bimodal),
+        pl_peak_nm=band.peak_wavelength_nm, fwhm_mev=band.fwhm_mev, fwhm_nm=band.fwhm_nm, mean_diameter_nm=mean,
+        diameter_std_nm=std, secondary_fraction=sec, secondary_mass_fraction=sec_mass, bimodal=band.bimodal,
         cluster_fraction=cluster_units / total if total > 0 else float("nan"),
         supersaturation=supersaturation, n_classes=int(live.sum()),
     )
 
 
-__all__ = ["Aliquot", "ENERGY_GRID_EV", "is_bimodal", "qd_pl_energy", "spectra_for", "summarize"]
+__all__ = ["Aliquot", "ENERGY_GRID_EV", "qd_pl_energy", "spectra_for", "summarize", "wavelength_peak_nm"]

@@ -29,7 +29,7 @@ from numpy.typing import NDArray
 from qdlab.data.errors import InputError, ModelError
 from qdlab.data.types import SpectrumSeries
 from qdlab.materials import curve_for, get_material
-from qdlab.signal import half_max_width
+from qdlab.spectra.band import summarize_band
 from qdlab.twin.kernel import (
     N_REC,
     N_X,
@@ -267,7 +267,7 @@ def seed_classes(scenario: Scenario, n_classes: int | None = None,
             e_shift = HC_EV_NM / seeds.emission_nm - HC_EV_NM / wavelength_peak_nm(qd)
             dm = float(curve.diameter_nm(float(curve.energy_ev(dm)) + e_shift))
             if seeds.fwhm_mev is not None and seeds.diameter_rsd is None:
-                fw = 1000 * half_max_width(ENERGY_GRID_EV, qd, int(np.argmax(qd)))
+                fw = summarize_band(ENERGY_GRID_EV, qd).fwhm_mev
                 if np.isfinite(fw) and fw > optics.homogeneous_fwhm_mev:
                     sdev *= math.sqrt(max(seeds.fwhm_mev**2 - optics.homogeneous_fwhm_mev**2, 1.0)) / math.sqrt(
                         fw**2 - optics.homogeneous_fwhm_mev**2)
