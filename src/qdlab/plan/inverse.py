@@ -13,9 +13,19 @@ The search is deliberately small (the twin costs ~20 ms a run):
    fraction, the share of the QD material in secondary QDs, above the limit ``[design]
    max_secondary_mass_fraction``) or a line broader than ``max_fwhm_mev``, the next safety move (package data
    ``[[safety_moves]]``: constant rate, more oleic acid, slower, more dilute, hotter) is applied and
-   step 3 repeated, within the time budget.
-5. **Uncertainty**. The recipe is re-run with parameter sets drawn from the twin's calibrated
-   covariance (through :func:`qdlab.compute.map_progress`) and the spread is reported.
+   step 3 repeated, once per move (the moves are finite, so is the search).
+5. **Reachable range**. The final peaks the model predicts on a fixed grid over the whole feed-volume
+   and injection-rate ranges (package data ``[design] reach_volume_points`` x ``reach_rate_points``,
+   constant rate, the recipe's concentration, temperature and oleic acid; single-peaked predictions
+   only), so the range is the model's, not the part of it the search happened to scan.
+6. **Uncertainty**. The recipe is re-run with a fixed number of parameter sets (package data ``[design]
+   uncertainty_samples``) drawn with a seeded generator from the twin's calibrated covariance (through
+   :func:`qdlab.compute.map_progress`) and the spread is reported.
+
+Nothing depends on the wall clock: the same inputs give the same answer (only ``elapsed_s`` differs).
+Twin runs of one plan: the volume search (``scan_points`` + up to 3 + Brent, typically 10-20) per line
+tried (at most 2 + the number of safety moves), the reachable-range grid (15 by default), and the
+uncertainty samples (24 by default); ``[design] max_search_runs`` caps the search part.
 """
 
 from __future__ import annotations
@@ -57,19 +67,11 @@ class _Counter:
     def __init__(self, model: ForwardModel) -> None:
         self.model = model
         self.runs = 0
-        self.durations_s: list[float] = []
 
     def __call__(self, params: Mapping[str, float], ramp: float) -> Outcome:
         self.runs += 1
-        t = time.perf_counter()
-        try:
-            return self.model.predict(params, ramp)
-        finally:
-            self.durations_s.append(time.perf_counter() - t)
+        return self.model.predict(params, ramp)
 
-    def typical_s(self) -> float:
-        """Median duration of one run (robust to the first call's compile/cache warm-up)."""
-        return float(np.median(self.durations_s)) if self.durations_s else 0.0
 
 
 def _solve_volume(
@@ -150,6 +152,51 @@ def _solve_volume(
     return math.exp(best[0]), out(best[0]), reach
 
 
+def _reach_job(job: tuple[ForwardModel, dict[str, float]]) -> Outcome | None:
+    model, params = job
+    try:
+        return model.predict(params, 1.0)
+    except QdlabError:  # no emission at this corner: not part of the reachable range
+        return None
+
+
+def reachable_range_nm(
+    model: ForwardModel, params: Mapping[str, float], *, space: SearchSpace | None = None, scheduler: Any = "serial"
+) -> tuple[tuple[float, float], int]:
+    """Final PL peaks ``model`` predicts over the whole feed-volume and injection-rate ranges.
+
+    A fixed grid: ``[design] reach_volume_points`` log-spaced feed volumes x ``reach_rate_points``
+    log-spaced rates, both from bound to bound, at constant rate, with the other variables of
+    ``params`` (feed concentration, temperature, oleic acid). Single-peaked predictions only (all of
+    them when every point is bimodal). The volume and rate in ``params`` are ignored, so the range does
+    not depend on where a search started.
+
+    Returns
+    -------
+    ((low_nm, high_nm), twin_runs)
+
+    Raises
+    ------
+    ModelError
+        The model predicts no emission anywhere on the grid.
+    """
+    from qdlab.compute import map_progress
+    from qdlab.data.errors import ModelError
+
+    space = space or SearchSpace.default()
+    vol, rate = space["cluster_volume_ml"], space["injection_rate_ml_per_h"]
+    n_v, n_r = int(value("design", "reach_volume_points")), int(value("design", "reach_rate_points"))
+    vols = np.exp(np.linspace(math.log(vol.low), math.log(vol.high), n_v))
+    rates = np.exp(np.linspace(math.log(rate.low), math.log(rate.high), n_r))
+    base = space.complete(dict(params))
+    jobs = [(model, {**base, "cluster_volume_ml": float(v), "injection_rate_ml_per_h": float(r)}) for v in vols for r in rates]
+    outs = [o for o in map_progress(_reach_job, jobs, scheduler=scheduler, description="reachable range") if o is not None]
+    if not outs:
+        raise ModelError("the model predicts no emission anywhere on the feed-volume x rate grid")
+    peaks = [o.pl_peak_nm for o in outs if not o.bimodal] or [o.pl_peak_nm for o in outs]
+    return (float(min(peaks)), float(max(peaks))), len(jobs)
+
+
 def plan_recipe(
     model: ForwardModel,
     target_nm: float,
@@ -174,9 +221,13 @@ def plan_recipe(
         Fixed values for other decision variables (temperature, oleic acid, feed concentration,
         starting rate); the rest take their reference values.
     n_samples
-        Parameter samples for the predicted uncertainty (default: package data; 0 disables).
+        Parameter samples for the predicted uncertainty (default: package data ``[design]
+        uncertainty_samples``, a fixed number; 0 disables).
     scheduler
-        Where the uncertainty samples run (``qdlab.compute``; ``"serial"`` by default: they are cheap).
+        Where the uncertainty samples and the reachable-range grid run (``qdlab.compute``; ``"serial"``
+        by default: they are cheap).
+    rng_seed
+        Seed of the parameter draws: the same inputs and seed give the same answer.
 
     Raises
     ------
@@ -240,19 +291,27 @@ def plan_recipe(
             if moved:  # a safety move pushed the target out of reach: keep what we had
                 candidates.pop()
                 break
-            where = "redder" if target_nm > reach_all[1] else "bluer"
+            model_reach, n_reach = reachable_range_nm(model, base, space=space, scheduler=scheduler)
+            run.runs += n_reach
+            lo_nm, hi_nm = min(model_reach[0], reach_all[0]), max(model_reach[1], reach_all[1])
+            if lo_nm - objective.wavelength_scale_nm <= target_nm <= hi_nm + objective.wavelength_scale_nm:
+                where = "within the range but not on the searched line (bimodal or non-monotonic there)"
+            else:
+                where = "redder" if target_nm > hi_nm else "bluer"
             raise InputError(
                 f"target {target_nm:g} nm is out of reach: from {seed_nm:g} nm seeds ({model.seed_mg:g} mg) the twin's "
-                f"final peak spans {reach_all[0]:.0f}-{reach_all[1]:.0f} nm for {space['cluster_volume_ml'].low:g}-"
-                f"{space['cluster_volume_ml'].high:g} mL of feed at {base['p_conc_mol_per_l']:.3g} M P; the target is {where}. "
-                + ("Use fewer seeds (--seed-mg) or larger seeds." if where == "redder" else "Use smaller seeds."),
+                f"final peak spans {lo_nm:.0f}-{hi_nm:.0f} nm for {space['cluster_volume_ml'].low:g}-"
+                f"{space['cluster_volume_ml'].high:g} mL of feed at {space['injection_rate_ml_per_h'].low:g}-"
+                f"{space['injection_rate_ml_per_h'].high:g} mL/h and {base['p_conc_mol_per_l']:.3g} M P; the target is {where}. "
+                + {"redder": "Use fewer seeds (--seed-mg) or larger seeds.", "bluer": "Use smaller seeds."}.get(
+                    where, "Fix another starting rate or feed concentration."),
                 field="target_nm",
             )
         sec = out.secondary_risk
         if (not out.bimodal) and sec <= max_sec and objective.feasible(out):
             break
-        if time.perf_counter() - t0 > 0.8 * value("twin", "time_budget_s"):
-            notes.append("safety search stopped by the time budget")
+        if run.runs >= value("design", "max_search_runs"):
+            notes.append(f"safety search stopped after {run.runs} twin runs ([design] max_search_runs)")
             break
         # the twin predicts secondary nucleation: apply the next safety move (package data, in order)
         while moves:
@@ -286,13 +345,8 @@ def plan_recipe(
     if objective.wavelength_error_nm(out) > objective.wavelength_scale_nm:
         reasons.append(f"closest reachable peak {out.pl_peak_nm:.0f} nm is more than {objective.wavelength_scale_nm:g} nm from the target")
     notes.extend(reasons)
-    if n_samples is None:
-        # fit the uncertainty samples into the time budget (each costs about one twin run)
-        per_run = max(run.typical_s(), 1e-4)
-        left = value("twin", "time_budget_s") - (time.perf_counter() - t0)
-        n_samples = int(min(value("design", "uncertainty_samples"), max(left / (1.5 * per_run), 0)))
-        if n_samples < value("design", "uncertainty_samples"):
-            notes.append(f"uncertainty from {n_samples} parameter samples (time budget)")
+    reach_model, n_reach = reachable_range_nm(model, point, space=space, scheduler=scheduler)
+    run.runs += n_reach
     predicted = _predict_with_uncertainty(model, point, ramp, out, objective, n_samples, scheduler, rng_seed)
     run.runs += int(predicted.get("samples", 0))
     recipe = build_recipe(point, seed_nm=seed_nm, seed_mg=model.seed_mg, material=model.material, ramp_factor=ramp)
@@ -301,7 +355,7 @@ def plan_recipe(
         target_nm=target_nm,
         recipe=recipe,
         predicted=predicted,
-        reachable_nm=reach_all,
+        reachable_nm=reach_model,
         params=point,
         ramp_factor=ramp,
         twin_runs=run.runs,
@@ -370,4 +424,4 @@ def _predict_with_uncertainty(
     return pred
 
 
-__all__ = ["PlanResult", "plan_recipe"]
+__all__ = ["PlanResult", "plan_recipe", "reachable_range_nm"]

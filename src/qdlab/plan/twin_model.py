@@ -119,8 +119,32 @@ class TwinModel:
             ov.update({f"params.{k}": float(v) for k, v in self.parameters.items()})
             object.__setattr__(self, "_base", base.with_overrides(ov))
 
+    def template_name(self) -> str:
+        """The built-in scenario this model starts from."""
+        return self.template or _template_name(self.seed_nm)
+
+    def scenario_overrides(self, params: Mapping[str, float], ramp_factor: float = 1.0) -> dict[str, Any]:
+        """Every override that turns :meth:`template_name`'s scenario into the one of this recipe.
+
+        ``load_scenario(model.template_name()).with_overrides(model.scenario_overrides(p, r))`` is the
+        scenario :meth:`predict` runs (seeds, kinetic parameters, then the recipe); JSON-safe values.
+        """
+        ov: dict[str, Any] = {"seeds.emission_nm": float(self.seed_nm), "seeds.mass_mg": float(self.seed_mg)}
+        if self.seed_fwhm_mev is not None:
+            ov["seeds.fwhm_mev"] = float(self.seed_fwhm_mev)
+        if self._base.seeds is not None:
+            ov["seeds.diameter_nm"] = None  # the seeds are given by their PL peak (as in __post_init__)
+        ov.update({(k if "." in k else f"params.{k}"): float(v) for k, v in self.parameters.items()})
+        rec = self._recipe_overrides(params, ramp_factor)
+        if rec.get("protocol.injection_profile") is not None:
+            rec["protocol.injection_profile"] = [list(s) for s in rec["protocol.injection_profile"]]
+        return {**ov, **rec}
+
     def scenario(self, params: Mapping[str, float], ramp_factor: float = 1.0) -> Any:
         """The twin scenario of one recipe."""
+        return self._base.with_overrides(self._recipe_overrides(params, ramp_factor))
+
+    def _recipe_overrides(self, params: Mapping[str, float], ramp_factor: float) -> dict[str, Any]:
         vol = float(params["cluster_volume_ml"])
         rate = float(params["injection_rate_ml_per_h"])
         feed = feed_composition(vol, float(params["p_conc_mol_per_l"]))
@@ -148,7 +172,7 @@ class TwinModel:
         ov["protocol.duration_min"] = duration
         ov["protocol.aliquot_times_min"] = [min(round(duration * i / (n - 1), 6), duration) for i in range(n)]
         ov["protocol.aliquot_ids"] = None
-        return self._base.with_overrides(ov)
+        return ov
 
     def predict(self, params: Mapping[str, float], ramp_factor: float = 1.0) -> Outcome:
         """Run the twin; the last aliquot is the product."""

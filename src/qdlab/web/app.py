@@ -426,6 +426,46 @@ def create_app(db_url: str | None = None, upload_scheduler: Any = None) -> FastA
              "checked": checked},
         )  # a form with mistakes is a normal page (200) showing them beside the boxes; the API answers 400
 
+    @app.get("/compare", response_class=HTMLResponse)
+    def compare_page(request: Request, a: str = "", b: str = "", scenario: str = "", calibrated: str = "") -> Any:
+        """Overlay the aliquots of one or two experiments, and a twin run against experiment a's series."""
+        from qdlab.twin import list_scenarios
+        from qdlab.web import compare
+
+        exps = store().list_experiments()
+        ctx: dict[str, Any] = {"experiments": exps, "scenarios": list_scenarios(), "a": a, "b": b,
+                               "scenario": scenario, "calibrated": bool(calibrated), "series": [], "twin": None,
+                               "residuals": None, "errors": {}, "notes": []}
+        for which, ident in (("a", a), ("b", b)):
+            if not ident:
+                continue
+            try:
+                rec = store().experiment_dict(int(ident) if ident.isdigit() else ident)
+            except InputError:
+                ctx["errors"][which] = f"There is no experiment “{ident}” in this record; pick one from the list."
+                continue
+            ctx["series"].append({**compare.measured_series(rec, store().arrays.get), "which": which, "record": rec})
+        if scenario:
+            if scenario not in ctx["scenarios"]:
+                ctx["errors"]["scenario"] = f"There is no scenario called “{scenario}”; pick one from the list."
+            else:
+                overrides: dict[str, Any] = {}
+                first = ctx["series"][0] if ctx["series"] else None
+                if calibrated and first is not None:
+                    cal = compare.calibrated_overrides(first["record"], scenario)
+                    if cal is None:
+                        ctx["notes"].append(f"experiment {first['key']} has no twin calibration of {scenario}: "
+                                            "the scenario runs with its own parameters")
+                    else:
+                        overrides = cal
+                        ctx["notes"].append(f"twin run with the parameters fitted to experiment {first['key']}")
+                ctx["twin"] = compare.twin_series(_run_twin(scenario, overrides))
+                if first is not None:
+                    ctx["residuals"] = compare.residuals(first["rows"], ctx["twin"])
+        for s in ctx["series"]:
+            s.pop("record")
+        return _TEMPLATES.TemplateResponse(request, "compare.html", ctx)
+
     @app.get("/twin", response_class=HTMLResponse)
     def twin_page(request: Request, scenario: str = "", rate_ml_per_h: str = "", confirm: str = "") -> Any:
         from qdlab.twin import list_scenarios, load_scenario

@@ -254,6 +254,7 @@ def report_summary(record: Mapping[str, Any]) -> dict[str, Any]:
                   for m in record.get("measurements") or []],
         "record": {"experiment_id": record["id"], "action": "stored", "database": ""},
         "qdlab_version": record.get("qdlab_version"), "elapsed_s": None,
+        **({"next_recipe": summ["next_recipe"]} if summ.get("next_recipe") else {}),
     }
 
 

@@ -78,6 +78,27 @@ class RecipeRef(_Model):
         return v
 
 
+class TargetSpec(_Model):
+    """The ``[target]`` table: what the next experiment should give. With it, ``qdlab run`` ends with the
+    next recipe planned on the twin just calibrated to this run (:mod:`qdlab.plan.nextrun`).
+
+    ``campaign`` (and this run's ``trial`` in it) only shape the ``qdlab campaign`` commands shown with
+    the recipe; nothing is written to a campaign by ``qdlab run``.
+    """
+
+    wavelength_nm: Annotated[float, Field(gt=700, lt=3000, description="Wanted final PL peak (nm).")]
+    max_fwhm_mev: Annotated[float | None, Field(gt=0, le=1000, description="Final PL FWHM at most this (meV).")] = None
+    min_qy_percent: Annotated[float | None, Field(gt=0, le=100, description="Final PLQY at least this (%).")] = None
+    campaign: Annotated[str | None, Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")] = None
+    trial: Annotated[int | None, Field(ge=0, description="This run's trial number in the campaign (from `qdlab campaign ask`).")] = None
+
+    @model_validator(mode="after")
+    def _trial_needs_campaign(self) -> TargetSpec:
+        if self.trial is not None and self.campaign is None:
+            raise ValueError("trial is this run's trial number in a campaign: give campaign = \"NAME\" too")
+        return self
+
+
 class PlqyScans(_Model):
     """Integrating-sphere scans of one aliquot.
 
@@ -163,6 +184,7 @@ class Manifest(_Model):
 
     experiment: ExperimentInfo
     recipe: RecipeRef = RecipeRef()
+    target: TargetSpec | None = None
     reference: ReferenceValues = ReferenceValues()
     aliquots: list[AliquotEntry] = Field(default_factory=list)
     ms: list[FileEntry] = Field(default_factory=list)
@@ -291,6 +313,13 @@ synthetic = false                      # true for data made by the twin / genera
 # file = "recipe.toml"                 # the synthesis recipe (kept verbatim in the record)
 scenario = "overgrowth-1010nm"         # twin scenario calibrated to the PL series (`qdlab twin scenarios`)
 
+# [target]                             # name one and `qdlab run` plans the next recipe on the calibrated twin
+# wavelength_nm = 1300                 # wanted final PL peak
+# max_fwhm_mev = 150                   # optional: final PL FWHM at most this
+# min_qy_percent = 10                  # optional: final PLQY at least this (checked when measured)
+# campaign = "to-1300nm"               # optional: show the `qdlab campaign` commands for this campaign
+# trial = 0                            # optional: this run's trial number in that campaign
+
 # One [[aliquots]] entry per aliquot, in order. Files: PL and absorbance (Ocean Optics, Cary CSV or
 # two-column text), optional integrating-sphere scans for the PLQY, or a PLQY measured elsewhere.
 [[aliquots]]
@@ -343,6 +372,7 @@ __all__ = [
     "Manifest",
     "ExperimentInfo",
     "RecipeRef",
+    "TargetSpec",
     "AliquotEntry",
     "PlqyScans",
     "FileEntry",

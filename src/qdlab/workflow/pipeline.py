@@ -218,6 +218,19 @@ def calibrate_twin(manifest: Manifest, rows: Sequence[Mapping[str, Any]], schedu
     return {"status": "ok", "scenario": scenario, "result": d, "parameters": params}
 
 
+def next_experiment(manifest: Manifest, calib: Mapping[str, Any], scheduler: Any) -> dict[str, Any]:
+    """The next recipe to the manifest's ``[target]``, planned on the twin calibrated to this run.
+
+    :func:`qdlab.plan.nextrun.plan_next_experiment`: never raises for a planning failure (its message
+    is returned as ``{"status": "error", "error": ...}``).
+    """
+    from qdlab.plan.nextrun import plan_next_experiment
+
+    assert manifest.target is not None
+    sched = scheduler if scheduler not in (None, "local") else "serial"  # ~30 short runs: no process pool
+    return plan_next_experiment(manifest.target.model_dump(), calib, manifest.experiment.id, scheduler=sched)
+
+
 # ---- the run --------------------------------------------------------------------------------------
 def _stage(name: str, quiet: bool) -> Any:
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
@@ -319,6 +332,10 @@ def run_experiment(
         from qdlab.workflow.record import build_record, summary_dict
 
         summary = summary_dict(manifest, root, files, outcomes, series_out, calib)
+        if manifest.target is not None:  # close the loop: the next recipe on the twin just calibrated
+            with _stage("next experiment: planning on the calibrated twin", quiet) as prog:
+                prog.add_task("plan", total=None)
+                summary["next_recipe"] = next_experiment(manifest, calib, scheduler)
         record = build_record(manifest, root, manifest_sha, fp, files, outcomes, series_out, calib, summary)
         with _stage("store: writing the record", quiet) as prog:
             prog.add_task("store", total=None)
@@ -341,4 +358,4 @@ def run_experiment(
 
 
 __all__ = ["RunError", "RunResult", "IngestedFile", "ingest", "build_tasks", "fingerprint", "run_experiment",
-           "analyse_series", "calibrate_twin"]
+           "analyse_series", "calibrate_twin", "next_experiment"]

@@ -246,7 +246,7 @@ def build_record(
         seed_batch=e.seed_batch, folder=str(root), synthetic=e.synthetic,
         meta={"date": e.date, "operator": e.operator, "notes": e.notes,
               "reference": manifest.reference.model_dump(exclude_none=True)},
-        summary={k: summary[k] for k in ("aliquots", "table2", "refused", "warnings", "counts") if k in summary},
+        summary={k: summary[k] for k in ("aliquots", "table2", "refused", "warnings", "counts", "next_recipe") if k in summary},
         recipe=recipe,
         aliquots=[AliquotRecord(a.id, i, a.time_min, a.volume_ml) for i, a in enumerate(manifest.aliquots)],
         measurements=measurements, results=results, calibrations=calibrations,
