@@ -98,6 +98,10 @@ class SolverSettings:
         Nucleus classes are cohorts of a fixed time grid of this spacing (s; ``None``: one cohort). With
         slow growth a class stays within ``nucleus_class_dr_nm`` of new nuclei for long, lumping nuclei of
         very different ages; the cohorts bound that, independently of where the steps fall.
+    max_cohorts
+        Most nucleus cohorts in one run: in a run longer than ``max_cohorts * nucleation_window_s`` the
+        cohort spacing becomes ``duration / max_cohorts``, so that the class count (and the cost of a step)
+        stays bounded in hour-long runs (a planner exploring slow rates); refined like the window.
     seed_class_factor
         Multiplies the scenario's ``seeds.n_classes`` (the seed size resolution).
     class_pool
@@ -120,6 +124,7 @@ class SolverSettings:
     dr_max_nm: float | None = None
     nucleus_class_dr_nm: float = 0.02
     nucleation_window_s: float | None = 8.0
+    max_cohorts: int = 128
     seed_class_factor: float = 1.0
     class_pool: int = 256
     max_classes: int = 100_000
@@ -154,6 +159,7 @@ class SolverSettings:
             nucleus_class_dr_nm=self.nucleus_class_dr_nm / factor,
             nucleation_window_s=None if self.nucleation_window_s is None else self.nucleation_window_s / factor,
             seed_class_factor=self.seed_class_factor * factor, class_pool=int(self.class_pool * factor),
+            max_cohorts=round(self.max_cohorts * factor),
             max_steps=int(self.max_steps * factor))
 
 
@@ -387,7 +393,9 @@ def simulate(scenario: Scenario | str | Path, settings: SolverSettings | None = 
     ali_t = np.asarray(prot.aliquot_times_min, float) * 60.0
     n_ali = ali_t.size
     dr_max = st_.dr_max_nm if st_.dr_max_nm is not None else (1e308 if st_.adaptive else DR_MAX_NM)
-    window = st_.nucleation_window_s if st_.nucleation_window_s is not None else 1e308
+    duration_s = prot.duration_min * 60.0
+    window = (max(st_.nucleation_window_s, duration_s / max(st_.max_cohorts, 1))
+              if st_.nucleation_window_s is not None else 1e308)
 
     def make_state(pool: int) -> dict[str, Any]:
         return _initial_state(sc, pool, st_.seed_class_factor)
@@ -405,7 +413,7 @@ def simulate(scenario: Scenario | str | Path, settings: SolverSettings | None = 
         return steps, outs
 
     # nucleus classes are cohorts of the window grid: about two per window when nucleation never stops
-    cohorts = 0 if st_.nucleation_window_s is None else math.ceil(prot.duration_min * 60.0 / st_.nucleation_window_s)
+    cohorts = 0 if st_.nucleation_window_s is None else math.ceil(duration_s / window)
     st, steps, (out_r, out_n, out_o, out_rec) = _run_with_pool(repr(sc.name), st_, make_state, call,
                                                                expected_classes=2 * cohorts + 64)
     x = st["x"]
