@@ -103,9 +103,11 @@ def test_delimited_spectrum_roundtrip_or_error(tmp_path_factory, x, y, sep) -> N
         assert "gen.csv" in str(exc) and "\n" not in str(exc)
         return
     assert s.x_unit == "nm"
-    np.testing.assert_array_equal(s.x, np.array(x))  # never a silently changed axis
     finite = np.isfinite(np.array(y))
-    np.testing.assert_array_equal(s.y[finite], np.array(y)[finite])
+    # never a silently changed axis: points without a finite value are dropped and counted in meta
+    assert s.meta.get("non_finite_points_dropped", 0) == int((~finite).sum())
+    np.testing.assert_array_equal(s.x, np.array(x)[finite])
+    np.testing.assert_array_equal(s.y, np.array(y)[finite])
 
 
 @given(st.text(alphabet="CdPHONaS()[]+-^0123456789 OAlcu", max_size=40))
@@ -204,6 +206,16 @@ def test_xrdml_error_is_one_line(fuzz, tmp_path: Path) -> None:
     with pytest.raises(FormatError, match="not well-formed XML") as exc:
         read_diffractogram(p)
     assert "\n" not in str(exc.value) and src.name in str(exc.value)
+
+
+def test_spectrum_nan_points_are_counted(tmp_path: Path) -> None:
+    """A NaN intensity dropped its row without a trace (found by the hypothesis test); now counted in meta."""
+    from qdlab.spectra.io import read_spectra
+
+    p = tmp_path / "g.csv"
+    p.write_text("wavelength_nm,A0\n200,0\n201,nan\n202,0\n203,1\n")
+    s = read_spectra(p, kind="pl").spectra[0]
+    assert s.x.tolist() == [200, 202, 203] and s.meta["non_finite_points_dropped"] == 1
 
 
 def test_tem_nan_pixels_refused(tmp_path: Path) -> None:
