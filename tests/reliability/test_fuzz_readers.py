@@ -218,6 +218,18 @@ def test_spectrum_nan_points_are_counted(tmp_path: Path) -> None:
     assert s.x.tolist() == [200, 202, 203] and s.meta["non_finite_points_dropped"] == 1
 
 
+def test_spectrum_damaged_last_row_is_not_a_footer(tmp_path: Path) -> None:
+    """A last row '203.0,-inf' was taken for a text footer and dropped silently; now refused like one inside."""
+    from qdlab.spectra.io import read_spectra
+
+    p = tmp_path / "g.csv"
+    p.write_text("wavelength_nm,A0\n200,0\n201,0\n202,0\n203.0,-inf\n")
+    with pytest.raises(FormatError, match=r"g\.csv:5: expected numbers"):
+        read_spectra(p, kind="pl")
+    p.write_text("wavelength_nm,A0\n200,0\n201,0\n202,0\n203,1\nPeak at,202\n")  # a real footer still ends the data
+    assert read_spectra(p, kind="pl").spectra[0].x.tolist() == [200, 201, 202, 203]
+
+
 def test_tem_nan_pixels_refused(tmp_path: Path) -> None:
     """A float image with NaN pixels (a bit flip in a .ser) was returned as a micrograph; now refused."""
     import tifffile
@@ -234,3 +246,38 @@ def test_tem_nan_pixels_refused(tmp_path: Path) -> None:
     img[3, 4] = 0.5
     tifffile.imwrite(p, img, imagej=True, resolution=(10.0, 10.0), metadata={"unit": "nm"})
     assert read_micrograph(p).nm_per_px == pytest.approx((0.1, 0.1))
+
+
+@pytest.mark.parametrize("name", ["A1" + "0" * 400 + ".txt"])
+def test_manifest_unusable_file_name_is_a_format_error(fuzz, tmp_path: Path, name: str) -> None:
+    """A 400-digit number in a file name raised OSError (File name too long) from load_manifest."""
+    import shutil
+
+    from qdlab.workflow.manifest import load_manifest
+
+    dest = tmp_path / "exp"
+    shutil.copytree(fuzz.EXAMPLE, dest, ignore=shutil.ignore_patterns("out", "report", "*.sqlite*"))
+    text = (dest / "experiment.toml").read_text().replace("pl/A10.txt", f"pl/{name}", 1)
+    assert name.split(".")[0][:10] in text
+    (dest / "experiment.toml").write_text(text)
+    with pytest.raises(FormatError, match="not a usable file name") as exc:
+        load_manifest(dest)
+    assert "experiment.toml" in str(exc.value) and "\n" not in str(exc.value) and len(str(exc.value)) < 400
+
+
+def test_flex_acqus_with_many_continuation_lines_is_linear(fuzz, tmp_path: Path) -> None:
+    """10^5 continuation lines took > 10 s (quadratic string joins in parse_acqus); now well under a second."""
+    import time
+
+    from qdlab.ms.flex import parse_acqus
+
+    src = fuzz.REAL / "ms" / "readBrukerFlexData" / "2010_05_19_Gibb_C8_A1" / "0_A2" / "1" / "1SLin" / "acqu"
+    raw = src.read_bytes()
+    p = tmp_path / "acqu"
+    p.write_bytes(raw + b"\n" + b"1 2 3 4 5 6 7 8\n" * 100_000)
+    t0 = time.perf_counter()
+    params = parse_acqus(p)
+    assert time.perf_counter() - t0 < 3.0
+    base = parse_acqus(src)
+    assert {k: v for k, v in params.items() if k in base and v == base[k]}.keys() >= set(base) - {list(base)[-1]}
+    assert params[list(base)[-1]].endswith("7 8")
