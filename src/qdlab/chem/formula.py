@@ -121,21 +121,33 @@ def charge_suffix(charge: int) -> str:
     return (str(abs(charge)) if abs(charge) != 1 else "") + sign
 
 
+#: largest count of one element (after multiplying groups) and deepest nesting of groups a formula may have:
+#: far beyond any cluster or dot (Cd3P2 QDs of 10 nm have ~10^4 atoms), small enough for exact float masses
+_MAX_COUNT = 10**7
+_MAX_DEPTH = 20
+_MAX_CHARGE = 1000
+
+
 class _Parser:
     def __init__(self, text: str) -> None:
         self.original = text
         self.s = "".join(text.split())
         self.i = 0
+        self.depth = 0
         self.elements = known_elements()
         self.short = sorted(ligand_shorthands(), key=len, reverse=True)
 
     def fail(self, msg: str) -> InputError:
-        return InputError(f"cannot parse formula {self.original!r} at position {self.i + 1}: {msg}", field="formula")
+        shown = self.original if len(self.original) <= 80 else self.original[:80] + "..."
+        return InputError(f"cannot parse formula {shown!r} at position {self.i + 1}: {msg}", field="formula")
 
     def count(self) -> int:
         m = re.match(r"\d+", self.s[self.i :])
         if not m:
             return 1
+        if m.end() > len(str(_MAX_COUNT)) or int(m.group()) > _MAX_COUNT:
+            raise self.fail(f"count {m.group()[:20]}{'...' if m.end() > 20 else ''} is too large "
+                            f"(at most {_MAX_COUNT})")
         self.i += m.end()
         return int(m.group())
 
@@ -154,6 +166,9 @@ class _Parser:
                 self.i += 1
                 return total
             if ch in "([":
+                self.depth += 1
+                if self.depth > _MAX_DEPTH:
+                    raise self.fail(f"groups nested more than {_MAX_DEPTH} deep")
                 self.i += 1
                 inner = self.group(")" if ch == "(" else "]")
                 # "[Cd(OA)2]2-": digits + sign right after a closing ']' at the end are the ion's charge
@@ -161,6 +176,9 @@ class _Parser:
                 n = 1 if (ch == "[" and re.fullmatch(r"\d+[+-]", tail)) else self.count()
                 for k, v in inner.items():
                     total[k] += v * n
+                    if total[k] > _MAX_COUNT:
+                        raise self.fail(f"more than {_MAX_COUNT} atoms of {k}")
+                self.depth -= 1
                 continue
             if ch in "+-^" or (
                 close is None and re.fullmatch(r"\d+[+-]", self.s[self.i :]) and self.s[self.i - 1] == "]"
@@ -209,6 +227,9 @@ class _Parser:
             m = _CHARGE_RE.fullmatch(rest)
             if not m:
                 raise self.fail(f"cannot read charge {rest!r}; write e.g. '+', '2+' or '-'")
+            digits = m.group(1) if m.group(2) else m.group(4)
+            if digits and (len(digits) > 4 or int(digits) > _MAX_CHARGE):
+                raise self.fail(f"charge {digits[:20]} is too large (at most {_MAX_CHARGE})")
             if m.group(2):
                 charge = int(m.group(1) or 1) * (1 if m.group(2) == "+" else -1)
             else:

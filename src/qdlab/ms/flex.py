@@ -79,6 +79,7 @@ def parse_acqus(path: str | Path) -> dict[str, str]:
         raise FormatError("not a text file (NUL bytes); expected a JCAMP-style acqus file", path=p)
     text = raw.decode("latin-1")
     out: dict[str, str] = {}
+    more: dict[str, list[str]] = {}  # continuation lines, joined once at the end (not quadratic in their number)
     last: str | None = None
     for line in text.splitlines():
         line = line.rstrip()
@@ -90,9 +91,12 @@ def parse_acqus(path: str | Path) -> dict[str, str]:
             if value.startswith("(") and ")" in value and value.endswith(")") and ".." in value:
                 value = ""  # array header; values follow on the next lines
             out[key] = value
+            more.pop(key, None)
             last = key
         elif last is not None and line and not line.startswith("$$"):
-            out[last] = (out[last] + " " + line.strip()).strip()
+            more.setdefault(last, []).append(line.strip())
+    for key, parts in more.items():
+        out[key] = " ".join([out[key], *parts]).strip()
     if not out:
         raise FormatError("no '##KEY= value' lines found; not a Bruker acqus file", path=p)
     return out

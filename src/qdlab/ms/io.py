@@ -92,6 +92,11 @@ def read_mass_spectrum(
     return ms
 
 
+def _one_line(exc: BaseException, limit: int = 120) -> str:
+    """A library's error message on one line (lxml's end in a newline before the position), shortened."""
+    return " ".join(str(exc).split())[:limit]
+
+
 def _check_axis(mz: np.ndarray, y: np.ndarray, path: Path, what: str) -> None:
     if mz.size < 2:
         raise FormatError(f"{what}: fewer than 2 data points", path=path)
@@ -214,7 +219,7 @@ def read_mzml(path: str | Path, *, index: int = 0) -> MassSpectrum:
             warnings.simplefilter("ignore")  # pyteomics warns about damaged array names; we raise below instead
             spec = _nth_spectrum(p, index)
     except Exception as exc:  # lxml/pyteomics raise many types (XMLSyntaxError, PyteomicsError, ...) for bad files
-        raise FormatError(f"cannot read mzML: {type(exc).__name__}: {str(exc)[:120]}", path=p) from exc
+        raise FormatError(f"cannot read mzML: {type(exc).__name__}: {_one_line(exc)}", path=p) from exc
     if spec is None:
         raise FormatError(f"no spectrum number {index} in the file", path=p)
     if "m/z array" not in spec or "intensity array" not in spec:
@@ -272,7 +277,7 @@ def read_mzxml(path: str | Path, *, index: int = 0) -> MassSpectrum:
                         spec = s
                         break
     except Exception as exc:  # lxml/pyteomics raise many types for bad files
-        raise FormatError(f"cannot read mzXML: {type(exc).__name__}: {str(exc)[:120]}", path=p) from exc
+        raise FormatError(f"cannot read mzXML: {type(exc).__name__}: {_one_line(exc)}", path=p) from exc
     if spec is None:
         raise FormatError(f"no scan number {index} in the file", path=p)
     if "m/z array" not in spec or "intensity array" not in spec:

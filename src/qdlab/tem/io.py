@@ -115,6 +115,10 @@ def _to_gray(data: NDArray[Any], path: Path) -> tuple[NDArray[Any], dict[str, An
         arr = arr[0]
     if arr.ndim != 2 or min(arr.shape) < 8:
         raise FormatError(f"expected a 2-D image of at least 8 x 8 pixels, got shape {np.shape(data)}", path=path)
+    if arr.dtype.kind == "f":
+        bad = int(np.count_nonzero(~np.isfinite(arr)))
+        if bad:
+            raise FormatError(f"{bad} of {arr.size} pixels are NaN or infinite (a damaged file?)", path=path)
     return arr, meta
 
 

@@ -35,7 +35,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from qdlab import __version__
 from qdlab.data.errors import InputError, QdlabError
 from qdlab.data.types import to_jsonable
-from qdlab.web import assets, forms, uploads, views
+from qdlab.web import assets, forms, security, uploads, views
 
 _TEMPLATES = Jinja2Templates(directory=str(resources.files("qdlab.web") / "templates"))
 _TEMPLATES.env.globals.update(fmt=views.fmt, words=views.words, formula=views.formula_html,
@@ -85,21 +85,39 @@ class _LRU:
 
     def __init__(self, size: int = 48) -> None:
         self.size, self.data, self.lock = size, OrderedDict(), threading.Lock()
+        self.pending: dict[Any, threading.Event] = {}
 
     def get(self, key: Any, make: Any) -> Any:
-        with self.lock:
-            if key in self.data:
-                self.data.move_to_end(key)
-                return self.data[key]
-        value = make()
-        with self.lock:
-            self.data[key] = value
-            while len(self.data) > self.size:
-                self.data.popitem(last=False)
+        """The cached value, made once: concurrent requests for a missing key wait for the first one's result.
+
+        (Without this, 20 clients asking for one new figure each rendered it, one at a time behind the
+        matplotlib lock: a 52 s p99 in benchmarks/web_load.py.)
+        """
+        while True:
+            with self.lock:
+                if key in self.data:
+                    self.data.move_to_end(key)
+                    return self.data[key]
+                pending = self.pending.get(key)
+                if pending is None:
+                    pending = self.pending[key] = threading.Event()
+                    break
+            pending.wait(300)
+        try:
+            value = make()
+            with self.lock:
+                self.data[key] = value
+                while len(self.data) > self.size:
+                    self.data.popitem(last=False)
+        finally:
+            with self.lock:
+                self.pending.pop(key, None)
+            pending.set()  # waiters re-check: the value, or (if make failed) one of them makes it
         return value
 
 
-def create_app(db_url: str | None = None, upload_scheduler: Any = None) -> FastAPI:
+def create_app(db_url: str | None = None, upload_scheduler: Any = None, *, token: str | None = None,
+               max_upload_bytes: int = security.MAX_UPLOAD_BYTES) -> FastAPI:
     """Build the app.
 
     Parameters
@@ -108,10 +126,15 @@ def create_app(db_url: str | None = None, upload_scheduler: Any = None) -> FastA
         The record to show and to store uploads in (default: ``QDLAB_DATABASE_URL`` or the user SQLite file).
     upload_scheduler
         Where uploaded experiments are analysed (as ``qdlab run --scheduler``; ``None``: local processes).
+    token
+        If given, every request must carry it (see :mod:`qdlab.web.security`); required to serve beyond loopback.
+    max_upload_bytes
+        Largest request body (uploaded zip) accepted; larger ones get 413 before they are read.
     """
     app = FastAPI(title="qdlab", version=__version__, description="Cd3P2 QD growth: record, sizing, digital twin",
                   docs_url=None, redoc_url=None)
     app.mount("/static", StaticFiles(directory=assets.static_dir()), name="static")
+    app.add_middleware(security.Guard, token=token, max_body_bytes=max_upload_bytes)
     state: dict[str, Any] = {}
     cache = _LRU()
     jobs = uploads.Jobs(db_url, upload_scheduler)
@@ -141,6 +164,17 @@ def create_app(db_url: str | None = None, upload_scheduler: Any = None) -> FastA
         if request.url.path.startswith("/api"):
             return JSONResponse(status_code=400, content={"detail": str(exc), "field": getattr(exc, "field", None)})
         return _TEMPLATES.TemplateResponse(request, "error.html", {"status": 400, "message": str(exc)}, status_code=400)
+
+    @app.exception_handler(Exception)
+    async def _bug(request: Request, exc: Exception) -> Any:
+        """A bug, not a bad request: log the traceback, answer one line (never the traceback)."""
+        import logging
+
+        logging.getLogger("qdlab.web").exception("%s %s failed", request.method, request.url.path)
+        msg = f"internal error ({type(exc).__name__}); the server log has the details"
+        if request.url.path.startswith("/api"):
+            return JSONResponse(status_code=500, content={"detail": msg})
+        return _TEMPLATES.TemplateResponse(request, "error.html", {"status": 500, "message": msg}, status_code=500)
 
     @app.exception_handler(HTTPException)
     async def _http_error(request: Request, exc: HTTPException) -> Any:
@@ -365,9 +399,15 @@ def create_app(db_url: str | None = None, upload_scheduler: Any = None) -> FastA
         if not name.lower().endswith(".zip"):
             raise InputError(f"{name}: upload the experiment folder as a .zip file (right-click the folder, "
                              "compress)", field="file")
-        fd, tmp = tempfile.mkstemp(prefix="upload-", suffix=".zip", dir=jobs.work)
+        fd, tmp = tempfile.mkstemp(prefix="upload-", suffix=".zip", dir=jobs.work)  # never the client's name
+        size = 0
         with open(fd, "wb") as out:
             while chunk := upload.file.read(1 << 20):
+                size += len(chunk)
+                if size > max_upload_bytes:
+                    out.close()
+                    Path(tmp).unlink(missing_ok=True)
+                    raise HTTPException(status_code=413, detail=f"{name}: over {max_upload_bytes // 1024**2} MB")
                 out.write(chunk)
         return jobs.start(name, Path(tmp))
 
@@ -391,11 +431,12 @@ def create_app(db_url: str | None = None, upload_scheduler: Any = None) -> FastA
     def upload_form(request: Request, file: UploadFile | None = File(None)) -> Any:
         if file is None or not file.filename:
             return _TEMPLATES.TemplateResponse(request, "upload.html", {
-                "job": None, "error": "Choose the zipped experiment folder first."})
+                "job": None, "error": "Choose the zipped experiment folder first."}, status_code=400)
         try:
             job = _accept(file)
         except QdlabError as exc:
-            return _TEMPLATES.TemplateResponse(request, "upload.html", {"job": None, "error": str(exc)})
+            return _TEMPLATES.TemplateResponse(request, "upload.html", {"job": None, "error": str(exc)},
+                                               status_code=400)
         return RedirectResponse(f"/upload/{job.id}", status_code=303)
 
     @app.get("/upload/{job_id}", response_class=HTMLResponse)

@@ -289,7 +289,13 @@ def load_manifest(folder: str | Path) -> tuple[Manifest, Path, str]:
         if p.is_absolute() or ".." in p.parts:
             problems.append(f"{field}: {rel!r} must be a relative path inside the folder")
             continue
-        if not (root / p).exists():
+        try:
+            found = (root / p).exists()
+        except (OSError, ValueError) as exc:  # a name too long for the file system, a NUL byte in it ...
+            shown = rel if len(rel) <= 80 else rel[:80] + "..."
+            problems.append(f"{field}: {shown!r} is not a usable file name ({getattr(exc, 'strerror', None) or exc})")
+            continue
+        if not found:
             problems.append(f"{field}: file not found: {rel}")
     if problems:
         raise FormatError("; ".join(problems), path=mpath)

@@ -258,7 +258,7 @@ def parse_xrdml_bytes(raw: bytes, *, path: Path | None = None, wavelength_angstr
     try:
         root = etree.fromstring(raw, parser=etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False))
     except etree.XMLSyntaxError as exc:
-        raise FormatError(f"not well-formed XML ({exc.msg})", path=path, line=getattr(exc, "lineno", None)) from exc
+        raise FormatError(f"not well-formed XML ({' '.join(str(exc.msg).split())[:160]})", path=path, line=getattr(exc, "lineno", None)) from exc
     if root is None or "xrdMeasurement" not in _local(root.tag):
         raise FormatError("not an XRDML file (root element is not xrdMeasurements)", path=path)
     scans = [el for el in root.iter() if _local(el.tag) == "scan"]

@@ -180,6 +180,11 @@ def _make_spectrum(
     x: np.ndarray, y: np.ndarray, x_unit: str, kind: str, meta: dict[str, Any], label: str, path: Path | None, line: int | None
 ) -> Spectrum:
     ok = np.isfinite(x) & np.isfinite(y)
+    # a row with a number and a NaN/inf (or an empty cell) is a point the file does not give: drop it, and
+    # say how many (rows empty in both columns are the padding of ragged multi-sample exports, not counted)
+    half = int(np.count_nonzero(~ok & (np.isfinite(x) | np.isfinite(y))))
+    if half:
+        meta = {**meta, "non_finite_points_dropped": half}
     x, y = x[ok], y[ok]
     if x.size < 3:
         raise FormatError(f"spectrum {label!r} has {x.size} valid points; expected at least 3", path=path, line=line)

@@ -138,7 +138,10 @@ def parse_delimited(
                 for j in range(i + 1, min(len(lines), i + 200))
                 if lines[j].strip()
             )
-            if later:
+            # ... and so is a last row shaped like the data (a number, then as many fields) that does not parse
+            parts = _split(ln.strip(), delim)
+            shaped = len(parts) == first_row_len and _numeric_row(parts[0] + (delim or " ") + "0", delim, decimal)
+            if later or shaped:
                 raise FormatError(
                     f"expected numbers separated by {_delim_name(delim)} (decimal '{decimal}'), got {ln.strip()[:60]!r}",
                     path=path,
