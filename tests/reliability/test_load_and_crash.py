@@ -75,12 +75,13 @@ def _load_bench():
 
 
 @pytest.mark.slow
-def test_fifty_kills_never_leave_half_an_experiment(tmp_path: Path) -> None:
-    """>= 50 SIGKILLs of `qdlab run` at random moments: whole experiment or nothing, rerun completes, db opens."""
-    res = load_tool("crash_concurrency").kills(50, None, 13, tmp_path)
+def test_kills_never_leave_half_an_experiment(tmp_path: Path) -> None:
+    """12 SIGKILLs of `qdlab run` at random moments (CI-sized; the 100-kill figure of docs/reliability.md comes
+    from `tools/crash_concurrency.py kills`): whole experiment or nothing, rerun completes, db opens."""
+    res = load_tool("crash_concurrency").kills(12, None, 13, tmp_path)
     assert res["partial"] == 0 and res["integrity_not_ok"] == 0 and res["rerun_failed"] == 0, res["problems"]
     assert res["db_list_rc"] == 0 and res["lost"] == 0
-    assert res["absent"] + res["complete"] == 50
+    assert res["absent"] + res["complete"] == 12
 
 
 def _writers(db: str, tmp_path: Path) -> None:
