@@ -87,23 +87,7 @@ class ArrayStore:
     def put(self, columns: Mapping[str, Any], metadata: Mapping[str, str] | None = None) -> str:
         """Store a table; returns its sha256 (the same for the same content)."""
         data = table_bytes(columns, metadata)
-        digest = hashlib.sha256(data).hexdigest()
-        target = self.path(digest)
-        if target.exists() and target.stat().st_size == len(data):
-            return digest
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".parquet", dir=target.parent)
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, target)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            raise
-        return digest
+        return self.put_bytes(data, hashlib.sha256(data).hexdigest())
 
     def put_bytes(self, data: bytes, sha256: str) -> str:
         """Store a Parquet file's bytes under their hash (an imported archive); refuses a mismatch."""
