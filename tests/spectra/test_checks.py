@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from qdlab.cli.main import main
-from qdlab.data.errors import InputError
+from qdlab.data.errors import InputError, ModelError
 from qdlab.data.types import Spectrum
 from qdlab.spectra import analyze_pl
 from qdlab.spectra.checks import check_axis, kind_warning, saturation
@@ -132,3 +132,19 @@ def test_analyze_and_series_report_the_same_numbers_for_the_example_aliquot(
     assert a["bimodal"] and len(a["mode_wavelengths_nm"]) == 2
     code, _, out, _ = run(capsys, "spectra", "analyze", str(folder / "A3.txt"))
     assert code == 0 and "band" in out and "component" in out and "spectra series" in out.replace("\n", " ")
+
+
+def test_band_saturated_past_its_flanks_is_refused_with_the_reason() -> None:
+    """An Ocean Optics band above the 16-bit ceiling: flanks fitted when they determine the band, else refused.
+
+    A clipped point is a lower bound on the true signal, so a flank fit passing below the clipped top is
+    invented (this one put the peak at 953 nm, FWHM nan, before the check); the error says saturated.
+    """
+    spec, _ = synth_pl([(1100.0, 90.0, 1.0)], noise=0.01)
+    mild = dataclasses.replace(spec, y=1e6 * spec.y / spec.y.max(), meta={"format": "ocean"})
+    r = analyze_pl(mild)
+    assert r.saturated_points > 100 and r.peak_wavelength_nm == pytest.approx(1100.0, abs=5.0)
+    deep = dataclasses.replace(spec, y=1e7 * spec.y / spec.y.max(), meta={"format": "ocean"})
+    assert saturation(deep)[0].sum() > spec.x.size // 3
+    with pytest.raises(ModelError, match=r"saturated.*shorter integration"):
+        analyze_pl(deep)

@@ -473,6 +473,10 @@ def analyze_pl(
     nmax = n_components or max_components
     first = _fit_n(e, y, None, 1, shape, e0, ymax, floor, w)
     if first is None or not first.valid or not _significant(e, y, first, shape, e0):
+        if mask.any():
+            raise ModelError(f"{spectrum.label!r}: {int(mask.sum())} of {mask.size} points are saturated ({why}); "
+                             "the band's unsaturated flanks cannot be fitted: record it with a shorter integration "
+                             "time or lower gain")
         raise ModelError(f"no significant PL band in {spectrum.label!r} (is there emission in the data range?)")
     fits[1] = first
     chosen = first
@@ -493,8 +497,38 @@ def analyze_pl(
         if n_components not in fits:
             raise ModelError(f"the {n_components}-component fit of {spectrum.label!r} failed")
         chosen = fits[n_components]
+    if mask.any():
+        _check_clipped_top(spectrum, mask, why, chosen, shape, e0, response, window_nm)
     res = _summarise(spectrum, s, chosen, fits, shape)
     return _quality(res, chosen, e, y, shape, e0, warnings, int(mask.sum()), mask, spectrum)
+
+
+def _check_clipped_top(spectrum: Spectrum, mask: NDArray[np.bool_], why: str | None, f: _Fit, shape: str,
+                       e0: float, response: Any, window_nm: tuple[float, float] | None) -> None:
+    """Refuse a fit of the flanks that contradicts the clipped top.
+
+    A saturated point only says the true signal was at least the recorded value; a band fitted to the
+    unsaturated flanks must pass above (nearly all) those lower bounds, or its peak and width are invented.
+    """
+    import dataclasses
+
+    from qdlab.spectra import preprocess as pp
+
+    lower = dataclasses.replace(spectrum, y=np.where(mask, spectrum.y, np.nan), kind="pl")
+    if response is not None:
+        lower = pp.correct_response(lower, response)
+    if window_nm is not None:
+        lower = pp.crop(lower.to_wavelength() if lower.x_unit != "nm" else lower, *window_nm)
+    lower = pp.to_energy(lower, emission=True)
+    if lower.x.size == 0:
+        return
+    fitted = _model(f.p, lower.x, f.n, shape, e0)
+    below = fitted < 0.8 * lower.y
+    if np.mean(below) > 0.1:
+        raise ModelError(
+            f"{spectrum.label!r}: {int(mask.sum())} of {mask.size} points are saturated ({why}) and the band "
+            f"fitted to the unsaturated flanks falls below the clipped top at {int(below.sum())} of them: its peak "
+            "and width cannot be trusted; record it with a shorter integration time or lower gain")
 
 
 def _quality(res: PLAnalysis, f: _Fit, e: NDArray[np.float64], y: NDArray[np.float64], shape: str, e0: float,
