@@ -92,9 +92,14 @@ def _solve_volume(
     method then solves inside that bracket. With ``near_ml`` (a previous solution) a bracket of
     ``near_ml * exp(+-0.4)`` is tried first.
     """
+    import dataclasses
+
     from scipy.optimize import brentq
 
     var = space["cluster_volume_ml"]
+    # no feed that takes longer than [design] max_injection_h at the starting rate (a ramp only shortens it)
+    longest = max_volume_ml(base["injection_rate_ml_per_h"], space)
+    var = dataclasses.replace(var, high=max(longest, var.low))
     cache: dict[float, Outcome] = {}
 
     def out(log_v: float) -> Outcome:
@@ -152,6 +157,18 @@ def _solve_volume(
     return math.exp(best[0]), out(best[0]), reach
 
 
+def max_volume_ml(rate_ml_per_h: float, space: SearchSpace | None = None) -> float:
+    """Largest feed volume (mL) injected at ``rate_ml_per_h`` within ``[design] max_injection_h``.
+
+    Examples
+    --------
+    >>> round(max_volume_ml(0.25), 2), max_volume_ml(8.0)
+    (3.0, 40.0)
+    """
+    space = space or SearchSpace.default()
+    return float(min(space["cluster_volume_ml"].high, rate_ml_per_h * value("design", "max_injection_h")))
+
+
 def _reach_job(job: tuple[ForwardModel, dict[str, float]]) -> Outcome | None:
     model, params = job
     try:
@@ -166,7 +183,8 @@ def reachable_range_nm(
     """Final PL peaks ``model`` predicts over the whole feed-volume and injection-rate ranges.
 
     A fixed grid: ``[design] reach_volume_points`` log-spaced feed volumes x ``reach_rate_points``
-    log-spaced rates, both from bound to bound, at constant rate, with the other variables of
+    log-spaced rates, both from bound to bound (less the corners that inject for longer than ``[design]
+    max_injection_h``), at constant rate, with the other variables of
     ``params`` (feed concentration, temperature, oleic acid). Single-peaked predictions only (all of
     them when every point is bimodal). The volume and rate in ``params`` are ignored, so the range does
     not depend on where a search started.
@@ -189,7 +207,9 @@ def reachable_range_nm(
     vols = np.exp(np.linspace(math.log(vol.low), math.log(vol.high), n_v))
     rates = np.exp(np.linspace(math.log(rate.low), math.log(rate.high), n_r))
     base = space.complete(dict(params))
-    jobs = [(model, {**base, "cluster_volume_ml": float(v), "injection_rate_ml_per_h": float(r)}) for v in vols for r in rates]
+    # a corner whose injection takes longer than [design] max_injection_h is not a recipe: skipped
+    jobs = [(model, {**base, "cluster_volume_ml": float(v), "injection_rate_ml_per_h": float(r)})
+            for v in vols for r in rates if v <= max_volume_ml(float(r), space) * (1 + 1e-9)]
     outs = [o for o in map_progress(_reach_job, jobs, scheduler=scheduler, description="reachable range") if o is not None]
     if not outs:
         raise ModelError("the model predicts no emission anywhere on the feed-volume x rate grid")
@@ -302,7 +322,8 @@ def plan_recipe(
                 f"target {target_nm:g} nm is out of reach: from {seed_nm:g} nm seeds ({model.seed_mg:g} mg) the twin's "
                 f"final peak spans {lo_nm:.0f}-{hi_nm:.0f} nm for {space['cluster_volume_ml'].low:g}-"
                 f"{space['cluster_volume_ml'].high:g} mL of feed at {space['injection_rate_ml_per_h'].low:g}-"
-                f"{space['injection_rate_ml_per_h'].high:g} mL/h and {base['p_conc_mol_per_l']:.3g} M P; the target is {where}. "
+                f"{space['injection_rate_ml_per_h'].high:g} mL/h (injections up to {value('design', 'max_injection_h'):g} h) "
+                f"and {base['p_conc_mol_per_l']:.3g} M P; the target is {where}. "
                 + {"redder": "Use fewer seeds (--seed-mg) or larger seeds.", "bluer": "Use smaller seeds."}.get(
                     where, "Fix another starting rate or feed concentration."),
                 field="target_nm",
@@ -424,4 +445,4 @@ def _predict_with_uncertainty(
     return pred
 
 
-__all__ = ["PlanResult", "plan_recipe", "reachable_range_nm"]
+__all__ = ["PlanResult", "max_volume_ml", "plan_recipe", "reachable_range_nm"]
