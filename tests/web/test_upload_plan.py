@@ -84,12 +84,25 @@ def test_upload_runs_like_qdlab_run_and_lists_refused_files(client, folder_zip):
     assert 'id="open-experiment"' in page.text and "refused:" in page.text
 
 
+def _plan_page(client, params: dict, wait_s: float = 300.0):
+    """GET /plan until it is no longer the 'planning' page (it refreshes itself every 2 s in a browser)."""
+    import time
+
+    t0 = time.monotonic()
+    while True:
+        r = client.get("/plan", params=params)
+        if 'id="plan-pending"' not in r.text or time.monotonic() - t0 > wait_s:
+            return r
+        assert '<meta http-equiv="refresh"' in r.text
+        time.sleep(0.5)
+
+
 def test_plan_form_answers_in_words(client):
     r = client.get("/plan", params={"target_nm": "abc"})
     assert r.status_code == 200 and "target PL peak must be a number in nm" in r.text and 'value="abc"' in r.text
     r = client.get("/plan", params={"seed_nm": "", "target_nm": "1150"})
     assert "Enter the seed PL peak in nm" in r.text
-    r = client.get("/plan", params={"seed_nm": "1010", "target_nm": "900"})  # bluer than the seeds can go
+    r = _plan_page(client, {"seed_nm": "1010", "target_nm": "900"})  # bluer than the seeds can go
     assert "out of reach" in r.text and "target_nm" not in r.text.split("<main>")[1].split("</form>")[1]
     r = client.get("/api/plan", params={"seed_nm": 1010, "target_nm": 900})
     assert r.status_code == 400 and "out of reach" in r.json()["detail"]
@@ -97,8 +110,12 @@ def test_plan_form_answers_in_words(client):
 
 @pytest.mark.slow
 def test_plan_page_gives_a_recipe_with_prediction_and_uncertainty(client):
-    r = client.get("/plan", params={"seed_nm": "1010", "target_nm": "1150", "seed_mg": "20"})
+    first = client.get("/plan", params={"seed_nm": "1010", "target_nm": "1150", "seed_mg": "20"})
+    assert first.status_code == 200 and 'id="plan-pending"' in first.text  # answered at once, planning behind
+    r = _plan_page(client, {"seed_nm": "1010", "target_nm": "1150", "seed_mg": "20"})
     assert r.status_code == 200 and 'id="plan-result"' in r.text
+    again = client.get("/plan", params={"seed_nm": "1010", "target_nm": "1150", "seed_mg": "20"})
+    assert 'id="plan-result"' in again.text  # the same question: the kept plan, at once
     text = r.text.split('id="prediction"')[1]
     peak = float(text.split("<td>")[1].split(" nm")[0])
     assert peak == pytest.approx(1150, abs=15)  # the planner's tolerance on the twin

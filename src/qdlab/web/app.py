@@ -21,6 +21,7 @@ import tempfile
 import threading
 import zipfile
 from collections import OrderedDict
+from concurrent.futures import TimeoutError as FutureTimeout
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -36,6 +37,7 @@ from qdlab import __version__
 from qdlab.data.errors import InputError, QdlabError
 from qdlab.data.types import to_jsonable
 from qdlab.web import assets, forms, security, uploads, views
+from qdlab.web.plans import PlanJobs
 
 _TEMPLATES = Jinja2Templates(directory=str(resources.files("qdlab.web") / "templates"))
 _TEMPLATES.env.globals.update(fmt=views.fmt, words=views.words, formula=views.formula_html,
@@ -138,6 +140,7 @@ def create_app(db_url: str | None = None, upload_scheduler: Any = None, *, token
     state: dict[str, Any] = {}
     cache = _LRU()
     jobs = uploads.Jobs(db_url, upload_scheduler)
+    plans = PlanJobs(_plan)
 
     def store() -> Any:
         if "store" not in state:
@@ -374,7 +377,7 @@ def create_app(db_url: str | None = None, upload_scheduler: Any = None, *, token
         max_fwhm_mev: float | None = Query(None, gt=0, description="Reject recipes predicted broader (meV)"),
     ) -> dict[str, Any]:
         """Target -> recipe on the twin (as ``qdlab plan``), with the prediction and its uncertainty."""
-        return to_jsonable(_plan(seed_nm, target_nm, seed_mg, max_fwhm_mev).to_dict())
+        return to_jsonable(plans.get((seed_nm, target_nm, seed_mg, max_fwhm_mev)).future.result().to_dict())
 
     @app.get("/plan", response_class=HTMLResponse)
     def plan_page(request: Request, seed_nm: str = "1010", target_nm: str = "", seed_mg: str = "20",
@@ -386,9 +389,12 @@ def create_app(db_url: str | None = None, upload_scheduler: Any = None, *, token
             ctx["checked"] = checked
             if checked.ok:
                 v = checked.values
+                job = plans.get((v["seed_nm"], v["target_nm"], v.get("seed_mg", 20.0), v.get("max_fwhm_mev")))
                 try:
-                    ctx["plan"] = _plan(v["seed_nm"], v["target_nm"], v.get("seed_mg", 20.0),
-                                        v.get("max_fwhm_mev")).to_dict()
+                    # a quick answer (a refusal, a kept plan) is shown at once; else the page refreshes itself
+                    ctx["plan"] = job.future.result(timeout=1.0).to_dict()
+                except FutureTimeout:
+                    ctx["planning_s"] = job.elapsed_s
                 except QdlabError as exc:
                     checked.errors["form"] = forms.in_words(str(exc))
         return _TEMPLATES.TemplateResponse(request, "plan.html", ctx)
