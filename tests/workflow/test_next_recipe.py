@@ -107,7 +107,7 @@ def _twin_folder(root: Path, target: str) -> Path:
 
 
 @pytest.mark.slow
-def test_run_with_a_target_ends_with_the_next_recipe(tmp_path: Path) -> None:
+def test_run_with_a_target_ends_with_the_next_recipe(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from fastapi.testclient import TestClient
 
     from qdlab.web import create_app
@@ -136,9 +136,18 @@ def test_run_with_a_target_ends_with_the_next_recipe(tmp_path: Path) -> None:
     assert f"{nr['recipe']['cluster_solution']['volume_ml']:.3g} mL" in page.text
     served = client.get("/experiments/loop/report.html")  # the report rebuilt from the record
     assert served.status_code == 200 and 'id="next-experiment"' in served.text
+    from qdlab.cli.run import _print_next_recipe  # what `qdlab run` prints at the end, in the terminal
+
+    capsys.readouterr()
+    _print_next_recipe(nr)
+    out = capsys.readouterr().out
+    assert "next experiment to 1350 nm" in out and nr["commands"]["tell"] in out
+    assert f"feed {nr['recipe']['cluster_solution']['volume_ml']:.3g} mL" in out
+    assert f"predicted final PL {nr['predicted']['pl_peak_nm']:.0f} nm (68 %: {lo:.0f}-{hi:.0f} nm)" in out
 
 
-def test_no_target_changes_nothing_and_a_skipped_plan_is_not_fatal(folder: Path, tmp_path: Path) -> None:
+def test_no_target_changes_nothing_and_a_skipped_plan_is_not_fatal(folder: Path, tmp_path: Path,
+                                                                    capsys: pytest.CaptureFixture[str]) -> None:
     from qdlab.workflow import run_experiment
 
     db = f"sqlite:///{tmp_path / 'lab.sqlite'}"
@@ -153,3 +162,7 @@ def test_no_target_changes_nothing_and_a_skipped_plan_is_not_fatal(folder: Path,
     nr = json.loads(Path(res.summary_json).read_text())["next_recipe"]
     assert nr["status"] == "skipped" and "no [recipe] scenario" in nr["error"]
     assert "No recipe planned" in Path(res.report_html).read_text()
+    from qdlab.cli.main import main
+
+    assert main(["run", str(folder), "--db", db]) == 0  # the terminal says it too, at the end
+    assert "next experiment (1300 nm): skipped: no twin calibrated" in capsys.readouterr().out

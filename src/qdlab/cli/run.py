@@ -60,9 +60,38 @@ def run_cmd(
         for msg in d.get("refused", []):
             con.print(f"[red]refused:[/] {msg}")
         key_value_table("record", {**d["record"], **d["counts"]})
+        _print_next_recipe(d.get("next_recipe"))
         con.print(f"report: [bold]{d['report']['html']}[/]")
 
     emit(result.to_dict(), json_out, render)
+
+
+def _print_next_recipe(nxt: dict[str, Any] | None) -> None:
+    """The next experiment planned from this run (manifest ``[target]``), as the report shows it."""
+    if not nxt:
+        return
+    from qdlab.console import out_console
+
+    con = out_console()
+    tgt = nxt.get("target", {}).get("wavelength_nm")
+    if nxt.get("status") != "ok":
+        con.print(f"[yellow]next experiment ({tgt:g} nm):[/] {nxt.get('status')}: {nxt.get('error')}")
+        return
+    r, p = nxt["recipe"], nxt["predicted"]
+    cs, inj = r["cluster_solution"], r["injection"]
+    interval = p.get("pl_peak_nm_interval_68")
+    spread = f" (68 %: {interval[0]:.0f}-{interval[1]:.0f} nm)" if interval else " (no uncertainty interval)"
+    con.print(f"[bold]next experiment[/] to {tgt:g} nm, planned on the twin calibrated to this run:")
+    con.print(f"  feed {cs['volume_ml']:.3g} mL ({cs['p_conc_mol_per_l']:.3g} M P) at "
+              f"{inj['rate_ml_per_h']:.3g} -> {inj['final_rate_ml_per_h']:.3g} mL/h, {r['temperature_c']:.0f} C, "
+              f"{r['oleic_acid_mmol']:.3g} mmol oleic acid, {r['duration_min']:.0f} min")
+    con.print(f"  predicted final PL {p['pl_peak_nm']:.0f} nm{spread}")
+    if nxt.get("reason"):
+        con.print(f"  [yellow]caution:[/] {nxt['reason']}")
+    cmds = nxt.get("commands", {})
+    for k in ("new", "tell", "ask"):
+        if cmds.get(k):
+            con.print(f"  {cmds[k]}", markup=False, highlight=False)
 
 
 def init_cmd(
