@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 
 import optuna
 import pytest
@@ -250,3 +251,26 @@ def test_six_concurrent_asks_propose_six_recipes(tmp_path, request, backend, str
     assert len(set(proposals)) == 6
     st = Campaign.load("six", db=db).status()
     assert st["n_trials"] == 6 and st["n_pending"] == 6
+
+
+def test_twin_lines_never_ask_for_a_day_long_injection(standin):
+    """A slowed line (0.5 mL/h, as after 'slower' safety moves) explores and proposes only feeds it injects
+    within [design] max_injection_h (12 h: 6 mL), not the 40 mL (80 h) the variable's bound allows."""
+    from qdlab.plan.campaign import _GRID_PREFIX, _LINE_KEY
+    from qdlab.plan.space import value
+
+    storage = optuna.storages.InMemoryStorage()
+    spec = CampaignSpec(name="slow", target_nm=1150.0, seed_nm=1010.0, seed_mg=20.0)
+    camp = Campaign.create(spec, db=storage, model_factory=_factory(standin), seed=3)
+    (warm,) = camp.ask()  # the queued warm start (the planner's recipe at its own rate)
+    camp.tell(warm.trial, Outcome(pl_peak_nm=1120.0, fwhm_mev=120.0))
+    raw = camp.study.user_attrs[_LINE_KEY]
+    camp.study.set_user_attr(_LINE_KEY, {**raw, "params": {**raw["params"], "injection_rate_ml_per_h": 0.5}})
+    hours = value("design", "max_injection_h")
+    twin = [s for s in camp.ask(n=2) if s.source.startswith("twin")]
+    assert twin
+    for s in twin:
+        assert s.params["injection_rate_ml_per_h"] == 0.5
+        assert s.params["cluster_volume_ml"] <= 0.5 * hours * (1 + 1e-9)
+    tops = [math.exp(v["log_volume"][-1]) for k, v in camp.study.user_attrs.items() if k.startswith(_GRID_PREFIX)]
+    assert any(t == pytest.approx(0.5 * hours) for t in tops)  # the slow line's twin grid stops at 6 mL

@@ -393,7 +393,7 @@ class Campaign:
         cached = self.study.user_attrs.get(key)
         if cached:
             return cached
-        var = self.space["cluster_volume_ml"]
+        var = self._volume_var(params)
         n = int(value("residual", "grid_points"))
         log_v = np.linspace(math.log(var.low), math.log(var.high), n)
         jobs = [(self.model, {**params, "cluster_volume_ml": float(math.exp(x))}, ramp) for x in log_v]
@@ -441,6 +441,16 @@ class Campaign:
             j = (wi * (r - b) ** 2).sum(axis=0) + ln_a**2 / s_a**2 + b**2 / s_b**2
         w = np.exp(-0.5 * (j - j.min()))
         return ln_a, b, w / w.sum()
+
+    def _volume_var(self, params: Mapping[str, float]) -> Any:
+        """The feed-volume variable, its top limited to what the line's rate injects in ``[design] max_injection_h``."""
+        import dataclasses
+
+        from qdlab.plan.inverse import max_volume_ml
+
+        var = self.space["cluster_volume_ml"]
+        rate = float(self.space.complete(dict(params))["injection_rate_ml_per_h"])
+        return dataclasses.replace(var, high=max(max_volume_ml(rate, self.space), var.low * 1.01))
 
     def _line(self) -> tuple[dict[str, float], float]:
         raw = self.study.user_attrs.get(_LINE_KEY)
@@ -503,7 +513,7 @@ class Campaign:
                 self.study.set_user_attr(_LINE_KEY, {"params": line, "ramp_factor": ramp, "moves_done": done})
                 break
         ln_a, b, w = self._posterior(scheduler)
-        var = self.space["cluster_volume_ml"]
+        var = self._volume_var(line)
         log_v = np.linspace(math.log(var.low), math.log(var.high), 2001)
         target = self.spec.target_nm
         i_map = int(np.argmax(w))
