@@ -10,6 +10,7 @@ import statistics
 import time
 
 import numpy as np
+from _table import record
 
 from qdlab.chem import isotope_envelope
 
@@ -56,6 +57,9 @@ def main() -> None:
         p = np.array([e.fraction for e in spec.values()])
         dist = l1(binned(env.mass_da, env.probability), binned(m, p / p.sum()))
         print(f"{ours:16s} {1e3 * t_ours:9.3f} {1e3 * t_mm:11.2f} {t_mm / t_ours:6.1f}x {dist:14.2e}")
+        record("chem", f"isotope envelope {ours}", 1e3 * t_ours, "ms", reference=1e3 * t_mm,
+               reference_name="molmass spectrum()", target=50.0, target_on="ratio", better="higher",
+               note=f"L1 vs molmass {dist:.1e}")
 
     try:
         import IsoSpecPy

@@ -7,6 +7,8 @@
 2. **Idempotent re-run** — saving an unchanged experiment again (a fingerprint look-up) vs the first save.
 3. **Whole job** — ``qdlab run`` on ``examples/overgrowth-1010nm`` with the analyses in local worker
    processes vs ``--scheduler serial``: the ratio is the parallel speed-up on this machine.
+4. **Commands a user waits for** — ``qdlab --help`` in a new process, and one plan (seeds at 1010 nm to
+   1150 nm, as ``qdlab plan``, in-process and warm).
 
 Run: ``.venv/bin/python benchmarks/bench_pipeline.py [--skip-run]``.
 """
@@ -23,6 +25,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from _table import record
 
 from qdlab.store import AliquotRecord, ExperimentRecord, MeasurementRecord, ResultRecord, Store
 
@@ -92,6 +95,9 @@ def bench_record(repeat: int = 5) -> None:
     print(f"  qdlab Store.save_experiment (ORM + blobs + Parquet): {o * 1e3:8.1f} ms")
     print(f"  reference sqlite3 executemany (rows only)          : {r * 1e3:8.1f} ms   ratio ours/ref = {o / r:.1f}")
     print(f"  idempotent re-save (unchanged fingerprint)         : {a * 1e3:8.1f} ms   = {a / o:.2f} of a first save")
+    record("pipeline", f"record write, {n} files x {POINTS} points (ORM + blobs + Parquet)", 1e3 * o, "ms",
+           reference=1e3 * r, reference_name="sqlite3 executemany, rows only")
+    record("pipeline", "idempotent re-save of an unchanged experiment", 1e3 * a, "ms")
 
 
 def bench_run() -> None:
@@ -108,6 +114,34 @@ def bench_run() -> None:
     print(f"qdlab run {example.relative_to(ROOT)} ({n} files):")
     print(f"  local processes: {times['local']:6.1f} s")
     print(f"  serial         : {times['serial']:6.1f} s   speed-up serial/local = {times['serial'] / times['local']:.2f}")
+    record("pipeline", f"qdlab run examples/overgrowth-1010nm ({n} files), local processes, warm", times["local"], "s",
+           reference=times["serial"], reference_name="--scheduler serial", target=10.0)
+
+
+def bench_commands() -> None:
+    import subprocess
+    import sys
+
+    from qdlab.plan import plan_recipe
+    from qdlab.plan.twin_model import TwinModel
+
+    exe = Path(sys.executable).with_name("qdlab")
+    subprocess.run([str(exe), "--help"], capture_output=True, check=True)  # warm the file cache
+    ts = []
+    for _ in range(5):
+        t0 = time.perf_counter()
+        subprocess.run([str(exe), "--help"], capture_output=True, check=True)
+        ts.append(time.perf_counter() - t0)
+    print(f"qdlab --help in a new process: {statistics.median(ts):.2f} s (median of 5)")
+    record("pipeline", "qdlab --help, new process", statistics.median(ts), "s", target=0.5)
+    model = TwinModel(seed_nm=1010.0, seed_mg=20.0)
+    plan_recipe(model, 1150.0, n_samples=0)  # warm (numba cache, imports)
+    t0 = time.perf_counter()
+    res = plan_recipe(model, 1150.0)
+    t_plan = time.perf_counter() - t0
+    print(f"plan 1010 -> 1150 nm: {t_plan:.1f} s, {res.twin_runs} twin runs")
+    record("pipeline", "plan 1010 -> 1150 nm (as qdlab plan, in-process, warm)", t_plan, "s", target=0.5,
+           note=f"{res.twin_runs} twin runs")
 
 
 def main() -> None:
@@ -117,6 +151,7 @@ def main() -> None:
     bench_record()
     if not args.skip_run:
         bench_run()
+        bench_commands()
 
 
 if __name__ == "__main__":

@@ -21,6 +21,7 @@ import math
 import time
 
 import numpy as np
+from _table import record
 
 from qdlab.fit import Model, Parameter, fit
 from qdlab.spectra.synth import gaussian_ev, synth_series
@@ -130,6 +131,8 @@ def main() -> None:
     print(f"same minimum on {int(same.sum())}/{args.m}; there centres differ by at most {dc[same].max():.2e} meV; "
           f"lower RSS: qdlab {int(np.sum(rss_o < rss_r * (1 - 1e-6)))}, lmfit {int(np.sum(rss_r < rss_o * (1 - 1e-6)))}")
     print(f"vs truth (qdlab.fit): centre median {np.median(terr):.3f} meV, flagged fits {sum(not r.success for r in ours)}")
+    record("spectra", "2-Gaussian PL fit, one spectrum (wall)", 1e3 * t_o, "ms", reference=1e3 * t_r,
+           reference_name="lmfit, same model and start", note=f"same minimum on {int(same.sum())}/{args.m}")
 
     from qdlab.spectra.series import analyze_series
 
@@ -142,6 +145,8 @@ def main() -> None:
     err = np.abs(np.array([r["peak_wavelength_nm"] for r in res.table]) - peaks)
     print(f"analyze_series, {args.aliquots} aliquots (1-3 bands, BIC): wall {tw:.2f} s  cpu {tc:.2f} s "
           f"({tc / args.aliquots * 1e3:.0f} ms cpu/aliquot); band apex vs truth max {err.max():.2f} nm")
+    record("spectra", f"analyze_series, {args.aliquots} aliquots (1-3 bands, BIC; wall)", tw, "s",
+           note=f"apex vs truth max {err.max():.2f} nm")
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """Benchmark of the digital twin (qdlab.twin): ours vs the Eulerian reference, in one run.
 
-1. one overgrowth run (200 seed classes, 60 min, 11 aliquots) after warm-up;
+1. one overgrowth run (its scenario's seed classes, 60 min, 11 aliquots) after warm-up;
 2. Lagrangian vs Eulerian Koren FV at matched accuracy (mean size within 0.5 %, spread within 3 % of a
    converged Lagrangian run, at every aliquot): the coarsest FV grid that meets it, timed, and the ratio;
 3. a 200-point random sweep on two local worker processes (wall time; the error-controlled solver takes
@@ -17,6 +17,7 @@ import statistics
 import time
 
 import numpy as np
+from _table import record
 
 from qdlab.compute import mapper
 from qdlab.twin import load_scenario, simulate
@@ -49,6 +50,8 @@ def main() -> None:
     print(f"[1] overgrowth-1010nm: {len(res.aliquots)} aliquots, {sc.seeds.n_classes} seed classes, "
           f"{res.steps} steps: {1e3 * t_run:.1f} ms per run (median of {args.repeat}), "
           f"{1e3 * t_kernel:.1f} ms without the PL summary")
+    record("twin", "one overgrowth-1010nm run (converged solver, PL summary of 11 aliquots)", 1e3 * t_run, "ms",
+           target=2.0, note=f"{res.steps} steps, {sc.seeds.n_classes} seed classes, median of {args.repeat}")
 
     # 2. matched accuracy vs the Eulerian reference (seed-surface factors 1: the FV grid cannot tell seeds apart)
     sc1 = sc.with_overrides({"seeds.surface.etch_factor": 1.0, "seeds.surface.reactivity_factor": 1.0})
@@ -79,6 +82,9 @@ def main() -> None:
     if chosen:
         print(f"    ratio Eulerian/Lagrangian at matched accuracy: {chosen[1] / t_lag:.0f}x "
               f"({chosen[0]} bins vs {sc1.seeds.n_classes} classes)")
+        record("twin", "Lagrangian vs Eulerian at matched accuracy, the paper's overgrowth", 1e3 * t_lag, "ms",
+               reference=1e3 * chosen[1], reference_name=f"Koren FV {chosen[0]} bins", target=50.0,
+               target_on="ratio", better="higher", note="mean size within 0.5 %, spread within 3 %")
     else:
         print("    no FV grid up to 3200 bins met the accuracy target")
 
@@ -129,6 +135,9 @@ def main() -> None:
               f"spread err {100 * e_s:.1f} %, {1e3 * t_f:.0f} ms{'  <- matched' if ok else ''}")
         if ok:
             print(f"    ratio Eulerian/Lagrangian at matched accuracy (focusing): {t_f / t_l:.0f}x")
+            record("twin", "Lagrangian vs Eulerian at matched accuracy, focusing limit", 1e3 * t_l, "ms",
+                   reference=1e3 * t_f, reference_name=f"Koren FV {nb} bins", target=50.0, target_on="ratio",
+                   better="higher", note="400 classes")
             break
 
     # 3. a sweep on two local workers
@@ -142,6 +151,8 @@ def main() -> None:
         bad = sum(1 for p in out["points"] if "error" in p)
         print(f"[3] sweep: {out['n_points']} points on 2 local workers in {out['wall_s']:.1f} s "
               f"({1e3 * out['wall_s'] / out['n_points']:.1f} ms/point wall, {bad} failed)")
+        record("twin", "sweep on 2 local workers, wall per point (target: 2,000 points in 3 s)",
+               1e3 * out["wall_s"] / out["n_points"], "ms", target=1.5, note=f"{out['n_points']} points")
 
 
 if __name__ == "__main__":
