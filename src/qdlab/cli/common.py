@@ -20,7 +20,6 @@ import typer
 
 from qdlab.console import out_console
 from qdlab.data.errors import InputError
-from qdlab.data.types import dumps_json, to_jsonable
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout instead of tables.")]
 def _plot_style(path: Path | None) -> Path | None:
@@ -50,11 +49,15 @@ SchedulerOpt = Annotated[
 
 def dumps(obj: Any) -> str:
     """Strict JSON (NaN -> null) of results, dataclasses and numpy values (:func:`qdlab.data.types.dumps_json`)."""
+    from qdlab.data.types import dumps_json  # numpy: loaded by the commands that print, not by --help
+
     return dumps_json(obj)
 
 
 def emit(result: Any, json_out: bool, render: Callable[[Mapping[str, Any]], None] | None = None) -> None:
     """Print ``result`` as one JSON object (``--json``) or through ``render`` (rich)."""
+    from qdlab.data.types import to_jsonable
+
     data = to_jsonable(result)
     if json_out or render is None:
         print(dumps(data))

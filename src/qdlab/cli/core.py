@@ -8,7 +8,6 @@ import typer
 
 from qdlab.cli.common import JsonOpt, emit, key_value_table
 from qdlab.data.errors import InputError
-from qdlab.materials.convert import size_info
 
 
 def _density(value: str) -> str | float:
@@ -36,6 +35,8 @@ def size(
     json_out: JsonOpt = False,
 ) -> None:
     """Convert between QD size, band-edge energy, emission wavelength and mass."""
+    from qdlab.materials.convert import size_info
+
     info = size_info(
         material,
         wavelength_nm=wavelength_nm,

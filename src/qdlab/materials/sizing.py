@@ -22,7 +22,6 @@ from typing import Any, Literal
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
-from scipy import optimize
 
 from qdlab.data.errors import InputError, ModelError
 from qdlab.data.types import Result
@@ -289,6 +288,8 @@ def fit_sizing_curve(
     if d.size < len(names):
         raise InputError(f"need at least {len(names)} calibration pairs for a {kind} fit, got {d.size}")
     try:
+        from scipy import optimize  # imported when fitting: keeps `qdlab --help` fast
+
         popt, pcov = optimize.curve_fit(model, d, e, p0=p0, sigma=sig, absolute_sigma=sig is not None, maxfev=20000)
     except (RuntimeError, ValueError) as exc:  # pragma: no cover - pathological data
         raise ModelError(f"sizing-curve fit did not converge: {exc}") from exc
