@@ -11,7 +11,6 @@ arrays to keep in the record (Parquet), and the report's figures as PNG bytes (d
 from __future__ import annotations
 
 import importlib
-import io
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -54,14 +53,17 @@ class Outcome:
     payload: Any = None
 
 
-def png(fig: Any, dpi: int = 110) -> bytes:
-    """Render a matplotlib figure to PNG bytes and close it."""
-    import matplotlib.pyplot as plt
+def png(draw: Callable[[], Any]) -> bytes:
+    """Draw a figure in the report's style (:mod:`qdlab.report.style`) and return it as a 300-dpi PNG (closed)."""
+    from qdlab.report import style
 
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
-    plt.close(fig)
-    return buf.getvalue()
+    with style.figure_style():
+        fig = draw()
+        fig = fig[0] if isinstance(fig, tuple) else fig
+        try:
+            return style.figure_bytes(fig, "png")
+        finally:
+            style.close(fig)
 
 
 def _to_dict(obj: Any) -> dict[str, Any]:
@@ -159,7 +161,7 @@ def _ms(task: Task, msd: Any) -> Outcome:
              "candidates": [_strip_arrays(c.to_dict()) for c in p.candidates[:3]]}
             for p in assignment.peaks
         ]
-    figs["ms"] = png(plot(res))
+    figs["ms"] = png(lambda: plot(res))
     stride = max(1, len(spectrum) // 20000)
     return Outcome(
         task, analysis, "ok", d,
@@ -178,7 +180,7 @@ def _tem(task: Task, tem: Any) -> Outcome:
     figs: dict[str, bytes] = {}
     from qdlab.tem.plot import overlay_figure
 
-    figs["overlay"] = png(overlay_figure(mic, table))
+    figs["overlay"] = png(lambda: overlay_figure(mic, table))
     return Outcome(task, "tem.size_distribution", "ok", _strip_arrays(_to_dict(dist)),
                    arrays={"diameter_nm": diam}, figures=figs, parameters={"nm_per_px": list(mic.nm_per_px)})
 
@@ -190,7 +192,7 @@ def _xrd(task: Task, xrd: Any) -> Outcome:
     d = _strip_arrays(_to_dict(match))
     from qdlab.xrd.plot import plot_match
 
-    figs = {"fit": png(plot_match(match))}
+    figs = {"fit": png(lambda: plot_match(match))}
     return Outcome(task, "xrd.match_phases", "ok", d,
                    arrays={"two_theta_deg": pattern.two_theta_deg, "intensity": pattern.intensity}, figures=figs,
                    parameters={"wavelength_angstrom": pattern.wavelength_angstrom})
