@@ -160,3 +160,16 @@ def test_implausible_injection_rate_is_warned_and_not_run_until_confirmed(client
     assert r.status_code == 200 and "injection rate must be a number in mL/h" in r.text
     r = client.get("/twin", params={"scenario": "nope"})
     assert r.status_code == 200 and "no scenario called" in r.text
+
+
+def test_spectra_json_is_read_once_per_record_version(client, lab, monkeypatch):
+    """The arrays behind /spectra are read and encoded once (the load test's slowest request), then served."""
+    from qdlab.web import views
+
+    calls = []
+    real = views.spectra
+    monkeypatch.setattr(views, "spectra", lambda *a, **k: calls.append(a[1]) or real(*a, **k))
+    url = f"/api/experiments/{lab['id']}/spectra/absorbance"
+    first, second = client.get(url), client.get(url)
+    assert first.status_code == second.status_code == 200 and first.content == second.content
+    assert first.headers["content-type"] == "application/json" and calls == ["absorbance"]

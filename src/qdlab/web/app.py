@@ -216,12 +216,19 @@ def create_app(db_url: str | None = None, upload_scheduler: Any = None, *, token
         return to_jsonable(record(ident))
 
     @app.get("/api/experiments/{ident}/spectra/{kind}")
-    def api_spectra(ident: str, kind: str) -> dict[str, Any]:
+    def api_spectra(ident: str, kind: str) -> Response:
         """Every aliquot's ``pl`` or ``absorbance`` spectrum on a wavelength axis (nm), as stored."""
         if kind not in ("pl", "absorbance"):
             raise HTTPException(status_code=404, detail=f"no spectra of kind {kind!r}; use pl or absorbance")
         rec = record(ident)
-        return {"kind": kind, "spectra": views.spectra(rec, kind, store().arrays.get)}
+
+        def make() -> bytes:  # the arrays of every aliquot: read and encoded once per record version
+            from qdlab.data.types import dumps_json
+
+            return dumps_json({"kind": kind, "spectra": views.spectra(rec, kind, store().arrays.get)}).encode()
+
+        body = cache.get((rec["fingerprint"], rec["id"], f"spectra-{kind}.json"), make)
+        return Response(body, media_type="application/json")
 
     @app.get("/api/experiments/{ident}/figures")
     def api_figures(ident: str) -> dict[str, Any]:
