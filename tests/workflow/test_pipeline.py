@@ -127,8 +127,16 @@ def _main(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str
 
 
 def test_cli_run_db_commands(folder: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import shutil
+
     db = f"sqlite:///{tmp_path / 'lab.sqlite'}"
     out = tmp_path / "out"
+    # with a recipe file, which is ingested (a file) but is not a measurement
+    shutil.copy(Path(__file__).parents[2] / "examples" / "overgrowth-1010nm" / "recipe.toml", folder / "recipe.toml")
+    manifest = folder / "experiment.toml"
+    text = manifest.read_text()
+    manifest.write_text(text.replace("[recipe]\n", '[recipe]\nfile = "recipe.toml"\n') if "[recipe]\n" in text
+                        else text + '\n[recipe]\nfile = "recipe.toml"\n')
     code, stdout, err = _main(["run", str(folder), "--db", db, "--scheduler", "serial", "--out", str(out), "--json"],
                               capsys)
     assert code == 0, err[-2000:]
@@ -136,6 +144,8 @@ def test_cli_run_db_commands(folder: Path, tmp_path: Path, capsys: pytest.Captur
     assert Path(s["report"]["html"]) == out / "report" / "index.html"
     lst = json.loads(_main(["db", "list", "--db", db, "--json"], capsys)[1])
     assert [e["key"] for e in lst["experiments"]] == ["small"]
+    # one number, one answer: run's measurements are db list's; the recipe is the one file more
+    assert lst["experiments"][0]["n_measurements"] == s["counts"]["measurements"] == s["counts"]["files"] - 1
     show = json.loads(_main(["db", "show", "small", "--db", db, "--json"], capsys)[1])
     assert show["id"] == s["record"]["experiment_id"] and len(show["measurements"]) == 2
     eln = tmp_path / "small.eln"

@@ -27,7 +27,7 @@ def list_cmd(db: DbOpt = None, json_out: JsonOpt = False) -> None:
         from qdlab.console import out_console
 
         t = Table(title=f"experiments in {d['database']}", title_justify="left")
-        for col in ("id", "key", "material", "aliquots", "files", "updated (UTC)", "title"):
+        for col in ("id", "key", "material", "aliquots", "measurements", "updated (UTC)", "title"):
             t.add_column(col)
         for e in d["experiments"]:
             t.add_row(str(e["id"]), e["key"], e["material"], str(e["n_aliquots"]), str(e["n_measurements"]),

@@ -149,7 +149,10 @@ def summary_dict(
         "refused": refused,
         "warnings": warnings,
         "counts": {
-            "files": len(files), "analyses_ok": sum(o.status == "ok" for o in outcomes),
+            # files: every ingested file; measurements: those stored as measurements (`qdlab db list`), i.e. all
+            # but the recipe
+            "files": len(files), "measurements": sum(f.kind != "recipe" for f in files),
+            "analyses_ok": sum(o.status == "ok" for o in outcomes),
             "analyses_refused": len(refused),
         },
     })
