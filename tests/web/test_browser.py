@@ -211,3 +211,41 @@ def test_upload_with_progress_then_plan(served, folder_zip, tmp_path, require_se
         finally:
             browser.close()
     assert watch.problems == []
+
+
+@pytest.mark.browser
+def test_pages_pass_axe_accessibility_checks(served, lab, require_service):
+    """axe-core (the engine of Lighthouse's and Deque's checks, bundled by axe-playwright-python) finds no
+    violation on any page, with data, with results and with form errors shown."""
+    require_service(Path(CHROMIUM).exists(), f"no Chromium at {CHROMIUM} (Debian package chromium)")
+    import playwright.sync_api as pw
+    from axe_playwright_python.sync_playwright import Axe
+
+    axe = Axe()
+    pages = {
+        "/": None,
+        f"/experiments/{lab['id']}": "#pl-plot[data-ready='1']",
+        "/size?wavelength_nm=1277": "#size-result",
+        "/size?diameter_nm=lots": None,
+        "/twin?scenario=overgrowth-1010nm": None,
+        "/twin?scenario=overgrowth-1010nm&rate_ml_per_h=500": "#rate-warning",
+        "/compare": None,
+        "/upload": None,
+        "/plan": None,
+        "/plan?target_nm=abc": None,
+    }
+    found = {}
+    with pw.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        try:
+            page = browser.new_page(viewport={"width": 1000, "height": 800})
+            for url, ready in pages.items():
+                page.goto(served + url)
+                if ready:
+                    page.wait_for_selector(ready, timeout=60_000)
+                violations = axe.run(page).response["violations"]
+                if violations:
+                    found[url] = [(v["id"], v["impact"], [n["target"] for n in v["nodes"][:3]]) for v in violations]
+        finally:
+            browser.close()
+    assert found == {}
