@@ -246,6 +246,23 @@ def test_pages_pass_axe_accessibility_checks(served, lab, require_service):
                 violations = axe.run(page).response["violations"]
                 if violations:
                     found[url] = [(v["id"], v["impact"], [n["target"] for n in v["nodes"][:3]]) for v in violations]
+            # campaigns: the list, a refused form, a new campaign with an asked experiment
+            page.goto(served + "/campaigns")
+            page.fill("input[name=name]", "bad name!")
+            page.click("#new-campaign button[type=submit]")
+            page.wait_for_selector("#form-error")
+            pages_done = {"/campaigns (refused)": axe.run(page).response["violations"]}
+            page.fill("input[name=name]", "axe-check")
+            page.fill("input[name=target_nm]", "1300")
+            page.select_option("select[name=strategy]", "random")
+            page.click("#new-campaign button[type=submit]")
+            page.wait_for_url("**/campaigns/axe-check")
+            page.click("#ask-form button[type=submit]")
+            page.wait_for_selector("#asked")
+            pages_done["/campaigns/axe-check (asked)"] = axe.run(page).response["violations"]
+            for url, violations in pages_done.items():
+                if violations:
+                    found[url] = [(v["id"], v["impact"], [n["target"] for n in v["nodes"][:3]]) for v in violations]
         finally:
             browser.close()
     assert found == {}

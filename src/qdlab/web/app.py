@@ -141,6 +141,9 @@ def create_app(db_url: str | None = None, upload_scheduler: Any = None, *, token
     cache = _LRU()
     jobs = uploads.Jobs(db_url, upload_scheduler)
     plans = PlanJobs(_plan)
+    from qdlab.web import campaigns
+
+    campaigns.register(app, _TEMPLATES, db_url)
 
     def store() -> Any:
         if "store" not in state:

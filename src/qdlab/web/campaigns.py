@@ -1,0 +1,118 @@
+"""Campaign pages: the list, one campaign's history, and ask / tell (a measured result or a failure).
+
+The same :class:`qdlab.plan.campaign.Campaign` as ``qdlab campaign new|ask|tell|status``, on the campaign
+database that goes with the server's record (:func:`qdlab.plan.campaign.storage_url`). Every write is a
+same-origin POST (the security middleware) answered by a redirect back to the page (no double submit on
+reload); what the planner refuses is shown in words beside the form, with the typed values kept.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import quote
+
+from fastapi import FastAPI, Form, HTTPException, Request
+from fastapi.responses import HTMLResponse, RedirectResponse
+
+from qdlab.data.errors import InputError, QdlabError
+
+
+def _number(raw: str, label: str, *, required: bool = False) -> float | None:
+    text = (raw or "").strip().replace(",", ".")
+    if not text:
+        if required:
+            raise InputError(f"{label}: enter a number")
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        raise InputError(f"{label}: “{text}” is not a number") from None
+    if not (value > 0 and value != float("inf")):
+        raise InputError(f"{label}: must be more than 0, you typed {text}")
+    return value
+
+
+def register(app: FastAPI, templates: Any, db_url: str | None) -> None:
+    """Add ``/campaigns`` and ``/campaigns/{name}`` (GET) and the new/ask/tell POSTs to ``app``."""
+    from qdlab.plan.campaign import Campaign, CampaignSpec, list_campaigns
+
+    def quiet() -> None:
+        import optuna
+
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+    def load(name: str) -> Any:
+        quiet()
+        if name not in {c["name"] for c in list_campaigns(db_url)}:
+            raise HTTPException(status_code=404, detail=f"no campaign named {name!r}")
+        return Campaign.load(name, db=db_url)
+
+    def page(request: Request, name: str, error: str | None = None, form: dict[str, str] | None = None,
+             asked: list[dict[str, Any]] | None = None) -> Any:
+        camp = load(name)
+        ctx = {"st": camp.status(), "name": name, "error": error, "form": form or {}, "asked": asked or []}
+        return templates.TemplateResponse(request, "campaign.html", ctx)
+
+    @app.get("/campaigns", response_class=HTMLResponse)
+    def campaigns_page(request: Request, error: str = "") -> Any:
+        quiet()
+        return templates.TemplateResponse(request, "campaigns.html",
+                                          {"campaigns": list_campaigns(db_url), "error": error or None, "form": {}})
+
+    @app.post("/campaigns", response_class=HTMLResponse)
+    def campaign_new(request: Request, name: str = Form(""), target_nm: str = Form(""), seed_nm: str = Form("1010"),
+                     seed_mg: str = Form("20"), strategy: str = Form("twin")) -> Any:
+        typed = {"name": name, "target_nm": target_nm, "seed_nm": seed_nm, "seed_mg": seed_mg, "strategy": strategy}
+        quiet()
+        try:
+            if not name.strip() or len(name) > 80 or not all(c.isalnum() or c in "-_." for c in name.strip()):
+                raise InputError("campaign name: letters, digits, - _ . (up to 80 characters)")
+            spec = CampaignSpec(name=name.strip(), target_nm=_number(target_nm, "target PL peak (nm)", required=True),
+                                seed_nm=_number(seed_nm, "seed PL peak (nm)", required=True),
+                                seed_mg=_number(seed_mg, "seed amount (mg)", required=True), strategy=strategy)
+            Campaign.create(spec, db=db_url)
+        except QdlabError as exc:
+            return templates.TemplateResponse(request, "campaigns.html", {
+                "campaigns": list_campaigns(db_url), "error": str(exc), "form": typed})
+        return RedirectResponse(f"/campaigns/{quote(spec.name)}", status_code=303)
+
+    @app.get("/campaigns/{name}", response_class=HTMLResponse)
+    def campaign_page(request: Request, name: str) -> Any:
+        return page(request, name)
+
+    @app.post("/campaigns/{name}/ask", response_class=HTMLResponse)
+    def campaign_ask(request: Request, name: str, n: str = Form("1")) -> Any:
+        camp = load(name)
+        try:
+            count = int(_number(n, "number of experiments", required=True) or 1)
+            sugg = camp.ask(count, scheduler="serial")
+        except QdlabError as exc:
+            return page(request, name, error=str(exc))
+        return page(request, name, asked=[s.to_dict() for s in sugg])
+
+    @app.post("/campaigns/{name}/tell", response_class=HTMLResponse)
+    def campaign_tell(request: Request, name: str, trial: str = Form(""), pl_peak_nm: str = Form(""),
+                      fwhm_mev: str = Form(""), bimodal: str = Form(""), failed: str = Form(""),
+                      note: str = Form("")) -> Any:
+        from qdlab.plan.objective import Outcome
+
+        typed = {"trial": trial, "pl_peak_nm": pl_peak_nm, "fwhm_mev": fwhm_mev, "failed": failed, "note": note}
+        camp = load(name)
+        try:
+            text = trial.strip()
+            if not text.isdigit():
+                raise InputError(f"trial: the trial number from 'ask' (0, 1, ...), not “{text}”")
+            if failed:
+                if pl_peak_nm.strip() or fwhm_mev.strip():
+                    raise InputError("a failed experiment has no measured values: leave the PL boxes empty")
+                camp.tell_failure(int(text), failed, note.strip() or None)
+            else:
+                peak = _number(pl_peak_nm, "measured PL peak (nm)", required=True)
+                camp.tell(int(text), Outcome(pl_peak_nm=peak, fwhm_mev=_number(fwhm_mev, "FWHM (meV)"),
+                                             bimodal=bool(bimodal)))
+        except QdlabError as exc:
+            return page(request, name, error=str(exc), form=typed)
+        return RedirectResponse(f"/campaigns/{quote(name)}", status_code=303)
+
+
+__all__ = ["register"]
