@@ -247,6 +247,9 @@ def series_cmd(
     x_unit: XUnitOpt = None,
     qy: Annotated[str | None, typer.Option("--qy", help="PLQYs in aliquot order: '0.22,0.20,-' or '22%,20%'.")] = None,
     qy_file: Annotated[Path | None, typer.Option("--qy-file", help="CSV with aliquot_id,qy rows.")] = None,
+    times: Annotated[str | None, typer.Option(
+        "--times", help="Aliquot times in minutes, in aliquot order: '0,6,12,...' (when the files do not say); "
+        "the --json output then feeds 'qdlab twin calibrate --data'.")] = None,
     shape: ShapeOpt = "gaussian",
     max_components: MaxCompOpt = 3,
     baseline: BaselineOpt = "none",
@@ -269,7 +272,17 @@ def series_cmd(
     from qdlab.data.types import SpectrumSeries
 
     raw = read_series(path, x_unit=x_unit)
-    series = SpectrumSeries(tuple(_impose_kind(raw, kind)), raw.time_min, raw.aliquot_ids, raw.meta)
+    t_min = raw.time_min
+    if times is not None:
+        parts = [p.strip() for p in times.split(",")]
+        if len(parts) != len(raw.aliquot_ids):
+            raise InputError(f"{len(parts)} times for {len(raw.aliquot_ids)} aliquots "
+                             f"({', '.join(raw.aliquot_ids)})", field="--times")
+        try:
+            t_min = [float(p) for p in parts]
+        except ValueError:
+            raise InputError(f"expected numbers in minutes like '0,6,12', got {times!r}", field="--times") from None
+    series = SpectrumSeries(tuple(_impose_kind(raw, kind)), t_min, raw.aliquot_ids, raw.meta)
     if kind == "absorbance":
         ab = analyze_absorbance_series(series)
         out_abs: dict[str, Any] = {"path": str(path), "kind": "absorbance", **ab.to_dict()}

@@ -78,8 +78,23 @@ def _rows_to_series(rows: list[dict[str, Any]], path: Path | None, first_line: i
     return out
 
 
+def _from_spectra_series(table: Any, path: Path) -> list[dict[str, Any]]:
+    """Rows of ``qdlab spectra series --json`` (``peak_wavelength_nm``) as calibration rows (``pl_peak_nm``)."""
+    if not isinstance(table, list) or not all(isinstance(r, dict) for r in table):
+        raise FormatError("'table' must be a list of aliquot rows", path=path, field="table")
+    rows = []
+    for r in table:
+        if r.get("time_min") is None:
+            raise FormatError(f"aliquot {r.get('aliquot_id')!r} has no time: give the aliquot times to "
+                              "'qdlab spectra series ... --times 0,6,12,...'", path=path, field="time_min")
+        rows.append({"aliquot_id": r.get("aliquot_id"), "time_min": r["time_min"],
+                     "pl_peak_nm": r.get("peak_wavelength_nm"), "fwhm_mev": r.get("fwhm_mev")})
+    return rows
+
+
 def read_series(path: str | Path) -> list[dict[str, Any]]:
-    """Read a measured aliquot series from CSV or JSON (list of rows or ``{"aliquots": [...]}``)."""
+    """Read a measured aliquot series from CSV or JSON (list of rows, ``{"aliquots": [...]}`` or the output of
+    ``qdlab spectra series --json`` with times)."""
     p = Path(path)
     text = p.read_text(encoding="utf-8", errors="replace")
     if p.suffix.lower() == ".json":
@@ -87,9 +102,13 @@ def read_series(path: str | Path) -> list[dict[str, Any]]:
             data = json.loads(text)
         except json.JSONDecodeError as exc:
             raise FormatError(f"invalid JSON: {exc.msg}", path=p, line=exc.lineno) from None
-        rows = data.get("aliquots") if isinstance(data, dict) else data
+        if isinstance(data, dict) and "table" in data and "aliquots" not in data:
+            rows = _from_spectra_series(data.get("table"), p)  # the output of `qdlab spectra series --json`
+        else:
+            rows = data.get("aliquots") if isinstance(data, dict) else data
         if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
-            raise FormatError("expected a list of aliquot objects or {\"aliquots\": [...]}", path=p)
+            raise FormatError("expected a list of aliquot objects, {\"aliquots\": [...]} or the JSON of "
+                              "'qdlab spectra series --json'", path=p)
         return _rows_to_series(rows, p, 0)
     lines = [ln for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
     if not lines:
