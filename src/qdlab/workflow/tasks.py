@@ -55,9 +55,13 @@ class Outcome:
 
 def png(draw: Callable[[], Any]) -> bytes:
     """Draw a figure in the report's style (:mod:`qdlab.report.style`) and return it as a 300-dpi PNG (closed)."""
+    import warnings
+
     from qdlab.report import style
 
-    with style.figure_style():
+    with style.figure_style(), warnings.catch_warnings():
+        # an image figure placed with add_axes has no gridspec for the style's constrained layout: nothing to lay out
+        warnings.filterwarnings("ignore", message="There are no gridspecs with layoutgrids")
         fig = draw()
         fig = fig[0] if isinstance(fig, tuple) else fig
         try:
