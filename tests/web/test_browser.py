@@ -214,7 +214,7 @@ def test_upload_with_progress_then_plan(served, folder_zip, tmp_path, require_se
 
 
 @pytest.mark.browser
-def test_pages_pass_axe_accessibility_checks(served, lab, require_service):
+def test_pages_pass_axe_accessibility_checks(served, lab, tmp_path, require_service):
     """axe-core (the engine of Lighthouse's and Deque's checks, bundled by axe-playwright-python) finds no
     violation on any page, with data, with results and with form errors shown."""
     require_service(Path(CHROMIUM).exists(), f"no Chromium at {CHROMIUM} (Debian package chromium)")
@@ -260,6 +260,8 @@ def test_pages_pass_axe_accessibility_checks(served, lab, require_service):
             page.click("#ask-form button[type=submit]")
             page.wait_for_selector("#asked")
             pages_done["/campaigns/axe-check (asked)"] = axe.run(page).response["violations"]
+            out, docs = _shots(tmp_path)
+            _shot(page, out, docs, "campaign", full_page=True)
             for url, violations in pages_done.items():
                 if violations:
                     found[url] = [(v["id"], v["impact"], [n["target"] for n in v["nodes"][:3]]) for v in violations]

@@ -103,7 +103,7 @@ def test_run_on_real_files_lists_each_refusal(tmp_path):
     r = _run(exp, tmp_path, "--keep-going", "--json")
     assert r.returncode == 0, r.stderr[-2000:]
     summary = json.loads(r.stdout)
-    assert summary["counts"] == {"files": 9, "analyses_ok": 7, "analyses_refused": 2}
+    assert summary["counts"] == {"files": 9, "measurements": 9, "analyses_ok": 7, "analyses_refused": 2}
     refused = summary["refused"]
     assert any("test_loading_image_saved_with_imageJ_no_scale.tif" in m and "uncalibrated image" in m for m in refused)
     assert any(m.startswith("ms/lin") and "min_mass_da" in m for m in refused)
@@ -117,7 +117,7 @@ def test_run_on_real_files_writes_a_report_where_every_analysis_ran(tmp_path):
     r = _run(exp, tmp_path, "--json")
     assert r.returncode == 0, r.stderr[-2000:]
     summary = json.loads(r.stdout)
-    assert summary["counts"] == {"files": 8, "analyses_ok": 8, "analyses_refused": 0}
+    assert summary["counts"] == {"files": 8, "measurements": 8, "analyses_ok": 8, "analyses_refused": 0}
     by_file = {a["source_name"]: a for a in summary["analyses"]}
     assert by_file["ms/hpc"]["status"] == "ok" and by_file["tem/test_STEM_image.dm3"]["status"] == "ok"
     assert by_file["xrd/XRD-918-16_10.xrdml"]["status"] == "ok"
