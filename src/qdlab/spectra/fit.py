@@ -523,8 +523,8 @@ def _check_clipped_top(spectrum: Spectrum, mask: NDArray[np.bool_], why: str | N
     if lower.x.size == 0:
         return
     fitted = _model(f.p, lower.x, f.n, shape, e0)
-    below = fitted < 0.8 * lower.y
-    if np.mean(below) > 0.1:
+    below = fitted < analysis_default("clipped_top_min_ratio") * lower.y
+    if np.mean(below) > analysis_default("clipped_top_max_below_fraction"):
         raise ModelError(
             f"{spectrum.label!r}: {int(mask.sum())} of {mask.size} points are saturated ({why}) and the band "
             f"fitted to the unsaturated flanks falls below the clipped top at {int(below.sum())} of them: its peak "
