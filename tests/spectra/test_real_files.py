@@ -107,3 +107,26 @@ def test_cli_refusal_is_one_line():
     assert r.returncode == 2
     lines = [ln for ln in (r.stderr + r.stdout).splitlines() if ln.strip()]
     assert len(lines) == 1 and "x-axis unit" in lines[0] and path.name in lines[0]
+
+
+def test_emission_band_of_a_real_spectrometer_file_is_read_off_the_data() -> None:
+    """A real USB2000 band (tsunami.scope: a dark level of 26 % of the peak, a dead first pixel) read like a
+    chemist reads it. Independent truth: scipy.signal.peak_widths at half prominence on the raw counts. The
+    model-only read-off gave 782.0 nm and a NaN FWHM on a 700-900 nm window (the fitted line ate the band)."""
+    from scipy.signal import peak_widths
+
+    from qdlab.spectra import analyze_pl
+
+    s = read_spectra(WT / "ocean_optics" / "tsunami.scope")[0]
+    i = int(np.argmax(s.y))
+    width_px = peak_widths(s.y, [i], rel_height=0.5)[0][0]
+    step_nm = float(np.median(np.diff(s.x)))
+    for window in (None, (700.0, 900.0)):
+        r = analyze_pl(s, window_nm=window)
+        assert r.peak_wavelength_nm == pytest.approx(s.x[i], abs=0.5)
+        assert r.fwhm_nm == pytest.approx(width_px * step_nm, abs=1.0)
+        assert r.background_from.startswith("the level of")
+        assert not r.warnings
+    # a window that cuts the band's blue flank says so instead of passing a short FWHM as the band's
+    cut = analyze_pl(s, window_nm=(760.0, 860.0))
+    assert any("does not fall to its background at the blue end" in w for w in cut.warnings)

@@ -28,7 +28,7 @@ from qdlab.data.errors import InputError, ModelError
 from qdlab.data.types import Result, Spectrum
 from qdlab.fit import FitResult, Model, Parameter, fit
 from qdlab.signal import derivative_sigma, half_max_width, parabolic_apex
-from qdlab.spectra.band import analysis_default, band_modes, summarize_band
+from qdlab.spectra.band import analysis_default, band_modes, band_on_data, summarize_band
 from qdlab.units import FWHM_PER_SIGMA, HC_EV_NM, fwhm_ev_to_nm
 
 Shape = Literal["gaussian", "voigt"]
@@ -62,7 +62,7 @@ class PLAnalysis(Result):
     Attributes
     ----------
     bimodal
-        The fitted band, drawn against wavelength, has two resolved maxima (see :func:`band_modes`).
+        The band, drawn against wavelength, has two resolved maxima (see :func:`band_modes`).
     modes_nm
         Wavelengths of those resolved maxima (one for a unimodal band).
     peaks
@@ -70,7 +70,9 @@ class PLAnalysis(Result):
     main
         Index in ``peaks`` of the component with the largest area.
     peak_energy_ev, fwhm_mev
-        Maximum and FWHM of the fitted band (all components, background removed) on the energy axis.
+        Maximum and FWHM of the band on the energy axis: the data less their measured background, with
+        the channel noise smoothed out by the fit (:func:`qdlab.spectra.band.band_on_data`), so that
+        they do not depend on how well a sum of Gaussians follows a skewed band.
     peak_wavelength_nm, fwhm_nm
         Maximum and FWHM of the same band drawn against wavelength (per-nm density) — what is read off
         a wavelength plot. Because of the Jacobian the apex lies a few nm to the blue of
@@ -82,6 +84,9 @@ class PLAnalysis(Result):
     flags
         Quality flags of the chosen fit per parameter (:data:`qdlab.fit.FLAGS`: ``at_bound``,
         ``below_noise`` for a component under ``min_band_snr`` noise sigmas ...).
+    background_from
+        Where the background under the band was measured (band-free channels on one or both sides, or
+        the fit's linear term where the band fills the window).
     saturated_points, saturated
         Saturated channels (masked, not fitted) and their ranges.
     warnings
@@ -112,6 +117,7 @@ class PLAnalysis(Result):
     saturated_points: int = 0
     saturated: str = "none"
     warnings: tuple[str, ...] = ()
+    background_from: str = ""
 
 
 # --------------------------------------------------------------------------------------------------
@@ -551,9 +557,22 @@ def _quality(res: PLAnalysis, f: _Fit, e: NDArray[np.float64], y: NDArray[np.flo
     flags = {k: list(v) for k, v in r.flags.items()}
     unit = {"nm": "nm", "ev": "eV"}.get(spectrum.x_unit, "cm-1")
     return dataclasses.replace(
-        res, warnings=tuple([*warnings, *r.warnings()]), flags=flags, saturated_points=n_sat,
+        res, warnings=tuple([*warnings, *res.warnings, *r.warnings()]), flags=flags, saturated_points=n_sat,
         saturated=describe_mask(spectrum.x, mask, unit) if n_sat else "none",
     )
+
+
+def _edge_notes(data: Any, e: NDArray[np.float64]) -> list[str]:
+    """A warning for each end of the window where the band has not fallen to its background."""
+    limit = analysis_default("band_edge_warning_level")
+    out = []
+    for frac, e_end, side in ((data.edge[0], e[0], "red"), (data.edge[1], e[-1], "blue")):
+        if frac > limit:
+            out.append(f"the band does not fall to its background at the {side} end of the data "
+                       f"({100 * frac:.0f} % of its height at {HC_EV_NM / e_end:.0f} nm): emission beyond the "
+                       "window (or a background that is not flat) is counted in the peak and FWHM; widen the "
+                       "window, or remove a background with baseline=")
+    return out
 
 
 def _summarise(original: Spectrum, s: Spectrum, f: _Fit, fits: dict[int, _Fit], shape: str) -> PLAnalysis:
@@ -604,8 +623,19 @@ def _summarise(original: Spectrum, s: Spectrum, f: _Fit, fits: dict[int, _Fit], 
     pb = p.copy()
     pb[0] = pb[1] = 0.0
     band = _model(pb, grid, f.n, shape, e0)
-    # peak, widths and modes: the same estimator as every band qdlab reports (the twin's included)
+    # the band as the data draw it (the fit removes only the noise; the background is measured where the
+    # data show no band), then peak, widths and modes by the estimator of every band qdlab reports
+    model_on_e = _model(pb, e, f.n, shape, e0)
+    # channel noise: white on the recorded axis, so per-nm data carry the Jacobian's factor on the energy axis
+    w = e**2 / np.mean(e**2) if original.x_unit == "nm" else np.ones_like(e)
+    noise = derivative_sigma(y * w, 4) / w
+    data = band_on_data(e, y, model_on_e, p[0] + p[1] * (e - e0), summarize_band(grid, band).fwhm_mev / 1000.0,
+                        noise, recorded_scale=w)
+    from scipy.interpolate import make_interp_spline
+
+    band = band + make_interp_spline(e, data.band - model_on_e, k=3)(grid)
     bs = summarize_band(grid, band)
+    notes = list(_edge_notes(data, e))
     resid = y - _model(p, e, f.n, shape, e0)
     ss_tot = float(np.sum((y - y.mean()) ** 2))
     return PLAnalysis(
@@ -627,6 +657,8 @@ def _summarise(original: Spectrum, s: Spectrum, f: _Fit, fits: dict[int, _Fit], 
         rss=float(resid @ resid),
         r_squared=1 - float(resid @ resid) / ss_tot if ss_tot > 0 else math.nan,
         n_points=int(e.size),
+        background_from=data.how,
+        warnings=tuple(notes),
         meta={k: original.meta[k] for k in ("source", "aliquot_id", "time_min", "sha256") if k in original.meta},
     )
 
