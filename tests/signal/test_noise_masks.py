@@ -52,3 +52,17 @@ def test_baseline_recovers_linear_background():
         b = estimate_baseline(y, x, method)
         far = np.abs(x - 50) > 10
         assert np.max(np.abs(b[far] - (3 + 0.02 * x[far]))) < 0.05, method
+
+
+def test_local_sigma_follows_shot_noise() -> None:
+    """Poisson counts: the running estimate is sqrt(mean) at the top and in the wings (closed form), where
+    the global derivative_sigma is set by the wings alone."""
+    from qdlab.signal import derivative_sigma, local_sigma
+
+    rng = np.random.default_rng(7)
+    mean = 2e4 * np.exp(-0.5 * ((np.arange(6000) - 3000) / 400.0) ** 2) + 50.0
+    y = rng.poisson(mean).astype(float)
+    s = local_sigma(y, 4, 401)
+    for i in (5, 1500, 3000, 5994):
+        assert s[i] == pytest.approx(np.sqrt(mean[i]), rel=0.2), i
+    assert derivative_sigma(y, 4) < 0.5 * np.sqrt(mean[3000])

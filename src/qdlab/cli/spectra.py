@@ -162,8 +162,8 @@ def analyze(
                 )
         out_console().print(t)
         if kind == "pl":
-            print("band: maximum and FWHM of the whole fitted band (the numbers of 'qdlab spectra series'); "
-                  "components: the Gaussians that describe its shape")
+            print("band: maximum and FWHM of the band read off the data, less its measured background "
+                  "(the numbers of 'qdlab spectra series'); components: the Gaussians that describe its shape")
         _print_warnings([w for s in d["spectra"] for w in s.get("warnings", [])])
         if d.get("plot"):
             print(f"figure: {d['plot']}")

@@ -12,7 +12,7 @@ Core layer: numpy, scipy and pybaselines only.
 
 from qdlab.signal.baseline import BASELINE_METHODS, estimate_baseline
 from qdlab.signal.masks import describe_mask, saturated
-from qdlab.signal.noise import derivative_sigma, mad_sigma
+from qdlab.signal.noise import derivative_sigma, local_sigma, mad_sigma
 from qdlab.signal.peaks import (
     Peaks,
     Widths,
@@ -36,6 +36,7 @@ __all__ = [
     "find_peaks",
     "half_max_width",
     "local_maxima",
+    "local_sigma",
     "mad_sigma",
     "parabolic_apex",
     "saturated",

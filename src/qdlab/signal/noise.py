@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numpy.typing import ArrayLike
+from numpy.typing import ArrayLike, NDArray
 from scipy.stats import median_abs_deviation
 
 from qdlab.data.errors import InputError
@@ -58,4 +58,34 @@ def derivative_sigma(y: ArrayLike, order: int = 1) -> float:
     return mad_sigma(d) / math.sqrt(math.comb(2 * order, order))
 
 
-__all__ = ["derivative_sigma", "mad_sigma"]
+def local_sigma(y: ArrayLike, order: int = 4, window: int = 51) -> NDArray[np.float64]:
+    """Sigma of the noise at each point, for noise whose size follows the signal (shot noise).
+
+    The MAD of the ``order``-th differences in a running window of ``window`` points (scaled as in
+    :func:`derivative_sigma`), so that the top of a Poisson-counted band gets its own, larger sigma
+    instead of the median of the whole spectrum (set by its quiet wings).
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(1)
+    >>> mean = 1e4 * np.exp(-0.5 * ((np.arange(4000) - 2000) / 300.0) ** 2) + 100
+    >>> s = local_sigma(rng.poisson(mean).astype(float), window=401)
+    >>> bool(abs(s[2000] / np.sqrt(mean[2000]) - 1) < 0.2), bool(abs(s[10] / np.sqrt(mean[10]) - 1) < 0.2)
+    (True, True)
+    """
+    from scipy.ndimage import median_filter
+
+    if order < 1 or window < 3:
+        raise InputError(f"order must be >= 1 and window >= 3, got {order}, {window}", field="order")
+    a = np.asarray(y, dtype=float)
+    if a.size <= order + 1:
+        return np.full(a.size, float("nan"))
+    d = np.abs(np.diff(a, n=order))
+    med = median_filter(d, size=min(window, d.size), mode="mirror") / 0.6744897501960817
+    sig = med / math.sqrt(math.comb(2 * order, order))
+    # the differences sit between points: pad to the signal's length
+    left = order // 2
+    return np.concatenate([np.full(left, sig[0]), sig, np.full(a.size - sig.size - left, sig[-1])])
+
+
+__all__ = ["derivative_sigma", "local_sigma", "mad_sigma"]

@@ -168,8 +168,8 @@ def band_on_data(energy_ev: ArrayLike, y: ArrayLike, model_band: ArrayLike, fitt
     10 % of the maximum). Peak and FWHM read off such a model move with the model, not with the sample.
     Here the fit only removes the noise: the residual ``y - model_band - fitted_background`` is smoothed by
     a Savitzky-Golay filter (cubic, a window of ``band_smoothing_fraction`` of the FWHM), what remains of the
-    noise (``noise_sigma`` per point, times the filter's noise gain) is shrunk away by a soft threshold of
-    ``band_residual_threshold`` sigmas, and the rest is added back: the band follows the data wherever they
+    noise (``noise_sigma`` per point, times the filter's noise gain) is shrunk away by a non-negative
+    garrote ``r max(0, 1 - (k sigma / r)^2)`` with ``k = band_residual_threshold``, and the rest is added back: the band follows the data wherever they
     resolve a departure from the model, and is the model where they do not.
 
     The background is measured where the data show no band: channels within ``band_free_level`` of the
@@ -208,15 +208,22 @@ def band_on_data(energy_ev: ArrayLike, y: ArrayLike, model_band: ArrayLike, fitt
 
         resid = savgol_filter(resid, window, 3)
         gain = float(np.sqrt(np.sum(savgol_coeffs(window, 3) ** 2)))
-    # what is left of the noise after smoothing is shrunk away (soft threshold at k sigmas); a residual the
-    # model cannot follow (a skew, a shoulder) stands far above it and is kept
+    # what is left of the noise after smoothing is shrunk away (non-negative garrote at k sigmas: continuous,
+    # and nearly unbiased for a residual far above it); a residual the model cannot follow (a skew, a
+    # shoulder) stands many sigmas above it and is kept
     sig_pts = gain * noise
     k_sig = analysis_default("band_residual_threshold")
-    resid = np.sign(resid) * np.maximum(np.abs(resid) - k_sig * sig_pts, 0.0)
+    thr2 = (k_sig * sig_pts) ** 2
+    resid = resid * np.maximum(1.0 - thr2 / np.maximum(resid**2, 1e-300), 0.0)
     smooth = mb + resid + fb
     scale = np.ones_like(e) if recorded_scale is None else np.asarray(recorded_scale, dtype=float)
     bg_rec, how = _background(e, smooth * scale, float(np.median(sig_pts * scale)))
     bg = fb if bg_rec is None else bg_rec / scale
+    if recorded_scale is not None and not how.startswith(("a sloping", "the level of band-free channels on both")):
+        # a background straight per eV (one drawn on the energy axis) is a line too
+        bg_e, how_e = _background(e, smooth, float(np.median(sig_pts)))
+        if bg_e is not None and how_e.startswith("a sloping"):
+            bg, how = bg_e, how_e + " (straight per eV)"
     band = smooth - bg
     top = float(np.max(band)) or 1.0
     k = max(3, e.size // 20)

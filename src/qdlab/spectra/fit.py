@@ -27,7 +27,7 @@ from numpy.typing import NDArray
 from qdlab.data.errors import InputError, ModelError
 from qdlab.data.types import Result, Spectrum
 from qdlab.fit import FitResult, Model, Parameter, fit
-from qdlab.signal import derivative_sigma, half_max_width, parabolic_apex
+from qdlab.signal import derivative_sigma, half_max_width, local_sigma, parabolic_apex
 from qdlab.spectra.band import analysis_default, band_modes, band_on_data, summarize_band
 from qdlab.units import FWHM_PER_SIGMA, HC_EV_NM, fwhm_ev_to_nm
 
@@ -571,7 +571,7 @@ def _edge_notes(data: Any, e: NDArray[np.float64]) -> list[str]:
             out.append(f"the band does not fall to its background at the {side} end of the data "
                        f"({100 * frac:.0f} % of its height at {HC_EV_NM / e_end:.0f} nm): emission beyond the "
                        "window (or a background that is not flat) is counted in the peak and FWHM; widen the "
-                       "window, or remove a background with baseline=")
+                       "window, or remove a background (--baseline, baseline=)")
     return out
 
 
@@ -628,9 +628,11 @@ def _summarise(original: Spectrum, s: Spectrum, f: _Fit, fits: dict[int, _Fit], 
     model_on_e = _model(pb, e, f.n, shape, e0)
     # channel noise: white on the recorded axis, so per-nm data carry the Jacobian's factor on the energy axis
     w = e**2 / np.mean(e**2) if original.x_unit == "nm" else np.ones_like(e)
-    noise = derivative_sigma(y * w, 4) / w
-    data = band_on_data(e, y, model_on_e, p[0] + p[1] * (e - e0), summarize_band(grid, band).fwhm_mev / 1000.0,
-                        noise, recorded_scale=w)
+    # shot noise grows with the signal: a running estimate over one FWHM of channels
+    fwhm_model_ev = summarize_band(grid, band).fwhm_mev / 1000.0
+    span = fwhm_model_ev / max(float(np.median(np.diff(e))), 1e-12)
+    noise = local_sigma(y * w, 4, max(21, int(span) if math.isfinite(span) else 0) | 1) / w
+    data = band_on_data(e, y, model_on_e, p[0] + p[1] * (e - e0), fwhm_model_ev, noise, recorded_scale=w)
     from scipy.interpolate import make_interp_spline
 
     band = band + make_interp_spline(e, data.band - model_on_e, k=3)(grid)

@@ -76,8 +76,8 @@ def _qy_list(qy: Sequence[float] | Mapping[str, float] | None, ids: Sequence[str
 def pl_row(f: PLAnalysis) -> dict[str, Any]:
     """The numbers reported for one PL spectrum, by ``spectra analyze`` and ``spectra series`` alike.
 
-    The band's maximum and FWHM (``peak_wavelength_nm``, ``fwhm_mev``: the whole fitted band, background
-    removed, as read off a wavelength plot) and its resolved maxima (``mode_wavelengths_nm``) are the
+    The band's maximum and FWHM (``peak_wavelength_nm``, ``fwhm_mev``: the band read off the data, its measured
+    background removed, as on a wavelength plot) and its resolved maxima (``mode_wavelengths_nm``) are the
     answer; ``component_*`` are the fitted Gaussians that describe the band's shape (a skewed single band
     needs several), not populations.
     """
