@@ -1,4 +1,4 @@
-"""``qdlab db``: the experiment record (SQLite by default, PostgreSQL via --db): list, show, export, import, upgrade."""
+"""``qdlab db``: the experiment record (SQLite by default, PostgreSQL via --db): list, show, tag, export, import, upgrade."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import typer
 from qdlab.cli.common import DbOpt, JsonOpt, emit
 from qdlab.data.errors import InputError
 
-db_app = typer.Typer(help="The experiment record: list, show, export, import, upgrade.", no_args_is_help=True)
+db_app = typer.Typer(help="The experiment record: list, show, tag, export, import, upgrade.", no_args_is_help=True)
 
 
 @db_app.command("list")
@@ -27,11 +27,12 @@ def list_cmd(db: DbOpt = None, json_out: JsonOpt = False) -> None:
         from qdlab.console import out_console
 
         t = Table(title=f"experiments in {d['database']}", title_justify="left")
-        for col in ("id", "key", "material", "aliquots", "measurements", "updated (UTC)", "title"):
+        for col in ("id", "key", "material", "aliquots", "measurements", "updated (UTC)", "title", "tags"):
             t.add_column(col)
         for e in d["experiments"]:
             t.add_row(str(e["id"]), e["key"], e["material"], str(e["n_aliquots"]), str(e["n_measurements"]),
-                      e["updated_at"], e["title"] + (" [synthetic]" if e["synthetic"] else ""))
+                      e["updated_at"], e["title"] + (" [synthetic]" if e["synthetic"] else ""),
+                      ", ".join(e.get("tags") or []))
         out_console().print(t)
 
     emit(data, json_out, render)
@@ -143,6 +144,35 @@ def import_cmd(
         data = {"experiment": key, "experiment_id": saved.experiment_id, "action": saved.action,
                 "database": store.display_url, "file": str(file)}
     emit(data, json_out, lambda d: print(f"{d['experiment']}: {d['action']} (id {d['experiment_id']}) from {d['file']}"))
+
+
+@db_app.command("tag")
+def tag_cmd(
+    ident: Annotated[str, typer.Argument(metavar="EXPERIMENT", help="Experiment id (number) or key.")],
+    add: Annotated[list[str] | None, typer.Option("--add", help="Tag to add (repeat, or separate by commas): "
+                                                   "1-32 letters, digits, - or _.")] = None,
+    remove: Annotated[list[str] | None, typer.Option("--remove", help="Tag to remove (repeat, or separate by commas).")] = None,
+    db: DbOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Add or remove an experiment's free-text tags (at most 20); without --add/--remove, show them."""
+    from qdlab.store import Store
+    from qdlab.store.query import split_tags
+
+    plus, minus = split_tags(add or (), "--add"), split_tags(remove or (), "--remove")
+    with Store(db) as store:
+        out = store.set_tags(ident, add=plus, remove=minus)
+        data = {"experiment": out["key"], "experiment_id": out["id"], "tags": out["tags"], "added": out["added"],
+                "removed": out["removed"], "not_tagged": out["unknown"], "database": store.display_url}
+
+    def render(d: dict[str, Any]) -> None:
+        done = [f"added {', '.join(d['added'])}"] if d["added"] else []
+        done += [f"removed {', '.join(d['removed'])}"] if d["removed"] else []
+        done += [f"had no tag {', '.join(d['not_tagged'])}"] if d["not_tagged"] else []
+        tags = ", ".join(d["tags"]) or "(no tags)"
+        print(f"{d['experiment']}: {'; '.join(done) + ': ' if done else ''}tags {tags}")
+
+    emit(data, json_out, render)
 
 
 @db_app.command("upgrade")

@@ -206,7 +206,7 @@ def _script() -> Any:
 
 #: The newest migration shipped with this qdlab (a test checks it against Alembic's head), so that
 #: opening a current record needs no Alembic import (about 1 s of ``qdlab run``'s no-op path).
-HEAD_REVISION = "0004"
+HEAD_REVISION = "0005"
 
 
 def head_revision() -> str:

@@ -11,7 +11,7 @@ The ``.eln`` layout follows the ELN Consortium's specification (a zip with ONE r
 Each file is a ``File`` entity with ``name`` (file name and what it is: kind, aliquot, role),
 ``contentSize``, ``sha256`` and ``encodingFormat``; the experiment is a ``Dataset`` whose ``text``
 summarises the aliquot series, whose ``author`` is the manifest's operator (a ``Person``) and whose
-``keywords`` is one comma-separated string. :func:`import_eln` restores the experiment from such an
+``keywords`` is one comma-separated string (with the experiment's tags). :func:`import_eln` restores the experiment from such an
 archive (every file checked against its sha256).
 """
 
@@ -176,7 +176,7 @@ def _write_eln(store: Any, tmp: Path, data: dict[str, Any], key: str, root: str,
         dataset: dict[str, Any] = {
             "@id": exp_dir, "@type": "Dataset", "name": data.get("title") or key, "identifier": key,
             "dateCreated": _utc(data["created_at"]), "dateModified": _utc(data["updated_at"]),
-            "text": _series_html(data), "keywords": ", ".join(["quantum dots", data["material"], "qdlab"]),
+            "text": _series_html(data), "keywords": ", ".join(["quantum dots", data["material"], "qdlab", *(data.get("tags") or [])]),
             "hasPart": parts,
         }
         people: list[dict[str, Any]] = []
@@ -322,7 +322,7 @@ def import_eln(store: Any, path: str | os.PathLike[str]) -> Any:
             calibrations=[CalibrationRecord(c["scenario"], c["status"], c.get("parameters") or {}, c.get("result") or {},
                                             c.get("cost"), c.get("error"), c.get("qdlab_version"))
                           for c in data["calibrations"]],
-            qdlab_version=data.get("qdlab_version"),
+            qdlab_version=data.get("qdlab_version"), tags=tuple(data.get("tags") or ()),
         )
         return store.save_experiment(record)
 

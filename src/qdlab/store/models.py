@@ -86,6 +86,9 @@ class Experiment(Base):
         back_populates="experiment", cascade="all, delete-orphan", order_by="ExperimentVersion.version",
         passive_deletes=True
     )
+    tags: Mapped[list[ExperimentTag]] = relationship(
+        back_populates="experiment", cascade="all, delete-orphan", order_by="ExperimentTag.tag", passive_deletes=True
+    )
 
 
 class Recipe(Base):
@@ -220,6 +223,24 @@ class ExperimentVersion(Base):
     experiment: Mapped[Experiment] = relationship(back_populates="versions")
 
 
+class ExperimentTag(Base):
+    """A chemist's free-text tag on an experiment (``good``, ``TEM-pending``...).
+
+    Tags are annotations, not part of what was measured: they are not in the fingerprint, a re-run of the
+    folder keeps them, and they are added and removed one by one (:meth:`qdlab.store.Store.set_tags`).
+    """
+
+    __tablename__ = "experiment_tags"
+    __table_args__ = (UniqueConstraint("experiment_id", "tag", name="uq_experiment_tag"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    experiment_id: Mapped[int] = mapped_column(ForeignKey("experiments.id", ondelete="CASCADE"), index=True)
+    tag: Mapped[str] = mapped_column(String(32), index=True)
+    created_at: Mapped[_dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+    experiment: Mapped[Experiment] = relationship(back_populates="tags")
+
+
 class FileBlob(Base):
     """A raw file (``kind="raw"``) or Parquet table (``kind="array"``) by sha256, in a server database.
 
@@ -245,4 +266,4 @@ class SchemaVersion(Base):
     applied_at: Mapped[_dt.datetime] = mapped_column(DateTime, default=utcnow)
 
 
-__all__ = ["Base", "SchemaVersion", "ExperimentVersion", "FileBlob", "Experiment", "Recipe", "Aliquot", "Measurement", "AnalysisResult", "TwinCalibration", "utcnow"]
+__all__ = ["Base", "SchemaVersion", "ExperimentVersion", "ExperimentTag", "FileBlob", "Experiment", "Recipe", "Aliquot", "Measurement", "AnalysisResult", "TwinCalibration", "utcnow"]

@@ -114,6 +114,7 @@ class ExperimentRecord:
     results: Sequence[ResultRecord] = ()
     calibrations: Sequence[CalibrationRecord] = ()
     qdlab_version: str | None = None  # the qdlab that analysed it (an imported record); default: this one
+    tags: Sequence[str] = ()  # added to the experiment's tags (an imported record); a run brings none
 
 
 @dataclass(frozen=True)
@@ -348,12 +349,18 @@ class Store:
 
         from qdlab import __version__
         from qdlab.store import models as M
+        from qdlab.store.query import split_tags
 
+        tags = split_tags(rec.tags)
         # Cheap check first: nothing to copy when the stored record is already current.
         with self.session() as s:
             existing = s.scalars(select(M.Experiment).where(M.Experiment.key == rec.key)).first()
-            if existing is not None and existing.fingerprint == rec.fingerprint:
-                return SaveOutcome(existing.id, "unchanged")
+            current = existing is not None and existing.fingerprint == rec.fingerprint
+            missing_tags = current and not set(tags) <= {t.tag for t in existing.tags}
+        if current and existing is not None:
+            if missing_tags:  # an imported record's tags on a run that is already here
+                self.set_tags(existing.id, add=tags)
+            return SaveOutcome(existing.id, "unchanged")
         array_of = self._put_blobs(rec)
         result_arrays = [self.arrays.put(r.arrays) if r.arrays else r.array_sha256 for r in rec.results]
         hashes = {h for h in [*array_of.values(), *result_arrays] if h}
@@ -365,6 +372,7 @@ class Store:
                 s.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": lock})
             exp = s.scalars(select(M.Experiment).where(M.Experiment.key == rec.key)).first()
             if exp is not None and exp.fingerprint == rec.fingerprint:
+                _add_tags(s, exp, tags)
                 return SaveOutcome(exp.id, "unchanged")
             action = "created"
             previous: dict[str, Any] | None = None
@@ -389,6 +397,7 @@ class Store:
             exp.summary = dict(rec.summary)
             exp.updated_at = M.utcnow()
             s.flush()
+            _add_tags(s, exp, tags)  # tags are the chemist's: a replaced experiment keeps its own
             if rec.recipe is not None:
                 r = rec.recipe
                 s.add(M.Recipe(experiment_id=exp.id, source_name=r.source_name, size_bytes=r.size_bytes,
@@ -474,11 +483,23 @@ class Store:
         summary["report"] = {"html": str(html), "summary_json": str(js)}
         return {"summary": summary, "html": html, "summary_json": js}
 
-    def list_experiments(self) -> list[dict[str, Any]]:
-        """One summary dict per experiment, newest first."""
+    def list_experiments(self, query: Any = None) -> list[dict[str, Any]]:
+        """One summary dict per experiment, newest run first (or filtered and ordered by ``query``).
+
+        Each row has the experiment's id, key, title, material, seed batch, counts and times, and what the
+        list page shows: ``date`` (the manifest's), ``seed_pl_nm`` and ``final_pl_nm`` (first and last
+        aliquot's PL peak), ``target`` (``reached``/``missed``/``unmeasured``/``none``) with ``target_nm``,
+        ``target_words`` and ``target_note``, and ``tags`` (see :mod:`qdlab.store.query`).
+
+        Parameters
+        ----------
+        query
+            An :class:`qdlab.store.query.ExperimentQuery`; ``None``: every experiment, newest run first.
+        """
         from sqlalchemy import func, select
 
         from qdlab.store import models as M
+        from qdlab.store.query import experiment_date, series_ends, target_status
 
         with self.session() as s:
             n_meas = (
@@ -494,15 +515,74 @@ class Store:
                 .outerjoin(n_aliq, n_aliq.c.experiment_id == M.Experiment.id)
                 .order_by(M.Experiment.updated_at.desc(), M.Experiment.id.desc())
             ).all()
-            return [
-                {
+            tags: dict[int, list[str]] = {}
+            for eid, tag in s.execute(select(M.ExperimentTag.experiment_id, M.ExperimentTag.tag)
+                                      .order_by(M.ExperimentTag.tag)):
+                tags.setdefault(eid, []).append(tag)
+            out = []
+            for e, nm, na in rows:
+                summary = e.summary if isinstance(e.summary, dict) else {}
+                ends = series_ends(summary)
+                target = target_status(summary)
+                day = experiment_date(e.meta if isinstance(e.meta, dict) else {})
+                out.append({
                     "id": e.id, "key": e.key, "version": int(e.version or 1), "title": e.title, "material": e.material,
                     "seed_batch": e.seed_batch,
                     "n_aliquots": int(na or 0), "n_measurements": int(nm or 0), "synthetic": e.synthetic,
                     "qdlab_version": e.qdlab_version, "updated_at": e.updated_at.isoformat(timespec="seconds"),
-                }
-                for e, nm, na in rows
-            ]
+                    "date": None if day is None else day.isoformat(),
+                    "seed_pl_nm": ends["seed_pl_nm"], "final_pl_nm": ends["final_pl_nm"],
+                    "target": target["status"], "target_nm": target["target_nm"], "target_words": target["words"],
+                    "target_note": target["note"], "tags": sorted(tags.get(e.id, []), key=str.lower),
+                })
+        return out if query is None else query.apply(out)
+
+    def set_tags(self, ident: int | str, add: Sequence[str] = (), remove: Sequence[str] = ()) -> dict[str, Any]:
+        """Add and remove tags of one experiment (by id or key) in one transaction.
+
+        Each entry of ``add``/``remove`` is one tag (:func:`qdlab.store.query.split_tags` splits typed text).
+        Adding a tag the experiment has, or removing one it has not, changes nothing (``unknown`` lists the latter). The run's
+        record (fingerprint, times, versions) is not touched.
+
+        Returns
+        -------
+        dict
+            ``{"id", "key", "tags", "added", "removed", "unknown"}``; ``tags`` sorted.
+
+        Raises
+        ------
+        InputError
+            A tag that is not 1-32 letters, digits, ``-`` or ``_`` (field ``tag``), a tag both added and
+            removed, more than :data:`qdlab.store.query.MAX_TAGS` tags, or no such experiment (field ``ID``).
+        """
+        from sqlalchemy import delete
+
+        from qdlab.store import models as M
+        from qdlab.store.query import MAX_TAGS, check_tag
+
+        plus = list(dict.fromkeys(check_tag(t) for t in add))
+        minus = list(dict.fromkeys(check_tag(t) for t in remove))
+        both = [t for t in plus if t in minus]
+        if both:
+            raise InputError(f"“{both[0]}” is both added and removed; give it once", field="tag")
+        with self.session(write=True) as s:
+            exp = self._find(s, ident)
+            have = {t.tag for t in exp.tags}
+            gone = [t for t in minus if t in have]
+            unknown = [t for t in minus if t not in have]
+            new = [t for t in plus if t not in have]
+            total = len(have) - len(gone) + len(new)
+            if total > MAX_TAGS:
+                raise InputError(f"experiment {exp.key} would have {total} tags; at most {MAX_TAGS} (remove some first)",
+                                 field="tag")
+            if gone:
+                s.execute(delete(M.ExperimentTag).where(M.ExperimentTag.experiment_id == exp.id,
+                                                        M.ExperimentTag.tag.in_(gone)))
+            for t in new:
+                s.add(M.ExperimentTag(experiment_id=exp.id, tag=t, created_at=M.utcnow()))
+            s.flush()
+            return {"id": exp.id, "key": exp.key, "tags": sorted((have - set(gone)) | set(new), key=str.lower),
+                    "added": new, "removed": gone, "unknown": unknown}
 
     def _find(self, s: Any, ident: int | str) -> Any:
         from sqlalchemy import select
@@ -557,6 +637,22 @@ class Store:
 _CHILDREN = ("recipe", "aliquots", "measurements", "results", "calibrations")
 
 
+def _add_tags(s: Any, exp: Any, tags: Sequence[str]) -> None:
+    """Give ``exp`` the checked ``tags`` it lacks (an imported record's), within ``s``'s transaction."""
+    from qdlab.store import models as M
+    from qdlab.store.query import MAX_TAGS
+
+    if not tags:
+        return
+    have = set() if exp.id is None else {t.tag for t in exp.tags}
+    new = [t for t in tags if t not in have]
+    if len(have) + len(new) > MAX_TAGS:
+        raise InputError(f"experiment {exp.key} would have {len(have) + len(new)} tags; at most {MAX_TAGS}",
+                         field="tag")
+    for t in new:
+        s.add(M.ExperimentTag(experiment_id=exp.id, tag=t, created_at=M.utcnow()))
+
+
 def _to_dict(e: Any) -> dict[str, Any]:
     """One experiment row with its children as plain data (what ``qdlab db show --json`` prints)."""
     aliquot_label = {a.id: a.label for a in e.aliquots}
@@ -569,6 +665,7 @@ def _to_dict(e: Any) -> dict[str, Any]:
         "created_at": e.created_at.isoformat(timespec="seconds"),
         "updated_at": e.updated_at.isoformat(timespec="seconds"),
         "summary": e.summary,
+        "tags": sorted((t.tag for t in e.tags), key=str.lower),
         "recipe": None if e.recipe is None else {
             "source_name": e.recipe.source_name, "size_bytes": e.recipe.size_bytes,
             "sha256": e.recipe.sha256, "data": e.recipe.data, "content": e.recipe.content,
