@@ -90,6 +90,15 @@ def test_list_experiment_zoom_energy_download_docs_phone(served, lab, tmp_path, 
             assert page.locator("#experiments tbody tr:visible").count() == 0
             page.fill("#search", "browser test")
             assert page.locator("#experiments tbody tr:visible").count() == 1
+            # a filter applies on the server at once (bookmarkable address); this experiment names no target
+            with page.expect_navigation():
+                page.select_option("#target", "reached")
+            assert "target=reached" in page.url and page.locator("#none-match").count() == 1
+            with page.expect_navigation():
+                page.select_option("#target", "none")
+            assert "target=none" in page.url and "q=browser+test" in page.url
+            assert page.locator("#experiments tbody tr:visible").count() == 1
+            assert page.locator("#experiments td.target-none").inner_text() == "no target"
             _shot(page, out, docs, "experiments", full_page=True)
             page.click("text=Overgrowth of Cd3P2 on 1010 nm seeds (browser test)")
             page.wait_for_selector("#pl-plot[data-ready='1']", timeout=60_000)
@@ -224,6 +233,8 @@ def test_pages_pass_axe_accessibility_checks(served, lab, tmp_path, require_serv
     axe = Axe()
     pages = {
         "/": None,
+        "/?target=reached&sort=final_nm": None,
+        "/?from=soon": None,
         f"/experiments/{lab['id']}": "#pl-plot[data-ready='1']",
         "/size?wavelength_nm=1277": "#size-result",
         "/size?diameter_nm=lots": None,

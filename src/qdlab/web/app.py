@@ -1,12 +1,13 @@
 """FastAPI application: server-rendered pages (Jinja2) with interactive plots, downloads and a JSON API.
 
-Pages: ``/`` experiments in the record (search, sort, filter), ``/experiments/{id}`` (everything the
+Pages: ``/`` experiments in the record (search, sort, filter by material, seed, date, target reached and
+tag through query parameters: bookmarkable, no JavaScript needed), ``/experiments/{id}`` (everything the
 report shows: spectra with zoom and a wavelength/energy switch, trends, each analysis's values and
-warnings, twin calibration, downloads), ``/size`` (sizing calculator), ``/twin`` (run a twin scenario),
+warnings, twin calibration, downloads, its tags with an add/remove form), ``/size`` (sizing calculator), ``/twin`` (run a twin scenario),
 ``/docs`` (OpenAPI docs with local assets). Downloads: ``/experiments/{id}/aliquots.csv``,
 ``/experiments/{id}/figures/{name}.{png,svg,pdf,csv}``, ``/experiments/{id}/files/{measurement}``,
 ``/experiments/{id}/export.eln``, ``/experiments/{id}/report.html``. API: ``/api/health``,
-``/api/experiments``, ``/api/experiments/{id}``, ``/api/experiments/{id}/spectra/{pl|absorbance}``,
+``/api/experiments`` (the list's filters), ``/api/experiments/{id}``, ``/api/experiments/{id}/tags`` (POST, DELETE), ``/api/experiments/{id}/spectra/{pl|absorbance}``,
 ``/api/experiments/{id}/figures``, ``/api/size``, ``/api/twin/scenarios``, ``/api/twin/run``.
 User errors (:class:`~qdlab.data.errors.QdlabError`) become HTTP 400 with a ``detail`` naming the
 field; unknown ids 404; malformed requests 422 (FastAPI validation). Every script, style sheet and
@@ -26,7 +27,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from fastapi import FastAPI, File, HTTPException, Query, Request, UploadFile
+from fastapi import FastAPI, File, Form, HTTPException, Query, Request, UploadFile
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
@@ -36,6 +37,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from qdlab import __version__
 from qdlab.data.errors import InputError, QdlabError
 from qdlab.data.types import to_jsonable
+from qdlab.store.query import TARGET_WORDS, ExperimentQuery, split_tags, target_tolerance_nm
 from qdlab.web import assets, forms, security, uploads, views
 from qdlab.web.plans import PlanJobs
 
@@ -44,6 +46,13 @@ _TEMPLATES.env.globals.update(fmt=views.fmt, words=views.words, formula=views.fo
                               columns=views.ALIQUOT_COLUMNS)
 #: matplotlib's pyplot is not thread-safe; FastAPI runs sync routes in a thread pool
 _MPL_LOCK = threading.Lock()
+
+
+class TagsRequest(BaseModel):
+    """Body of ``POST``/``DELETE /api/experiments/{id}/tags``."""
+
+    model_config = ConfigDict(extra="forbid")
+    tags: list[str] = Field(max_length=100, description="Tags: 1-32 letters, digits, - or _ each, e.g. [\"good\"]")
 
 
 class TwinRunRequest(BaseModel):
@@ -210,9 +219,50 @@ def create_app(db_url: str | None = None, upload_scheduler: Any = None, *, token
     def health() -> dict[str, Any]:
         return {"status": "ok", "version": __version__}
 
+    def listing(params: dict[str, str]) -> tuple[list[dict[str, Any]], list[dict[str, Any]], ExperimentQuery]:
+        """Every experiment, and those the query ``params`` keeps in its order (InputError: a bad parameter)."""
+        query = ExperimentQuery.from_params(params)
+        rows = store().list_experiments()
+        return rows, query.apply(rows), query
+
     @app.get("/api/experiments")
-    def api_experiments() -> dict[str, Any]:
-        return {"experiments": to_jsonable(store().list_experiments())}
+    def api_experiments(
+        q: str = Query("", description="Text in the title, key, material, seed batch or tags"),
+        material: str = Query("", description="Exactly this material, e.g. Cd3P2"),
+        seed: str = Query("", description="Seed batch (part of its name) or seed PL peak in nm, e.g. 1010"),
+        date_from: str = Query("", alias="from", description="Experiment date from (YYYY-MM-DD, included)"),
+        date_to: str = Query("", alias="to", description="Experiment date to (YYYY-MM-DD, included)"),
+        target: str = Query("", description="reached, missed, unmeasured or none"),
+        tag: str = Query("", description="Experiments carrying this tag"),
+        origin: str = Query("", description="measured or synthetic"),
+        sort: str = Query("", description="experiment, material, seed, seed_nm, date, final_nm, target_nm, target, "
+                                          "tags, aliquots, files, data or updated (default)"),
+        order: str = Query("", description="asc or desc"),
+    ) -> dict[str, Any]:
+        """The experiments in the record, filtered and sorted like the list page (same query parameters)."""
+        rows, kept, query = listing({"q": q, "material": material, "seed": seed, "from": date_from, "to": date_to,
+                                     "target": target, "tag": tag, "origin": origin, "sort": sort, "order": order})
+        return {"experiments": to_jsonable(kept), "total": len(rows), "query": query.params()}
+
+    def change_tags(ident: str, add: list[str], remove: list[str]) -> dict[str, Any]:
+        rec = record(ident)  # 404 for an unknown experiment
+        out = store().set_tags(rec["id"], add=add, remove=remove)
+        return {"id": out["id"], "key": out["key"], "tags": out["tags"], "added": out["added"],
+                "removed": out["removed"], "not_tagged": out["unknown"]}
+
+    @app.post("/api/experiments/{ident}/tags")
+    def api_add_tags(ident: str, req: TagsRequest) -> dict[str, Any]:
+        """Add tags to an experiment (``{"tags": ["good"]}``); the experiment's tags after it."""
+        return change_tags(ident, req.tags, [])
+
+    @app.delete("/api/experiments/{ident}/tags")
+    def api_remove_tags(ident: str, tag: list[str] = Query([], description="Tag to remove (repeat)"),
+                        req: TagsRequest | None = None) -> dict[str, Any]:
+        """Remove tags (``?tag=bad``, or a body ``{"tags": [...]}``); removing a tag it has not changes nothing."""
+        remove = [*tag, *(req.tags if req is not None else [])]
+        if not remove:
+            raise InputError("name the tags to remove: ?tag=bad or a body {\"tags\": [\"bad\"]}", field="tag")
+        return change_tags(ident, [], remove)
 
     @app.get("/api/experiments/{ident}")
     def api_experiment(ident: str) -> dict[str, Any]:
@@ -279,14 +329,43 @@ def create_app(db_url: str | None = None, upload_scheduler: Any = None, *, token
     # ---------------------------------------------------------------- pages
     @app.get("/", response_class=HTMLResponse)
     def index(request: Request) -> Any:
-        exps = store().list_experiments()
-        return _TEMPLATES.TemplateResponse(
-            request, "index.html", {"experiments": exps, "db": store().display_url,
-                                    "materials": sorted({e["material"] for e in exps if e.get("material")})}
-        )
+        """The experiments, filtered and sorted by the query (the same parameters as ``/api/experiments``)."""
+        names = ("q", "material", "seed", "from", "to", "target", "tag", "origin", "sort", "order")
+        typed = {n: request.query_params.get(n, "") for n in names}
+        error, status = None, 200
+        try:
+            rows, kept, query = listing(typed)
+        except InputError as exc:  # the list unfiltered, the message above it, what was typed kept
+            error, status = str(exc), 400
+            rows = store().list_experiments()
+            kept, query = rows, ExperimentQuery()
+        ctx = {"experiments": kept, "total": len(rows), "db": store().display_url, "query": query, "typed": typed,
+               "error": error, "list_columns": views.LIST_COLUMNS, "target_words": TARGET_WORDS,
+               "tolerance_nm": target_tolerance_nm(),
+               "materials": sorted({e["material"] for e in rows if e.get("material")}),
+               "tags": sorted({t for e in rows for t in e.get("tags") or []}, key=str.lower)}
+        return _TEMPLATES.TemplateResponse(request, "index.html", ctx, status_code=status)
 
     @app.get("/experiments/{ident}", response_class=HTMLResponse)
     def experiment(request: Request, ident: str) -> Any:
+        return experiment_page(request, ident)
+
+    @app.post("/experiments/{ident}/tags", response_class=HTMLResponse)
+    def experiment_tags(request: Request, ident: str, add: str = Form(""), remove: str = Form("")) -> Any:
+        """The tag form of the experiment page (same-origin POST, see :mod:`qdlab.web.security`): add the tags
+        typed (several separated by blanks or commas) or remove one; back to the page, or the page with the
+        refusal in words (400)."""
+        rec = record(ident)
+        if not add.strip() and not remove.strip():
+            return experiment_page(request, ident, tag_error="Type a tag to add first.", status_code=400)
+        try:
+            store().set_tags(rec["id"], add=split_tags([add]), remove=split_tags([remove]))
+        except InputError as exc:
+            return experiment_page(request, ident, tag_error=str(exc), typed=add, status_code=400)
+        return RedirectResponse(f"/experiments/{rec['id']}#tags", status_code=303)
+
+    def experiment_page(request: Request, ident: str, tag_error: str | None = None, typed: str = "",
+                        status_code: int = 200) -> Any:
         rec = record(ident)
         figs = figures_of(rec)
         ctx = {
@@ -297,8 +376,9 @@ def create_app(db_url: str | None = None, upload_scheduler: Any = None, *, token
                     for k in ("pl", "absorbance")},
             "twin": views.twin_series(rec),
             "warnings_count": sum(len(a["warnings"]) for a in views.analyses(rec)),
+            "tag_error": tag_error, "typed_tags": typed,
         }
-        return _TEMPLATES.TemplateResponse(request, "experiment.html", ctx)
+        return _TEMPLATES.TemplateResponse(request, "experiment.html", ctx, status_code=status_code)
 
     @app.get("/experiments/{ident}/aliquots.csv")
     def aliquots_csv(ident: str) -> Response:
@@ -589,4 +669,4 @@ def _run_twin(name: str, overrides: dict[str, Any]) -> Any:
     return simulate(scenario)
 
 
-__all__ = ["create_app", "TwinRunRequest"]
+__all__ = ["create_app", "TwinRunRequest", "TagsRequest"]

@@ -207,6 +207,15 @@ ALIQUOT_COLUMNS: tuple[tuple[str, str], ...] = (
 )
 
 
+#: The experiments list's columns: (``sort`` key of :class:`qdlab.store.query.ExperimentQuery`, header in words).
+LIST_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("experiment", "experiment"), ("material", "material"), ("seed", "seed batch"), ("seed_nm", "seed PL (nm)"),
+    ("date", "experiment date"), ("final_nm", "final PL (nm)"), ("target_nm", "target PL (nm)"),
+    ("target", "target reached"), ("tags", "tags"), ("aliquots", "aliquots"), ("files", "raw files"),
+    ("data", "data"), ("updated", "last run (UTC)"),
+)
+
+
 def aliquot_rows(record: Mapping[str, Any]) -> list[dict[str, Any]]:
     """The analysed aliquot series (from the run's summary) with the PL peak in eV added."""
     rows = []
@@ -269,4 +278,4 @@ def twin_series(record: Mapping[str, Any]) -> dict[str, Sequence[float]] | None:
 
 
 __all__ = ["words", "fmt", "formula_html", "values", "warnings", "analyses", "spectra", "aliquot_rows",
-           "aliquots_csv", "report_summary", "twin_series", "ALIQUOT_COLUMNS"]
+           "aliquots_csv", "report_summary", "twin_series", "ALIQUOT_COLUMNS", "LIST_COLUMNS"]

@@ -1,34 +1,34 @@
-// Experiments list: type to search, pick a material or synthetic/measured, click a column head to sort.
+// Experiments list. Without JavaScript the filter form and the column links work through the server (query
+// parameters, bookmarkable); here: the search narrows the rows as you type (and the address keeps it), and a
+// changed filter (material, target, tag, dates, data) applies at once.
 (function () {
-  const table = document.getElementById("experiments");
-  if (!table) return;
-  const rows = Array.from(table.tBodies[0].rows);
-  const q = document.getElementById("search"), mat = document.getElementById("material"),
-        kind = document.getElementById("origin"), count = document.getElementById("shown");
+  const table = document.getElementById("experiments"), form = document.getElementById("filters");
+  if (!table || !form) return;
+  const rows = Array.from(table.tBodies[0].rows).filter(function (r) { return !r.querySelector("#none-match"); });
+  const q = document.getElementById("search"), count = document.getElementById("shown");
   function apply() {
     const text = (q.value || "").toLowerCase();
     let n = 0;
     rows.forEach(function (r) {
-      const ok = (!text || r.textContent.toLowerCase().includes(text)) &&
-                 (!mat.value || r.dataset.material === mat.value) &&
-                 (!kind.value || r.dataset.origin === kind.value);
+      const ok = !text || r.textContent.toLowerCase().includes(text);
       r.hidden = !ok; if (ok) n++;
     });
-    count.textContent = n + " of " + rows.length + " shown";
+    count.textContent = n + " of " + count.dataset.total + " shown";
+    const url = new URL(window.location.href);
+    if (text) url.searchParams.set("q", q.value); else url.searchParams.delete("q");
+    window.history.replaceState(null, "", url.pathname + url.search);
   }
-  [q, mat, kind].forEach(function (el) { el.addEventListener("input", apply); });
-  Array.from(table.tHead.rows[0].cells).forEach(function (th, i) {
-    th.classList.add("sortable");
-    th.addEventListener("click", function () {
-      const asc = th.dataset.dir !== "asc"; th.dataset.dir = asc ? "asc" : "desc";
-      rows.sort(function (a, b) {
-        const x = a.cells[i].dataset.v || a.cells[i].textContent, y = b.cells[i].dataset.v || b.cells[i].textContent;
-        const nx = parseFloat(x), ny = parseFloat(y);
-        const c = (!isNaN(nx) && !isNaN(ny)) ? nx - ny : x.localeCompare(y);
-        return asc ? c : -c;
-      });
-      rows.forEach(function (r) { table.tBodies[0].appendChild(r); });
-    });
+  count.dataset.total = (count.textContent.match(/of (\d+)/) || [0, rows.length])[1];
+  q.addEventListener("input", apply);
+  ["material", "target", "tag", "origin", "date-from", "date-to"].forEach(function (id) {
+    const el = document.getElementById(id);
+    if (el) el.addEventListener("change", function () { form.requestSubmit(); });
   });
-  apply();
+  form.addEventListener("submit", function () {  // leave empty boxes out of the address
+    Array.from(form.elements).forEach(function (el) { if (el.name && !el.value) el.disabled = true; });
+  });
+  window.addEventListener("pageshow", function () {  // back from the filtered page: the boxes usable again
+    Array.from(form.elements).forEach(function (el) { el.disabled = false; });
+  });
+  if (q.value) apply();
 })();
