@@ -157,7 +157,7 @@ def test_list_experiment_zoom_energy_download_docs_phone(served, lab, tmp_path, 
             _shot(page, out, docs, "docs")
             # ---- forms keep the input and answer in words
             page.goto(served + "/twin?scenario=overgrowth-1010nm&rate_ml_per_h=500")
-            assert "implausible" in page.inner_text("#rate-warning")
+            assert "implausible" in page.inner_text("#rate_ml_per_h-warning")
             assert page.input_value("input[name=rate_ml_per_h]") == "500"
             _shot(page, out, docs, "twin-warning", full_page=True)
             page.goto(served + "/size")
@@ -239,7 +239,7 @@ def test_pages_pass_axe_accessibility_checks(served, lab, tmp_path, require_serv
         "/size?wavelength_nm=1277": "#size-result",
         "/size?diameter_nm=lots": None,
         "/twin?scenario=overgrowth-1010nm": None,
-        "/twin?scenario=overgrowth-1010nm&rate_ml_per_h=500": "#rate-warning",
+        "/twin?scenario=overgrowth-1010nm&rate_ml_per_h=500": "#rate_ml_per_h-warning",
         "/compare": None,
         "/upload": None,
         "/plan": None,

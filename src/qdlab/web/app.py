@@ -38,7 +38,7 @@ from qdlab import __version__
 from qdlab.data.errors import InputError, QdlabError
 from qdlab.data.types import to_jsonable
 from qdlab.store.query import TARGET_WORDS, ExperimentQuery, split_tags, target_tolerance_nm
-from qdlab.web import assets, forms, security, uploads, views
+from qdlab.web import assets, forms, security, twinrun, uploads, views
 from qdlab.web.plans import PlanJobs
 
 _TEMPLATES = Jinja2Templates(directory=str(resources.files("qdlab.web") / "templates"))
@@ -150,6 +150,7 @@ def create_app(db_url: str | None = None, upload_scheduler: Any = None, *, token
     cache = _LRU()
     jobs = uploads.Jobs(db_url, upload_scheduler)
     plans = PlanJobs(_plan)
+    runs = twinrun.TwinRuns()
     from qdlab.web import campaigns
 
     campaigns.register(app, _TEMPLATES, db_url)
@@ -317,14 +318,22 @@ def create_app(db_url: str | None = None, upload_scheduler: Any = None, *, token
 
     @app.get("/api/twin/scenarios")
     def api_scenarios() -> dict[str, Any]:
+        """The built-in scenarios, and for each the value of every box of the ``/twin`` page (its defaults)."""
         from qdlab.twin import list_scenarios
 
-        return {"scenarios": list_scenarios()}
+        names = list_scenarios()
+        return {"scenarios": names, "defaults": {n: twinrun.scenario_defaults(n) for n in names},
+                "fields": {box: {"path": path, "label": label, "unit": unit, "plausible": list(rng)}
+                           for box, (path, label, unit, _, rng) in twinrun.TWIN_FIELDS.items()}}
 
     @app.post("/api/twin/run")
     def api_twin_run(req: TwinRunRequest) -> dict[str, Any]:
-        result = _run_twin(req.scenario, req.overrides)
-        return to_jsonable(result.to_dict())
+        """Run a built-in scenario with dotted-path overrides: every aliquot, and (added keys) ``pl_spectra`` (the
+        wavelength grid once, each aliquot's PL to 4 significant digits) and ``warnings`` (unusual values).
+
+        A value the twin cannot use answers 400 with ``{"detail": "...", "field": "<dotted path>"}``.
+        """
+        return runs.run(req.scenario, req.overrides).payload
 
     # ---------------------------------------------------------------- pages
     @app.get("/", response_class=HTMLResponse)
@@ -596,7 +605,7 @@ def create_app(db_url: str | None = None, upload_scheduler: Any = None, *, token
                     else:
                         overrides = cal
                         ctx["notes"].append(f"twin run with the parameters fitted to experiment {first['key']}")
-                ctx["twin"] = compare.twin_series(_run_twin(scenario, overrides))
+                ctx["twin"] = compare.twin_series(runs.run(scenario, overrides).result)
                 if first is not None:
                     ctx["residuals"] = compare.residuals(first["rows"], ctx["twin"])
         for s in ctx["series"]:
@@ -604,32 +613,50 @@ def create_app(db_url: str | None = None, upload_scheduler: Any = None, *, token
         return _TEMPLATES.TemplateResponse(request, "compare.html", ctx)
 
     @app.get("/twin", response_class=HTMLResponse)
-    def twin_page(request: Request, scenario: str = "", rate_ml_per_h: str = "", confirm: str = "") -> Any:
-        from qdlab.twin import list_scenarios, load_scenario
+    def twin_page(request: Request, scenario: str = "", confirm: str = "") -> Any:
+        """A built-in scenario with the boxes' values (empty: the scenario's own); the same form live with JS.
 
+        Query parameters: ``scenario``, the boxes of :data:`qdlab.web.twinrun.TWIN_FIELDS` (``rate_ml_per_h``,
+        ``feed_volume_ml``, ``temperature_c``, ``duration_min``, ``etch_factor``, ``reactivity_factor``),
+        ``more`` (``dotted.path = value`` lines) and ``confirm`` (run unusual values anyway).
+        """
+        from qdlab.twin import list_scenarios
+
+        names = list_scenarios()
+        typed = {box: request.query_params.get(box, "") for box in (*twinrun.TWIN_FIELDS, "more")}
         ctx: dict[str, Any] = {
-            "scenarios": list_scenarios(), "scenario": scenario, "rate": rate_ml_per_h, "result": None,
-            "window": None, "checked": forms.Checked(), "confirm": bool(confirm),
+            "scenarios": names, "scenario": scenario, "form": typed, "fields": twinrun.TWIN_FIELDS,
+            "defaults": {n: twinrun.scenario_defaults(n) for n in names}, "errors": {}, "warnings": [],
+            "result": None, "payload": None, "window": None, "confirm": bool(confirm), "warnings_by_path": {},
         }
         if not scenario:
             return _TEMPLATES.TemplateResponse(request, "twin.html", ctx)
-        if scenario not in list_scenarios():
-            ctx["checked"].errors["scenario"] = f"There is no scenario called “{scenario}”; pick one from the list."
+        if scenario not in names:
+            ctx["errors"]["scenario"] = f"There is no scenario called “{scenario}”; pick one from the list."
             return _TEMPLATES.TemplateResponse(request, "twin.html", ctx)
-        proto = load_scenario(scenario).protocol
-        checked = forms.twin_form(rate_ml_per_h, proto.injection_rate_ml_per_h, proto.duration_min)
-        ctx["checked"] = checked
-        if not checked.ok:
+        overrides, ctx["errors"] = twinrun.form_overrides(typed)
+        if ctx["errors"]:
             return _TEMPLATES.TemplateResponse(request, "twin.html", ctx)
-        if checked.warnings and not confirm:  # an implausible value runs only when the user says so
+        try:
+            scen = twinrun.checked_scenario(scenario, overrides)
+        except InputError as exc:
+            box = twinrun.PATH_TO_BOX.get(exc.field or "") or ("more" if exc.field in overrides else "form")
+            ctx["errors"][box] = _without_field(str(exc), exc.field if box != "more" else None)
             return _TEMPLATES.TemplateResponse(request, "twin.html", ctx)
-        overrides = ({"protocol.injection_rate_ml_per_h": checked.values["rate_ml_per_h"]}
-                     if "rate_ml_per_h" in checked.values else {})
-        result = _run_twin(scenario, overrides)
-        ctx["result"] = result.to_dict()
+        ctx["warnings"] = twinrun.plausibility(twinrun.overrides_as_numbers(overrides), scen.protocol.duration_min,
+                                               ctx["defaults"][scenario]["rate_ml_per_h"])
+        ctx["warnings_by_path"] = {w["field"]: w["message"] for w in ctx["warnings"]}
+        if ctx["warnings"] and not confirm:  # an implausible value runs only when the user says so
+            return _TEMPLATES.TemplateResponse(request, "twin.html", ctx)
+        try:
+            run = runs.run(scenario, overrides)
+        except InputError as exc:
+            ctx["errors"]["form"] = str(exc)
+            return _TEMPLATES.TemplateResponse(request, "twin.html", ctx)
+        ctx["result"], ctx["payload"] = run.payload, run.payload
         with _MPL_LOCK:
-            ctx["figure"] = _pl_figure(result, scenario)
-        ctx["window"] = result.scenario.observation.pl_window_nm
+            ctx["figure"] = _pl_figure(run.result, scenario)
+        ctx["window"] = run.result.scenario.observation.pl_window_nm
         return _TEMPLATES.TemplateResponse(request, "twin.html", ctx)
 
     return app
@@ -658,15 +685,9 @@ def _plan(seed_nm: float, target_nm: float, seed_mg: float, max_fwhm_mev: float 
     return plan_recipe(model, target_nm, max_fwhm_mev=max_fwhm_mev, scheduler="serial")
 
 
-def _run_twin(name: str, overrides: dict[str, Any]) -> Any:
-    from qdlab.twin import list_scenarios, load_scenario, simulate
-
-    if name not in list_scenarios():
-        raise InputError(f"unknown scenario {name!r}; built-in: {', '.join(list_scenarios())}", field="scenario")
-    scenario = load_scenario(name)
-    if overrides:
-        scenario = scenario.with_overrides(overrides)
-    return simulate(scenario)
+def _without_field(message: str, field: str | None) -> str:
+    """An error message shown beside its box: without the leading ``dotted.path: `` the box already says."""
+    return message.removeprefix(f"{field}: ") if field else message
 
 
 __all__ = ["create_app", "TwinRunRequest", "TagsRequest"]

@@ -71,19 +71,6 @@ def size_form(form: dict[str, str]) -> Checked:
     return checked
 
 
-def twin_form(rate: str, scenario_rate_ml_per_h: float | None, duration_min: float | None) -> Checked:
-    """The twin's injection rate: a positive number; far from a syringe-pump addition is warned with its volume."""
-    checked = Checked()
-    value = number(rate, "rate_ml_per_h", checked)
-    if value is not None and checked.warnings and duration_min:
-        volume_ml = value * duration_min / 60.0
-        base = f" (this scenario: {scenario_rate_ml_per_h:g} mL/h)" if scenario_rate_ml_per_h else ""
-        checked.warnings[-1] = (
-            f"An injection rate of {value:g} mL/h is implausible for a dropwise precursor addition{base}: over the "
-            f"{duration_min:g} min run it would add {volume_ml:.3g} mL to the flask. Check the unit (mL per hour).")
-    return checked
-
-
 def plan_form(form: dict[str, str]) -> Checked:
     """The planner: seed and target PL peak are needed; seed amount and an FWHM cap are optional."""
     checked = Checked()
@@ -116,4 +103,4 @@ def kept(form: dict[str, Any]) -> dict[str, str]:
     return {k: "" if v is None else str(v) for k, v in form.items()}
 
 
-__all__ = ["FIELDS", "Checked", "number", "size_form", "twin_form", "plan_form", "in_words", "kept"]
+__all__ = ["FIELDS", "Checked", "number", "size_form", "plan_form", "in_words", "kept"]
