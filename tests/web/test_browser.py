@@ -223,6 +223,58 @@ def test_upload_with_progress_then_plan(served, folder_zip, tmp_path, require_se
 
 
 @pytest.mark.browser
+@pytest.mark.slow
+def test_live_twin_page_and_compare(served, lab, tmp_path, require_service):
+    """/twin follows the form without a reload (debounced: one request per pause in typing); a refused value is
+    named beside its box; the compare page overlays the twin on the measured series."""
+    require_service(Path(CHROMIUM).exists(), f"no Chromium at {CHROMIUM} (Debian package chromium)")
+    import playwright.sync_api as pw
+
+    out, docs = _shots(tmp_path)
+    watch = Watch(served)
+    with pw.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        try:
+            page = browser.new_page(viewport={"width": 1200, "height": 900})
+            watch.attach(page)
+            runs: list[str] = []
+            page.on("request", lambda r: runs.append(r.post_data or "") if r.url.endswith("/api/twin/run") else None)
+            page.goto(served + "/twin?scenario=overgrowth-1010nm")  # rendered on the server, drawn by the page
+            page.wait_for_selector("#twin-plot[data-ready='1']", timeout=120_000)
+            assert page.locator("#aliquots tbody tr").count() == 11 and runs == []
+            first = page.evaluate("document.getElementById('twin-result').dataset.run")
+            last_peak = page.inner_text("#aliquots tbody tr:last-child td:nth-child(3)")
+            page.evaluate("window.sameDocument = true")  # gone if the page reloads
+            page.locator("#rate_ml_per_h").press_sequentially("3.5", delay=60)  # one pause in typing -> one run
+            page.wait_for_function(f"document.getElementById('twin-result').dataset.run !== '{first}' "
+                                   "&& !document.getElementById('twin-result').classList.contains('stale')",
+                                   timeout=120_000)
+            assert len(runs) == 1 and "3.5" in runs[0]
+            assert page.inner_text("#aliquots tbody tr:last-child td:nth-child(3)") != last_peak  # slower: less growth
+            assert page.evaluate("window.sameDocument === true") and "rate_ml_per_h=3.5" in page.url  # no reload; the address is a bookmark
+            assert page.evaluate("document.getElementById('twin-plot').data.length") == 11
+            _shot(page, out, docs, "twin", full_page=True)
+            # a refused value: the server's one line beside the box, the last good run still shown
+            page.fill("#reactivity_factor", "0")
+            page.wait_for_selector("#reactivity_factor-error:not([hidden])", timeout=60_000)
+            assert "must be more than 0" in page.inner_text("#reactivity_factor-error")
+            assert page.get_attribute("#reactivity_factor", "aria-invalid") == "true"
+            expected = [q for q in watch.problems if "400" in q and ("api/twin/run" in q or "status of 400" in q)]
+            assert 1 <= len(expected) <= 2  # the 400 answer (and Chromium's console line about it)
+            watch.problems = [q for q in watch.problems if q not in expected]
+            page.fill("#reactivity_factor", "")
+            page.wait_for_selector("#reactivity_factor-error", state="hidden", timeout=60_000)
+            # ---- the compare page: the stored experiment against a twin scenario
+            page.goto(served + f"/compare?a={lab['id']}&scenario=overgrowth-1010nm")
+            page.wait_for_selector("#compare-spectra[data-ready='1']", timeout=120_000)
+            page.wait_for_selector("#compare-peaks[data-ready='1']", timeout=60_000)
+            _shot(page, out, docs, "compare", full_page=True)
+        finally:
+            browser.close()
+    assert watch.problems == []
+
+
+@pytest.mark.browser
 def test_pages_pass_axe_accessibility_checks(served, lab, tmp_path, require_service):
     """axe-core (the engine of Lighthouse's and Deque's checks, bundled by axe-playwright-python) finds no
     violation on any page, with data, with results and with form errors shown."""

@@ -3,7 +3,7 @@
 Pages: ``/`` experiments in the record (search, sort, filter by material, seed, date, target reached and
 tag through query parameters: bookmarkable, no JavaScript needed), ``/experiments/{id}`` (everything the
 report shows: spectra with zoom and a wavelength/energy switch, trends, each analysis's values and
-warnings, twin calibration, downloads, its tags with an add/remove form), ``/size`` (sizing calculator), ``/twin`` (run a twin scenario),
+warnings, twin calibration, downloads, its tags with an add/remove form), ``/size`` (sizing calculator), ``/twin`` (a twin scenario with overrides, live with JS, a GET form without),
 ``/docs`` (OpenAPI docs with local assets). Downloads: ``/experiments/{id}/aliquots.csv``,
 ``/experiments/{id}/figures/{name}.{png,svg,pdf,csv}``, ``/experiments/{id}/files/{measurement}``,
 ``/experiments/{id}/export.eln``, ``/experiments/{id}/report.html``. API: ``/api/health``,
