@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from qdlab.fit import Model, Parameter, fit
 from qdlab.twin import emission as em
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -109,11 +110,11 @@ def test_fit_recovers_known_parameters(feats):
     q0 = {b: em.paper_qy(b).qy_initial_pct / 100 for b in em.OVERGROWTHS}
     rows, _ = em._targets(em.OVERGROWTHS)
     y = np.array([100 * em.quantum_yield(feats[em.OVERGROWTHS[b]], q0[em.OVERGROWTHS[b]], true)[k] for b, k in rows])
-    model = em.Model(lambda x, p: np.array([100 * em.quantum_yield(
+    model = Model(lambda x, p: np.array([100 * em.quantum_yield(
         feats[em.OVERGROWTHS[rows[int(i)][0]]], q0[em.OVERGROWTHS[rows[int(i)][0]]],
         dict(zip(em.PARAMETER_NAMES, p, strict=True)))[rows[int(i)][1]] for i in x]), em.PARAMETER_NAMES)
-    params = [em.Parameter(n, v * 1.5, min=0.0) for n, v in true.items()]
-    r = em.fit(model, np.arange(len(y), dtype=float), y, params)
+    params = [Parameter(n, v * 1.5, min=0.0) for n, v in true.items()]
+    r = fit(model, np.arange(len(y), dtype=float), y, params)
     for n, v in true.items():
         assert r[n] == pytest.approx(v, rel=1e-3), n
 

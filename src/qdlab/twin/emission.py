@@ -264,5 +264,5 @@ def fit_emission(batches: Sequence[str] = OVERGROWTHS, feats: Mapping[str, Emiss
     return EmissionFit(best, batches)
 
 
-__all__ = ["OVERGROWTHS", "Model", "Parameter", "fit", "PARAMETER_NAMES", "EmissionFeatures", "EmissionFit", "PaperQY", "brightest_aliquot",
+__all__ = ["OVERGROWTHS", "PARAMETER_NAMES", "EmissionFeatures", "EmissionFit", "PaperQY", "brightest_aliquot",
            "default_parameters", "emission_config", "features", "fit_emission", "paper_qy", "quantum_yield"]
