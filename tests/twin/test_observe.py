@@ -24,3 +24,22 @@ def test_twin_summary_is_analyze_pl_of_its_spectra(name: str) -> None:
         assert measured.peak_wavelength_nm == pytest.approx(aliquot.pl_peak_nm, abs=0.5), aliquot.aliquot_id
         assert measured.bimodal == aliquot.bimodal, aliquot.aliquot_id
         assert measured.fwhm_mev == pytest.approx(aliquot.fwhm_mev, abs=1.0), aliquot.aliquot_id
+
+
+def test_tem_observation_counts_only_what_a_micrograph_shows() -> None:
+    """The TEM mean counts QDs at or above the visibility threshold: with 0 nm it is the number mean of all
+    QDs; raising the threshold never lowers the mean nor raises the counted share (issue 19: compare TEM
+    with TEM, not with a number mean dominated by sub-2-nm secondary QDs)."""
+    from qdlab.twin.protocol import load_scenario
+
+    sc = load_scenario("overgrowth-1010nm")
+    runs = {t: simulate(sc.with_overrides({"optics.tem_min_diameter_nm": t})) for t in (0.0, 2.0, 2.5)}
+    for k, a0 in enumerate(runs[0.0].aliquots):
+        assert a0.tem_mean_diameter_nm == pytest.approx(a0.mean_diameter_nm, rel=1e-12)
+        assert a0.tem_counted_fraction == pytest.approx(1.0)
+        a2, a25 = runs[2.0].aliquots[k], runs[2.5].aliquots[k]
+        assert a0.tem_mean_diameter_nm <= a2.tem_mean_diameter_nm <= a25.tem_mean_diameter_nm
+        assert a0.tem_counted_fraction >= a2.tem_counted_fraction >= a25.tem_counted_fraction
+    # the shipped threshold: the TEM mean grows over the overgrowth, as on the paper's micrographs
+    default = simulate(sc).aliquots
+    assert default[-1].tem_mean_diameter_nm > default[0].tem_mean_diameter_nm > default[-1].mean_diameter_nm

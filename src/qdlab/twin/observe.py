@@ -41,7 +41,9 @@ class Aliquot(Result):
 
     ``secondary_fraction`` is the number fraction of QDs that nucleated during the run;
     ``secondary_mass_fraction`` the fraction of the QDs' Cd3P2 (volume-weighted, ∝ N d³) they hold,
-    which is closer to what the PL and the yield see.
+    which is closer to what the PL and the yield see. ``tem_mean_diameter_nm`` is what TEM sizing would
+    report: the number mean of the QDs at or above ``OpticalParameters.tem_min_diameter_nm`` (smaller ones
+    are not counted on a micrograph), ``tem_counted_fraction`` the share of the QDs it counts.
     """
 
     aliquot_id: str
@@ -59,6 +61,8 @@ class Aliquot(Result):
     cluster_fraction: float
     supersaturation: float
     n_classes: int
+    tem_mean_diameter_nm: float = float("nan")
+    tem_counted_fraction: float = float("nan")
 
 
 def wavelength_peak_nm(qd_pl_e: NDArray[np.float64], energy_ev: NDArray[np.float64] = ENERGY_GRID_EV) -> float:
@@ -137,11 +141,13 @@ def spectra_for(diameter_nm: NDArray[np.float64], number: NDArray[np.float64], c
 def summarize(aliquot_id: str, time_min: float, temperature_c: float, volume_ml: float,
               diameter_nm: NDArray[np.float64], number: NDArray[np.float64], secondary: NDArray[np.bool_],
               qd_pl_e: NDArray[np.float64], cluster_units: float, monomer_units: float, qd_units: float,
-              supersaturation: float, window_nm: tuple[float, float] | None = None) -> Aliquot:
+              supersaturation: float, window_nm: tuple[float, float] | None = None,
+              tem_min_diameter_nm: float = 0.0) -> Aliquot:
     """The per-aliquot summary from the classes and the QD-only PL on the energy grid.
 
     With ``window_nm`` the peak, FWHM and bimodality are read only inside that wavelength window
     (the detector's range), as a spectroscopist measuring there would; the sizes are not windowed.
+    ``tem_min_diameter_nm``: QDs smaller than this are not counted in ``tem_mean_diameter_nm``.
     """
     live = number > 0
     ntot = float(number[live].sum())
@@ -155,6 +161,10 @@ def summarize(aliquot_id: str, time_min: float, temperature_c: float, volume_ml:
         sec_mass = float(vol[secondary[live]].sum() / vol.sum()) if vol.sum() > 0 else float("nan")
     else:
         mean = std = sec = sec_mass = float("nan")
+    seen = live & (diameter_nm >= tem_min_diameter_nm)
+    n_seen = float(number[seen].sum())
+    tem_mean = float((number[seen] * diameter_nm[seen]).sum() / n_seen) if n_seen > 0 else float("nan")
+    tem_frac = n_seen / ntot if ntot > 0 else float("nan")
     if window_nm is not None:
         lam_e = HC_EV_NM / ENERGY_GRID_EV
         qd_pl_e = np.where((lam_e >= window_nm[0]) & (lam_e <= window_nm[1]), qd_pl_e, 0.0)
@@ -166,7 +176,8 @@ def summarize(aliquot_id: str, time_min: float, temperature_c: float, volume_ml:
         pl_peak_nm=band.peak_wavelength_nm, fwhm_mev=band.fwhm_mev, fwhm_nm=band.fwhm_nm, mean_diameter_nm=mean,
         diameter_std_nm=std, secondary_fraction=sec, secondary_mass_fraction=sec_mass, bimodal=band.bimodal,
         cluster_fraction=cluster_units / total if total > 0 else float("nan"),
-        supersaturation=supersaturation, n_classes=int(live.sum()),
+        supersaturation=supersaturation, n_classes=int(live.sum()), tem_mean_diameter_nm=tem_mean,
+        tem_counted_fraction=tem_frac,
     )
 
 

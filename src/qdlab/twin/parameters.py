@@ -105,6 +105,7 @@ class OpticalParameters(BaseModel):
     cluster_relative_qy: float = Field(ge=0)
     absorption_continuum_ratio: float = Field(ge=0)
     excitation_exponent: float = Field(ge=0)
+    tem_min_diameter_nm: float = Field(ge=0)
 
 
 def _values(table: dict[str, Any]) -> dict[str, float]:

@@ -437,7 +437,8 @@ def simulate(scenario: Scenario | str | Path, settings: SolverSettings | None = 
         rec = out_rec[k]
         qd_e = qd_pl_energy(d, num, optics) if spectra else np.zeros(1)
         aliquots.append(summarize(aid, rec[R_T] / 60, rec[R_TEMP] - 273.15, rec[R_V] * 1000, d, num, sec, qd_e,
-                                  rec[R_NC], rec[R_NM], rec[R_QD], rec[R_S], sc.observation.pl_window_nm))
+                                  rec[R_NC], rec[R_NM], rec[R_QD], rec[R_S], sc.observation.pl_window_nm,
+                                  optics.tem_min_diameter_nm))
         sds.append(SizeDistribution(d, num, sec))
     return TwinResult(sc, tuple(aliquots), tuple(sds), out_rec, float(err), int(steps))
 
