@@ -56,7 +56,7 @@ def default_workers() -> int:
     return max(1, os.cpu_count() or 1)
 
 
-def _die_with_parent() -> None:
+def die_with_parent() -> None:
     """Worker initializer: ask the kernel to SIGKILL this worker when its parent dies (Linux; else a no-op)."""
     if not sys.platform.startswith("linux"):
         return
@@ -112,7 +112,7 @@ class _DaskWatch:
 def get_executor(scheduler: Any = None, max_workers: int | None = None) -> Iterator[Executor]:
     """Context manager yielding an executor for ``scheduler`` (see module docstring)."""
     if scheduler is None or scheduler == "local":
-        with ProcessPoolExecutor(max_workers=max_workers or default_workers(), initializer=_die_with_parent) as ex:
+        with ProcessPoolExecutor(max_workers=max_workers or default_workers(), initializer=die_with_parent) as ex:
             yield ex
         return
     if scheduler in ("serial", "sync"):

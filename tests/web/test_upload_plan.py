@@ -122,3 +122,51 @@ def test_plan_page_gives_a_recipe_with_prediction_and_uncertainty(client):
     # the uncertainty is given, or the page says why not (the samples have a time budget on a loaded machine)
     assert ("± " in text and "68 % interval" in text) or "uncertainty not estimated" in text
     assert "TMSP" in r.text and "chance the peak lands within 15 nm" in r.text
+
+
+def test_uploads_run_in_a_worker_process_that_can_die(tmp_path, folder_zip):
+    """The analysis of an upload runs outside the server's interpreter (it must not hold the server's GIL nor
+    take the server down): killing the worker mid-analysis fails that upload with a message and stores
+    nothing; the next upload gets a new worker and is stored."""
+    import os
+    import signal
+
+    app = create_app(f"sqlite:///{tmp_path / 'lab.sqlite'}", upload_scheduler="serial")
+    with TestClient(app) as client:
+        from qdlab.web import uploads
+
+        worker = uploads.Jobs(None)
+        assert worker._executor().submit(os.getpid).result() != os.getpid()
+        worker.close()
+
+        job_id = client.post("/api/uploads", files={"file": ("exp.zip", folder_zip())}).json()["id"]
+        t0 = time.time()
+        while client.get(f"/api/uploads/{job_id}").json()["stage"].startswith(("queued", "unpacking")):
+            assert time.time() - t0 < 60
+            time.sleep(0.05)
+        children = [int(p) for p in os.listdir("/proc") if p.isdigit()
+                    and _ppid(int(p)) == os.getpid() and "python" in _cmd(int(p))]
+        assert children, "no worker process under the server"
+        for pid in children:
+            os.kill(pid, signal.SIGKILL)
+        job = _wait(client, job_id)
+        assert job["status"] == "error" and "the analysis process died" in job["errors"][0]["message"]
+        assert client.get("/api/experiments").json()["experiments"] == []
+        again = _wait(client, client.post("/api/uploads", files={"file": ("exp.zip", folder_zip())}).json()["id"])
+        assert again["status"] == "ok" and again["experiment_id"] is not None
+
+
+def _ppid(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return int(fh.read().rsplit(")", 1)[1].split()[1])
+    except OSError:
+        return -1
+
+
+def _cmd(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as fh:
+            return fh.read().decode(errors="replace")
+    except OSError:
+        return ""

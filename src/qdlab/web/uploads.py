@@ -2,7 +2,8 @@
 
 A job unpacks the zip safely (no absolute paths, no ``..``, size-capped), finds ``experiment.toml``
 (at the top or in the single top folder) and calls :func:`qdlab.workflow.run_experiment` on it with
-the dashboard's record. Its state (stage, fraction done, per-file errors exactly as the CLI gives them,
+the dashboard's record — in a worker process (one, shared by the uploads, which queue for it), so that an
+analysis neither holds the web server's interpreter lock nor takes the server down if it crashes. Its state (stage, fraction done, per-file errors exactly as the CLI gives them,
 the stored experiment's id) is polled by the upload page. Jobs live in memory: a restarted server forgets
 them, the record keeps what they stored.
 """
@@ -93,14 +94,62 @@ def _relative(message: str, folder: Path) -> str:
     return message.replace(f"{folder}{'/'}", "").replace(str(folder), ".")
 
 
+def run_folder(folder: str, db_url: str | None, scheduler: Any, out: str) -> dict[str, Any]:
+    """Run ``qdlab run`` on an unpacked folder (in the upload worker process); the outcome as plain data.
+
+    ``{"status": "ok", ...}`` with the record's answer, ``{"status": "error", "errors": [[file, message], ...]}``
+    for what the user can fix, ``{"status": "bug", ...}`` with the traceback for anything else.
+    """
+    import traceback
+
+    from qdlab.workflow import RunError, run_experiment
+
+    try:
+        res = run_experiment(Path(folder), db=db_url, scheduler=scheduler, out=Path(out), quiet=True, keep_going=True)
+    except RunError as exc:
+        return {"status": "error", "errors": [[f, m] for f, m in exc.errors]}
+    except QdlabError as exc:
+        return {"status": "error", "errors": [[None, str(exc)]]}
+    except Exception as exc:  # a bug: reported to the server, which logs it and keeps serving
+        return {"status": "bug", "type": type(exc).__name__, "message": str(exc), "traceback": traceback.format_exc()}
+    s = res.summary
+    return {"status": "ok", "refused": list(s.get("refused") or []), "experiment_id": s["record"]["experiment_id"],
+            "experiment_key": s["experiment"]["id"], "action": s["record"]["action"]}
+
+
 class Jobs:
-    """The server's upload jobs (a thread each; a lock around the shared state)."""
+    """The server's upload jobs: a thread each for unpacking and waiting, one worker process for the analyses."""
 
     def __init__(self, db_url: str | None, scheduler: Any = None) -> None:
         self.db_url, self.scheduler = db_url, scheduler
         self.jobs: dict[str, Job] = {}
         self.lock = threading.Lock()
         self.work = Path(tempfile.mkdtemp(prefix="qdlab-uploads-"))
+        self._pool: Any = None
+
+    def _executor(self) -> Any:
+        """The upload worker process (started on first use, restarted after a crash)."""
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        from qdlab.compute import die_with_parent
+
+        with self.lock:
+            if self._pool is None:
+                self._pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"),
+                                                 initializer=die_with_parent)
+            return self._pool
+
+    def close(self) -> None:
+        """Stop the worker process: queued analyses are cancelled, a running one is terminated (its record
+        transaction rolls back: an experiment is stored whole or not at all)."""
+        with self.lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            procs = list(getattr(pool, "_processes", {}).values())  # the executor has no public handle on them
+            pool.shutdown(wait=False, cancel_futures=True)
+            for proc in procs:
+                proc.terminate()
 
     def get(self, job_id: str) -> Job | None:
         """A job by id (``None`` if unknown)."""
@@ -121,31 +170,41 @@ class Jobs:
         return job
 
     def _run(self, job: Job, archive: Path) -> None:
-        from qdlab.workflow import RunError, run_experiment
+        import logging
+        from concurrent.futures.process import BrokenProcessPool
 
         root = self.work / job.id
+        log = logging.getLogger("qdlab.web")
         try:
             self._set(job, stage="unpacking the zip", fraction=0.05)
             files = safe_extract(archive, root / "unpacked")
             folder = find_folder(root / "unpacked")
             self._set(job, files=files, stage=f"analysing {len(files)} files (as qdlab run)", fraction=None)
-            res = run_experiment(folder, db=self.db_url, scheduler=self.scheduler, out=root / "out", quiet=True,
-                                 keep_going=True)
-            s = res.summary
-            self._set(job, stage="done", fraction=1.0, status="ok",
-                      refused=[_relative(m, folder) for m in s.get("refused") or []],
-                      experiment_id=s["record"]["experiment_id"], experiment_key=s["experiment"]["id"],
-                      action=s["record"]["action"])
-        except RunError as exc:
-            self._set(job, stage="failed", status="error",
-                      errors=[{"file": f, "message": _relative(m, root / "unpacked")} for f, m in exc.errors])
+            try:
+                out = self._executor().submit(run_folder, str(folder), self.db_url, self.scheduler,
+                                              str(root / "out")).result()
+            except BrokenProcessPool:  # the worker died (killed, out of memory): a new one serves the next upload
+                with self.lock:
+                    self._pool = None
+                out = {"status": "bug", "type": "BrokenProcessPool", "message": "the analysis process died"}
+            if out["status"] == "ok":
+                self._set(job, stage="done", fraction=1.0, status="ok",
+                          refused=[_relative(m, folder) for m in out["refused"]], experiment_id=out["experiment_id"],
+                          experiment_key=out["experiment_key"], action=out["action"])
+            elif out["status"] == "error":
+                self._set(job, stage="failed", status="error",
+                          errors=[{"file": f or job.filename, "message": _relative(m, root / "unpacked")}
+                                  for f, m in out["errors"]])
+            else:  # a bug: keep the server up and say so on the page, the traceback in the log
+                log.error("upload %s failed: %s", job.id, out.get("traceback") or out["message"])
+                self._set(job, stage="failed", status="error",
+                          errors=[{"file": job.filename, "message": f"internal error ({out['type']}: {out['message']}); "
+                                   "please report it with the zip"}])
         except QdlabError as exc:
             self._set(job, stage="failed", status="error",
                       errors=[{"file": job.filename, "message": _relative(str(exc), root / "unpacked")}])
-        except Exception as exc:  # a bug: keep the server up and say so on the page, the traceback in the log
-            import logging
-
-            logging.getLogger("qdlab.web").exception("upload %s failed", job.id)
+        except Exception as exc:  # a bug in the server's own part: keep serving, the traceback in the log
+            log.exception("upload %s failed", job.id)
             self._set(job, stage="failed", status="error",
                       errors=[{"file": job.filename, "message": f"internal error ({type(exc).__name__}: {exc}); "
                                "please report it with the zip"}])
@@ -155,4 +214,4 @@ class Jobs:
             shutil.rmtree(root / "unpacked", ignore_errors=True)
 
 
-__all__ = ["Job", "Jobs", "safe_extract", "find_folder", "MAX_UNPACKED_BYTES"]
+__all__ = ["Job", "Jobs", "safe_extract", "find_folder", "run_folder", "MAX_UNPACKED_BYTES"]
