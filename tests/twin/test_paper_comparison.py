@@ -7,6 +7,8 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -18,3 +20,18 @@ def test_science_tables_are_generated() -> None:
     text = (ROOT / "docs" / "science.md").read_text(encoding="utf-8")
     blocks = {"batches": tool.batches(runs), "observations": tool.observations(runs)}
     assert tool.fill(text, blocks) == text
+
+
+def _load(name: str):
+    spec = importlib.util.spec_from_file_location(name, ROOT / "tools" / f"{name}.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+@pytest.mark.slow
+def test_example_table_is_generated() -> None:
+    """The section-7 table is a fresh `qdlab run` of the shipped example (about a minute)."""
+    tool = _load("example_comparison")
+    text = (ROOT / "docs" / "science.md").read_text(encoding="utf-8")
+    assert _load("paper_comparison").fill(text, {"example": tool.table(tool.run_example())}) == text
