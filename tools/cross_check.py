@@ -16,14 +16,11 @@ import sys
 import time
 from pathlib import Path
 
-from qdlab.twin.eulerian import simulate_eulerian, summaries
+from qdlab.twin.eulerian import CROSS_CHECK_DR_NM, DEFAULT_DR_NM, simulate_eulerian, summaries
 from qdlab.twin.protocol import list_scenarios
 from qdlab.twin.solver import simulate
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "cross-check.md"
-# bin width per scenario (nm): the narrow ~1-nm cluster-heating QDs need finer bins (tests/twin/test_eulerian.py)
-DR_NM = {"cluster-heating-180c": 2.5e-4}
-DEFAULT_DR_NM = 1e-3
 
 
 def row(name: str) -> str:
@@ -31,7 +28,7 @@ def row(name: str) -> str:
     t0 = time.perf_counter()
     lag = simulate(name)
     t1 = time.perf_counter()
-    dr = DR_NM.get(name, DEFAULT_DR_NM)
+    dr = CROSS_CHECK_DR_NM.get(name, DEFAULT_DR_NM)
     run = simulate_eulerian(name, dr_nm=dr)
     t2 = time.perf_counter()
     eul = summaries(name, run)
