@@ -3,16 +3,20 @@
 State: QD classes ``(N_i [mol particles], r_i [nm])`` plus scalars (volume, precursor, MSC, monomer
 and free-acid amounts). One step of length ``dt``:
 
-1. growth/dissolution/etching of every class along its characteristic ``dr/dt = a_i S - b_i``
+1. feed and precursor conversion (exact exponential integrator), MSC balance (implicit Euler, solved
+   exactly as a quadratic), MSC dissolution to monomer, MSC fusion onto classes (Smoluchowski
+   kernel), MSC coalescence into secondary nuclei;
+2. growth/dissolution/etching of every class along its characteristic ``dr/dt = a_i S - b_i``
    (Talapin law, linear in the supersaturation ``S``), with ``S`` taken *implicitly*: the new
    monomer amount must equal ``S [M]_inf V`` after the classes have taken or returned their units.
    The scalar equation is monotone in ``S`` and solved by safeguarded Newton. This removes the
    stiffness of the fast monomer/particle exchange (no explicit step limit from it). A Heun
    corrector then makes the characteristic update second order in time; classes falling below
-   ``r_min`` are removed and their units returned to the monomer;
-2. feed and precursor conversion (exact exponential integrator), MSC balance (implicit Euler, solved
-   exactly as a quadratic), MSC dissolution to monomer, MSC fusion onto classes (Smoluchowski
-   kernel), MSC coalescence into secondary nuclei;
+   ``r_min`` are removed and their units returned to the monomer. Taking the growth after the MSC
+   release matters for the step size: the monomer an MSC releases within a step is taken up in the
+   same step, so the end-of-step monomer is the growth-balanced amount. In the opposite order it
+   carried one step's release, the step-doubling estimate saw that as error, and the monomer set
+   the step (6x more steps in the overgrowths, 2026-12-07);
 3. CNT nucleation from monomer at the end-of-step ``S`` (at constant ``S`` the number born is exactly
    ``J V t``; otherwise the step doubling controls its error); new nuclei join the open nucleus class while its radius is within
    ``class_dr`` of theirs (volume-weighted, mass-conserving), else a new class opens; when no slot
@@ -232,6 +236,44 @@ def _step(p: np.ndarray, r: np.ndarray, nn: np.ndarray, origin: np.ndarray, gmul
     phi = p[P_VM] * minf
     etch = p[P_KET] * oa
     msat = minf * vol
+    # ---- 1. feed, precursor -> MSC, MSC -> monomer / fusion / coalescence (before the growth, so that the
+    # monomer they release is taken up by the implicit growth of the same step: the end-of-step monomer is then
+    # the growth-balanced amount, not that amount plus a step's release, and the step error stays small) ----
+    dv, converted = feed_step(x, t, dt, rate_t, rate_q, feed_c, kform)
+    vol = x[X_V]
+    act = msc_acid_activation(p, oa)
+    tfus, tcc = msc_sink_temperature_factors(p, temp)
+    lam_fus = 0.0
+    if p[P_PFUSE] > 0.0:
+        for i in range(n):
+            if nn[i] > 0.0:
+                a[i] = fusion_kernel_l_per_mol_s(r[i], p[P_RC], p[P_DC], temp, p[P_ETA], p[P_SHELL],
+                                                 p[P_PFUSE] * gmul[i] * act * tfus)
+                lam_fus += a[i] * nn[i] / vol
+    c0 = x[X_NC] + converted + dv * feed_c[1]
+    kap = mcc * p[P_KCC] * act * tcc / (nc * vol)
+    lin = 1.0 + dt * (kdiss + lam_fus)
+    c1 = 2.0 * c0 / (lin + math.sqrt(lin * lin + 4.0 * kap * dt * c0)) if c0 > 0.0 else 0.0
+    x[X_NC] = c1
+    x[X_NM] += dt * kdiss * c1
+    if lam_fus > 0.0 and c1 > 0.0:
+        for i in range(n):
+            if nn[i] > 0.0:
+                per_particle = dt * c1 * a[i] / vol  # units gained per particle
+                r[i] = radius_of_units(units_of_radius(r[i], vu) + per_particle, vu)
+    coal = dt * kap * c1 * c1
+    if coal > 0.0:
+        dnc = coal / (mcc * nc)
+        n, open_idx, open_t, ok = _add_nuclei(dnc, mcc * nc, t, r, nn, origin, gmul, emul, birth, n,
+                                              open_idx, open_t, window, class_dr, vu)
+        if not ok:
+            return n, open_idx, open_t, ST_POOL_FULL, False
+        x[X_NUC] += dnc
+        x[X_NUCU] += coal
+    # the growth sees the volume, acid and monomer after the feed
+    msat = minf * vol
+    oa = x[X_NOA] / vol
+    etch = p[P_KET] * oa
     s_now = fixed_s if fixed_s >= 0.0 else x[X_NM] / msat
     for i in range(n):
         if nn[i] > 0.0 and r[i] > 0.0:
@@ -243,7 +285,7 @@ def _step(p: np.ndarray, r: np.ndarray, nn: np.ndarray, origin: np.ndarray, gmul
             a[i] = 0.0
             b[i] = 0.0
             u0[i] = 0.0
-    # ---- 1. growth / dissolution / etching with implicit supersaturation ----
+    # ---- 2. growth / dissolution / etching with implicit supersaturation ----
     # acid etching removes units as Cd oleate + PH3 (the phosphine leaves the flask): booked to a sink
     # (the exact volume the etch term alone removes in this step, so that the monomer balance keeps a
     # root S >= 0: the full update shrinks every class at least this much when S = 0)
@@ -312,38 +354,6 @@ def _step(p: np.ndarray, r: np.ndarray, nn: np.ndarray, origin: np.ndarray, gmul
         x[X_NM] = max(nm_av - dunits, 0.0)
         x[X_LOST] += etched
     x[X_NOA] = max(x[X_NOA] - p[P_NUOA] * etched, 0.0)
-    # ---- 2. feed, precursor -> MSC, MSC -> monomer / fusion / coalescence ----
-    dv, converted = feed_step(x, t, dt, rate_t, rate_q, feed_c, kform)
-    vol = x[X_V]
-    act = msc_acid_activation(p, oa)
-    tfus, tcc = msc_sink_temperature_factors(p, temp)
-    lam_fus = 0.0
-    if p[P_PFUSE] > 0.0:
-        for i in range(n):
-            if nn[i] > 0.0:
-                a[i] = fusion_kernel_l_per_mol_s(r[i], p[P_RC], p[P_DC], temp, p[P_ETA], p[P_SHELL],
-                                                 p[P_PFUSE] * gmul[i] * act * tfus)
-                lam_fus += a[i] * nn[i] / vol
-    c0 = x[X_NC] + converted + dv * feed_c[1]
-    kap = mcc * p[P_KCC] * act * tcc / (nc * vol)
-    lin = 1.0 + dt * (kdiss + lam_fus)
-    c1 = 2.0 * c0 / (lin + math.sqrt(lin * lin + 4.0 * kap * dt * c0)) if c0 > 0.0 else 0.0
-    x[X_NC] = c1
-    x[X_NM] += dt * kdiss * c1
-    if lam_fus > 0.0 and c1 > 0.0:
-        for i in range(n):
-            if nn[i] > 0.0:
-                per_particle = dt * c1 * a[i] / vol  # units gained per particle
-                r[i] = radius_of_units(units_of_radius(r[i], vu) + per_particle, vu)
-    coal = dt * kap * c1 * c1
-    if coal > 0.0:
-        dnc = coal / (mcc * nc)
-        n, open_idx, open_t, ok = _add_nuclei(dnc, mcc * nc, t, r, nn, origin, gmul, emul, birth, n,
-                                              open_idx, open_t, window, class_dr, vu)
-        if not ok:
-            return n, open_idx, open_t, ST_POOL_FULL, False
-        x[X_NUC] += dnc
-        x[X_NUCU] += coal
     # ---- 3. CNT nucleation from monomer ----
     capped = False
     if p[P_ANUC] > 0.0 and (fixed_s < 0.0 or nuc_fixed):

@@ -107,6 +107,8 @@ class SolverSettings:
     class_pool
         Initial room for nucleus classes; when full the pool is grown x4 and the run repeated, up to
         ``max_classes`` (then :class:`ModelError`). Nuclei are never merged into other classes silently.
+        Room is nearly free (the stepper loops over the classes in use, not the pool), while a full pool
+        costs a rerun from t = 0: hence 4096 (slow hour-long injections the planner explores open >1,000).
     max_steps
         Most step attempts (accepted + rejected) before :class:`ModelError`.
     heun
@@ -126,7 +128,7 @@ class SolverSettings:
     nucleation_window_s: float | None = 8.0
     max_cohorts: int = 128
     seed_class_factor: float = 1.0
-    class_pool: int = 256
+    class_pool: int = 4096
     max_classes: int = 100_000
     max_steps: int = 2_000_000
     heun: bool = True
