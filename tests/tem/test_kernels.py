@@ -12,6 +12,7 @@ from scipy import ndimage as ndi
 
 from qdlab.tem._kernels import (
     _sector,
+    bin_mean,
     half_max_region,
     label_max,
     label_moments,
@@ -72,6 +73,17 @@ def test_robust_sigma_by_index_equals_percentiles():
         n = int(rng.integers(5, 3000))
         v = (rng.normal(size=n) + (rng.random(n) < 0.2) * rng.exponential(5, n)).astype(np.float32)
         assert _robust_sigma(v) == pytest.approx(_robust_sigma_reference(v), rel=1e-14, abs=1e-15)
+
+
+def test_bin_mean_matches_reshape_mean():
+    rng = np.random.default_rng(11)
+    counts = rng.poisson(200, (67, 45)).astype(np.float32)  # integer counts: exact
+    for f in (1, 2, 4):
+        ny, nx = counts.shape[0] // f, counts.shape[1] // f
+        ref = counts[: ny * f, : nx * f].reshape(ny, f, nx, f).mean(axis=(1, 3), dtype=np.float32)
+        np.testing.assert_array_equal(bin_mean(counts, f), ref)
+    x = rng.normal(size=(40, 36)).astype(np.float32)
+    np.testing.assert_allclose(bin_mean(x, 4), x.reshape(10, 4, 9, 4).mean(axis=(1, 3)), rtol=1e-5, atol=1e-6)
 
 
 def test_label_moments_and_max_match_ndimage():

@@ -85,6 +85,25 @@ def nanmedian_windows(pad: NDArray[np.float64], wy: int, wx: int) -> NDArray[np.
 
 
 @njit(cache=True)
+def bin_mean(img: NDArray[np.float32], f: int) -> NDArray[np.float32]:
+    """Means of the ``f x f`` blocks of ``img`` (rows/columns past the last full block dropped), accumulated in
+    float64 (exact for integer counts, like ``reshape(...).mean(axis=(1, 3))``)."""
+    nby = img.shape[0] // f
+    nbx = img.shape[1] // f
+    acc = np.zeros((nby, nbx))
+    for y in range(nby * f):
+        by = y // f
+        for x in range(nbx * f):
+            acc[by, x // f] += img[y, x]
+    out = np.empty((nby, nbx), dtype=np.float32)
+    inv = 1.0 / (f * f)
+    for i in range(nby):
+        for j in range(nbx):
+            out[i, j] = acc[i, j] * inv
+    return out
+
+
+@njit(cache=True)
 def label_moments(
     labels: NDArray[np.int32], signal: NDArray[np.float32], n_labels: int
 ) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64], NDArray[np.int64], NDArray[np.int64]]:

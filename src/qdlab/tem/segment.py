@@ -37,7 +37,7 @@ from scipy import ndimage as ndi
 from qdlab.data.errors import InputError
 from qdlab.data.types import Micrograph
 from qdlab.resources import load_toml
-from qdlab.tem._kernels import bilinear_grid, label_max, nanmedian_windows
+from qdlab.tem._kernels import bilinear_grid, bin_mean, label_max, nanmedian_windows
 
 
 def segment_defaults() -> dict[str, Any]:
@@ -292,20 +292,24 @@ def _split_component(
     from skimage.feature import peak_local_max
     from skimage.segmentation import watershed
 
+    dist_given = dist is not None
     if dist is None:
         dist = ndi.distance_transform_edt(comp, sampling=sampling)
     r_in = float(dist.max())
     area = float(comp.sum()) * sampling[0] * sampling[1]
     if area <= 1.2 * math.pi * (r_in + 0.5) ** 2:  # as compact as one disk: no split
         return comp.astype(np.int32), 1
+    # a distance map given for one component is zero outside it: peak_local_max needs no labels then (they only
+    # crop to the component and mask the map, which changes nothing for maxima above threshold_abs > 0)
+    single = dist_given and r_in > 0
     if sampling[0] != sampling[1]:  # peak_local_max works in pixels: use the physical distance on a resampled grid
         footprint_r = (max(1, round(min_distance_px / sampling[0])), max(1, round(min_distance_px / sampling[1])))
         footprint = np.ones((2 * footprint_r[0] + 1, 2 * footprint_r[1] + 1), dtype=bool)
-        peaks = peak_local_max(dist, footprint=footprint, threshold_abs=0.3 * r_in, labels=comp.astype(np.int32),
+        peaks = peak_local_max(dist, footprint=footprint, threshold_abs=0.3 * r_in, labels=None if single else comp.astype(np.int32),
                                exclude_border=False)
     else:
         peaks = peak_local_max(dist, min_distance=max(1, min_distance_px), threshold_abs=0.3 * r_in,
-                               labels=comp.astype(np.int32), exclude_border=False)
+                               labels=None if single else comp.astype(np.int32), exclude_border=False)
     if len(peaks) <= 1:
         return comp.astype(np.int32), 1
     markers = np.zeros(comp.shape, dtype=np.int32)
@@ -400,7 +404,7 @@ def segment_particles(
     ny, nx = img.shape
     nby, nbx = ny // bin_f, nx // bin_f
     if bin_f > 1:
-        small = img[: nby * bin_f, : nbx * bin_f].reshape(nby, bin_f, nbx, bin_f).mean(axis=(1, 3), dtype=np.float32)
+        small = bin_mean(np.ascontiguousarray(img), bin_f)
     else:
         small = img
     d_b = exp_d_px / bin_f
