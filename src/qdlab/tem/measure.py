@@ -25,12 +25,22 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy import ndimage as ndi
 from scipy.spatial import cKDTree
 
 from qdlab.data.errors import InputError
 from qdlab.data.types import Micrograph, Result
-from qdlab.tem.profile import EdgeModel, fit_radius, fit_radius_batch, model_table, sector_profiles
+from qdlab.tem._kernels import (
+    _CROFTON4,
+    crofton_codes,
+    half_max_region,
+    hull_metrics,
+    hull_of_pixels,
+    jackknife_se,
+    label_moments,
+    other_label_in_box,
+    ring_profiles,
+)
+from qdlab.tem.profile import EdgeModel, fit_radius, fit_radius_batch, model_table
 from qdlab.tem.segment import Segmentation, segment_defaults, segment_particles
 
 ADAPT_TOLERANCE = 0.25
@@ -128,22 +138,12 @@ def measure_defaults() -> dict[str, Any]:
     return segment_defaults()
 
 
-_CROFTON4 = np.array([
-    0, np.pi / 4 * (1 + 1 / np.sqrt(2)), np.pi / (4 * np.sqrt(2)), np.pi / (2 * np.sqrt(2)), 0,
-    np.pi / 4 * (1 + 1 / np.sqrt(2)), 0, np.pi / (4 * np.sqrt(2)), np.pi / 4, np.pi / 2, np.pi / (4 * np.sqrt(2)),
-    np.pi / (4 * np.sqrt(2)), np.pi / 4, np.pi / 2, 0, 0,
-])
-
-
-_CORNERS = np.array([[-0.5, -0.5], [-0.5, 0.5], [0.5, -0.5], [0.5, 0.5]])
-
-
 def crofton_perimeter(mask: NDArray[np.bool_]) -> float:
     """Crofton perimeter (4 directions) of a binary region, in pixels.
 
     The same estimator and look-up table as :func:`skimage.measure.perimeter_crofton` (``directions=4``),
-    computed from the 2 x 2 configuration codes with array slicing instead of a convolution (this runs once per
-    particle, so the fixed cost matters).
+    computed from a histogram of the 2 x 2 configuration codes in one compiled pass instead of a convolution
+    (this runs once per particle, so the fixed cost matters).
 
     Examples
     --------
@@ -153,14 +153,15 @@ def crofton_perimeter(mask: NDArray[np.bool_]) -> float:
     >>> bool(np.isclose(crofton_perimeter(disk), perimeter_crofton(disk, directions=4)))
     True
     """
-    q = np.zeros((mask.shape[0] + 3, mask.shape[1] + 3), dtype=np.uint8)
-    q[2:-1, 2:-1] = mask
-    code = q[1:, 1:] + 2 * q[:-1, 1:] + 4 * q[1:, :-1] + 8 * q[:-1, :-1]
-    return float(_CROFTON4 @ np.bincount(code.ravel(), minlength=16))
+    return float(_CROFTON4 @ crofton_codes(np.ascontiguousarray(mask, dtype=np.bool_)))
 
 
 def shape_descriptors(mask: NDArray[np.bool_], spacing: tuple[float, float] = (1.0, 1.0)) -> dict[str, float]:
     """Area, Crofton perimeter, circularity, solidity and Feret diameters of one binary region.
+
+    The convex hull is that of the pixel corners (only the first and last pixel of each row contribute),
+    computed by a monotone chain; the maximum Feret diameter is the largest distance between hull vertices and
+    the minimum one the smallest, over the hull edges, of the largest vertex distance from the edge's line.
 
     Parameters
     ----------
@@ -176,46 +177,24 @@ def shape_descriptors(mask: NDArray[np.bool_], spacing: tuple[float, float] = (1
     >>> round(d["feret_max"]), round(d["circularity"], 1)
     (51, 1.0)
     """
-    from scipy.spatial import ConvexHull, QhullError
-
-    sy, sx = spacing
-    area_px = float(mask.sum())
+    sy, sx = float(spacing[0]), float(spacing[1])
+    mask = np.ascontiguousarray(mask, dtype=np.bool_)
+    area_px = float(np.count_nonzero(mask))
     nan = float("nan")
     if area_px == 0:
         return {"area": 0.0, "perimeter": nan, "circularity": nan, "solidity": nan, "feret_max": nan, "feret_min": nan}
     per_px = crofton_perimeter(mask)
-    _ys, _xs = np.nonzero(mask)
-    # pixel corners of the boundary pixels are enough for the hull
-    pad = np.zeros((mask.shape[0] + 2, mask.shape[1] + 2), dtype=bool)
-    pad[1:-1, 1:-1] = mask
-    inner = pad[1:-1, 1:-1] & pad[:-2, 1:-1] & pad[2:, 1:-1] & pad[1:-1, :-2] & pad[1:-1, 2:]
-    by, bx = np.nonzero(mask & ~inner)
-    # the hull of the pixel corners is spanned by corners of the extreme pixel of every row
-    ext = np.flatnonzero(np.r_[True, by[1:] != by[:-1]] | np.r_[by[1:] != by[:-1], True])
-    by, bx = by[ext].astype(np.float64), bx[ext].astype(np.float64)
-    corners = ((np.stack([by, bx], 1)[:, None, :] + _CORNERS[None, :, :]) * np.array([sy, sx])).reshape(-1, 2)
-    try:
-        hull = ConvexHull(corners)
-    except (QhullError, ValueError):
-        return {"area": area_px * sy * sx, "perimeter": per_px * math.sqrt(sy * sx), "circularity": nan,
-                "solidity": nan, "feret_max": nan, "feret_min": nan}
-    v = corners[hull.vertices]
-    diff = v[:, None, :] - v[None, :, :]
-    feret_max = float(np.sqrt((diff**2).sum(-1)).max())
-    # minimum caliper width: for each hull edge, the farthest vertex from its line
-    e = np.roll(v, -1, axis=0) - v
-    norm = np.hypot(e[:, 0], e[:, 1])
-    ok = norm > 0
-    nrm = np.stack([-e[ok, 1], e[ok, 0]], 1) / norm[ok, None]
-    widths = np.abs(((v[None, :, :] - v[ok][:, None, :]) * nrm[:, None, :]).sum(-1)).max(1)
-    feret_min = float(widths.min()) if widths.size else nan
     area = area_px * sy * sx
     perimeter = per_px * math.sqrt(sy * sx)
+    v = hull_of_pixels(mask, sy, sx)
+    if v.shape[0] < 3:  # degenerate spacing (a zero pixel size)
+        return {"area": area, "perimeter": perimeter, "circularity": nan, "solidity": nan, "feret_max": nan,
+                "feret_min": nan}
+    hull_area, feret_max, feret_min = hull_metrics(v)
     circ = min(1.0, 4 * math.pi * area / perimeter**2) if perimeter > 0 else nan
-    hull_area = float(hull.volume)  # 2-D "volume" is the area, in spacing units
     solidity = min(1.0, area / hull_area) if hull_area > 0 else nan
     return {"area": area, "perimeter": perimeter, "circularity": circ, "solidity": solidity,
-            "feret_max": feret_max, "feret_min": feret_min}
+            "feret_max": float(feret_max), "feret_min": float(feret_min)}
 
 
 def _window(shape: tuple[int, int], cy: float, cx: float, half: float) -> tuple[slice, slice]:
@@ -251,24 +230,25 @@ def _candidates(seg: Segmentation, px_mean: float) -> list[_Cand]:
     y_end = (labels.shape[0] // f) * f
     x_end = (labels.shape[1] // f) * f
     out: list[_Cand] = []
-    for lab, sl in enumerate(ndi.find_objects(labels), start=1):
-        if sl is None:
+    n_lab = int(labels.max()) if labels.size else 0
+    # one compiled pass over the label image: contrast-weighted moments, pixel counts and bounding boxes
+    mom, swy, swx, cnt, box = label_moments(np.ascontiguousarray(labels, dtype=np.int32),
+                                            np.ascontiguousarray(sig, dtype=np.float32), n_lab)
+    for lab in range(1, n_lab + 1):
+        if cnt[lab] == 0:
             continue
-        at_edge = sl[0].start == 0 or sl[1].start == 0 or sl[0].stop >= y_end or sl[1].stop >= x_end
-        reg = labels[sl] == lab
-        yy, xx = np.nonzero(reg)
-        w = np.clip(sig[sl][yy, xx], 0, None)
-        tot = float(w.sum())
+        y0, y1, x0, x1 = (int(v) for v in box[lab])
+        at_edge = y0 == 0 or x0 == 0 or y1 >= y_end or x1 >= x_end
+        tot = float(mom[lab])
         if tot > 0:
-            cy = float((w * yy).sum() / tot) + sl[0].start
-            cx = float((w * xx).sum() / tot) + sl[1].start
+            cy, cx = float(swy[lab]) / tot, float(swx[lab]) / tot
         else:
-            cy, cx = float(yy.mean()) + sl[0].start, float(xx.mean()) + sl[1].start
-        r0 = math.sqrt(float(yy.size) * py * px / math.pi) / px_mean
+            yy, xx = np.nonzero(labels[y0:y1, x0:x1] == lab)
+            cy, cx = float(yy.mean()) + y0, float(xx.mean()) + x0
+        r0 = math.sqrt(float(cnt[lab]) * py * px / math.pi) / px_mean
         # isolated: no other label within twice the mask radius
         win = _window(labels.shape, cy, cx, 2.0 * r0 * px_mean / min(py, px))
-        lc = labels[win]
-        isolated = not ((lc != 0) & (lc != lab)).any()
+        isolated = not other_label_in_box(labels, lab, win[0].start, win[0].stop, win[1].start, win[1].stop)
         out.append(_Cand(lab, cy, cx, r0, isolated, at_edge))
     return out
 
@@ -288,26 +268,16 @@ def _ring(
     py, px = seg.nm_per_px
     win = _window(labels.shape, c.cy, c.cx, half * px_mean / min(py, px))
     sy, sx = py / px_mean, px / px_mean
-    gy = (np.arange(win[0].start, win[0].stop) - c.cy) * sy
-    gx = (np.arange(win[1].start, win[1].stop) - c.cx) * sx
-    rho = np.hypot(gy[:, None], gx[None, :])
     if neighbours is None:
-        lc = labels[win]
-        own = lc == c.label
-        other = (lc != 0) & ~own
-        if other.any():
-            guard = max(1, round(0.1 * c.r0))
-            other = ndi.binary_dilation(other, iterations=guard) & ~own
-        valid = ~other
+        nb = np.zeros((0, 3))
+        own_r = 0.0
     else:
-        own_d = rho - (c.r_fit if np.isfinite(c.r_fit) else c.r0)
-        valid = np.ones(rho.shape, dtype=bool)
-        for ny_, nx_, nr in neighbours:
-            dy = (np.arange(win[0].start, win[0].stop) - ny_) * sy
-            dx = (np.arange(win[1].start, win[1].stop) - nx_) * sx
-            valid &= own_d <= np.hypot(dy[:, None], dx[None, :]) - nr
-    theta = np.arctan2(gy[:, None] * np.ones_like(gx)[None, :], np.ones_like(gy)[:, None] * gx[None, :])
-    c.ring = sector_profiles(seg.signal[win][valid], rho[valid], theta[valid], 0.5, half, sectors)
+        nb = np.asarray(neighbours, dtype=np.float64).reshape(-1, 3)
+        own_r = c.r_fit if np.isfinite(c.r_fit) else c.r0
+    rho_mean, means, counts, valid = ring_profiles(
+        seg.signal, labels, win[0].start, win[0].stop, win[1].start, win[1].stop, c.cy, c.cx, sy, sx, c.label,
+        max(1, round(0.1 * c.r0)), neighbours is not None, nb, own_r, half, 0.5, sectors)
+    c.ring = (rho_mean, means, counts)
     c.half = half
     c.sl = win
     c.valid = valid
@@ -560,10 +530,7 @@ def _fit_candidate(
         _ring(seg, c, 1.5 * c.half, px_mean)
     if not (np.isfinite(r) and r_lo + 0.3 < r < r_hi - 0.3):  # at a bound: no edge found
         return nan, a, b, sse, nan, bool(np.isfinite(r))
-    jk = rr[1:]
-    jk = jk[np.isfinite(jk)]
-    g = jk.size
-    err = float(np.sqrt((g - 1) / g * np.sum((jk - jk.mean()) ** 2))) if g >= 3 else nan
+    err = float(jackknife_se(np.ascontiguousarray(rr[1:])))  # delete-one-sector jackknife over the sectors
     return r, a, b, sse, err, False
 
 
@@ -571,36 +538,22 @@ def _half_max_shape(seg: Segmentation, c: _Cand) -> dict[str, float]:
     """Shape descriptors of the connected region above half of the particle's peak in the (smoothed) detection
     image, restricted to the particle's own territory, around the centre."""
     sl = c.sl
-    f = seg.bin_factor
-    det = seg.detection
-    # bilinear upsampling of the binned detection image over the window (binned-pixel centres at f*j + (f-1)/2)
-    qy = (np.arange(sl[0].start, sl[0].stop) - (f - 1) / 2) / f
-    qx = (np.arange(sl[1].start, sl[1].stop) - (f - 1) / 2) / f
-    jy = np.clip(np.floor(qy).astype(np.intp), 0, det.shape[0] - 2)
-    jx = np.clip(np.floor(qx).astype(np.intp), 0, det.shape[1] - 2)
-    ty = np.clip(qy - jy, 0.0, 1.0)[:, None]
-    tx = np.clip(qx - jx, 0.0, 1.0)[None, :]
-    d00 = det[np.ix_(jy, jx)]
-    d01 = det[np.ix_(jy, jx + 1)]
-    d10 = det[np.ix_(jy + 1, jx)]
-    d11 = det[np.ix_(jy + 1, jx + 1)]
-    sm = (1 - ty) * ((1 - tx) * d00 + tx * d01) + ty * ((1 - tx) * d10 + tx * d11)
-    own = c.valid
-    yc = round(c.cy) - sl[0].start
-    xc = round(c.cx) - sl[1].start
     py, px = seg.nm_per_px
     pm = math.sqrt(py * px)
-    rho2 = ((np.arange(sm.shape[0])[:, None] - yc) * (py / pm)) ** 2 + ((np.arange(sm.shape[1])[None, :] - xc) * (px / pm)) ** 2
     rr = max(2.0, c.r_fit) if np.isfinite(c.r_fit) else c.r0
-    inside = own & (rho2 <= (0.5 * rr) ** 2)
-    peak = float(sm[inside].max()) if inside.any() else float(sm[own].max())
-    # the half-maximum region of the smooth detection image, within the own territory and 1.4 fitted radii
-    region = (sm >= 0.5 * peak) & own & (rho2 <= (1.4 * rr + 2) ** 2)
-    if not region.any():
+    # bilinear upsampling of the binned detection image over the window (binned-pixel centres at f*j + (f-1)/2);
+    # the peak within half the radius of the centre; the half-maximum region of the smooth detection image,
+    # within the own territory and 1.4 fitted radii (compiled: qdlab.tem._kernels.half_max_region)
+    region = half_max_region(
+        np.ascontiguousarray(seg.detection, dtype=np.float32), int(seg.bin_factor), sl[0].start, sl[0].stop,
+        sl[1].start, sl[1].stop, c.valid, round(c.cy) - sl[0].start, round(c.cx) - sl[1].start, py / pm, px / pm,
+        float(rr))
+    rows = np.flatnonzero(region.any(axis=1))
+    if not rows.size:
         nan = float("nan")
         return {"area": nan, "circularity": nan, "solidity": nan, "feret_max": nan, "feret_min": nan}
-    box = ndi.find_objects(region.view(np.uint8))[0]
-    return shape_descriptors(region[box], seg.nm_per_px)
+    cols = np.flatnonzero(region.any(axis=0))
+    return shape_descriptors(region[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1], seg.nm_per_px)
 
 
 def load_psf_default() -> float:

@@ -24,6 +24,8 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy.special import i0e
 
+from qdlab.tem._kernels import fit_radius_core
+
 EdgeModel = Literal["sphere", "disk"]
 
 RHO_STEP_PX = 0.25
@@ -172,59 +174,16 @@ def fit_radius_batch(
     sel = (radii >= r_min_px) & (radii <= (r_max_px if r_max_px is not None else radii[-1]))
     if sel.sum() < 3 or np.asarray(rho_px).size < 4:
         return nan, nan.copy(), nan.copy(), nan.copy()
-    k_all = np.flatnonzero(sel)
-    pos = np.clip(np.asarray(rho_px) / RHO_STEP_PX, 0, rho_tab.size - 1.000001)
-    i0 = pos.astype(np.intp)
-    fr = pos - i0
-    w = counts
-    sw = w.sum(1)[:, None]
-    sy = (w * means).sum(1)[:, None]
-    syy = (w * means * means).sum(1)[:, None]
-    wy = w * means
-
-    def grid_sse(k_idx: NDArray[np.intp]) -> tuple[NDArray, NDArray, NDArray]:
-        sub = tab[k_idx]
-        m = sub[:, i0] * (1 - fr) + sub[:, i0 + 1] * fr  # (K, n)
-        sm = w @ m.T  # (P, K)
-        smm = w @ (m * m).T
-        smy = wy @ m.T
-        with np.errstate(divide="ignore", invalid="ignore"):
-            if offset is None:
-                det = sw * smm - sm * sm
-                a = (sw * smy - sm * sy) / det
-                b = (sy - a * sm) / sw
-            else:
-                b = np.full(sm.shape, float(offset))
-                a = (smy - b * sm) / smm
-            sse = syy - 2 * a * smy - 2 * b * sy + a * a * smm + 2 * a * b * sm + b * b * sw
-        return np.where(np.isfinite(sse) & (a > 0), sse, np.inf), a, b
-
-    # coarse-to-fine: 1 px steps over the whole range, then the 0.25 px grid within +/-1.5 px of the best
-    k_idx = k_all
-    if k_all.size > 24:
-        coarse = k_all[::4]
-        sse_c, _, _ = grid_sse(coarse)
-        jc = int(np.argmin(sse_c[0])) if np.isfinite(sse_c[0]).any() else int(np.argmin(sse_c.min(0)))
-        k_idx = k_all[max(0, 4 * jc - 6): 4 * jc + 7]
-    sse, a, b = grid_sse(k_idx)
-    j = np.argmin(sse, axis=1)
-    rows = np.arange(p)
-    best = sse[rows, j]
-    ok = np.isfinite(best)
-    r_best = radii[k_idx[j]].astype(np.float64)
-    inner = (j > 0) & (j < sse.shape[1] - 1)
-    jm, jp = np.clip(j - 1, 0, None), np.clip(j + 1, None, sse.shape[1] - 1)
-    s_m, s_p = sse[rows, jm], sse[rows, jp]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        den = s_m - 2 * best + s_p
-        shift = np.where(inner & np.isfinite(s_m) & np.isfinite(s_p) & (den > 0),
-                         np.clip(0.5 * (s_m - s_p) / den, -0.5, 0.5), 0.0)
+    k_all = np.flatnonzero(sel).astype(np.intp)
     step = float(radii[1] - radii[0]) if radii.size > 1 else R_STEP_PX
-    r_best = np.where(ok, r_best + shift * step, np.nan)
-    a_b = np.where(ok, a[rows, j], np.nan)
-    b_b = np.where(ok, b[rows, j], np.nan)
-    sse_b = np.where(ok, best / sw[:, 0], np.nan)
-    return r_best, a_b, b_b, sse_b
+    # amplitude and offset in closed form at every tabulated radius (weights = ring pixel counts), 1 px steps
+    # over the whole range, then the 0.25 px grid within +/-1.5 px of the best, and a parabola through the
+    # best grid point and its neighbours (compiled: see qdlab.tem._kernels.fit_radius_core)
+    return fit_radius_core(
+        np.ascontiguousarray(rho_px, dtype=np.float64), np.ascontiguousarray(means, dtype=np.float64),
+        np.ascontiguousarray(counts, dtype=np.float64), np.asarray(radii, dtype=np.float64), int(rho_tab.size),
+        np.ascontiguousarray(tab, dtype=np.float64), k_all, RHO_STEP_PX, step, offset is not None,
+        0.0 if offset is None else float(offset))
 
 
 def fit_radius(

@@ -37,6 +37,7 @@ from scipy import ndimage as ndi
 from qdlab.data.errors import InputError
 from qdlab.data.types import Micrograph
 from qdlab.resources import load_toml
+from qdlab.tem._kernels import bilinear_grid, bin_mean, label_max, nanmedian_windows
 
 
 def segment_defaults() -> dict[str, Any]:
@@ -83,18 +84,17 @@ class Segmentation:
         return int(self.labels.max()) if self.labels.size else 0
 
 
-def _interp_matrix(n_out: int, centers: NDArray[np.float64]) -> NDArray[np.float64]:
-    """Dense linear-interpolation matrix from values at ``centers`` to pixels ``0..n_out-1``."""
+def _interp_weights(n_out: int, centers: NDArray[np.float64]) -> tuple[NDArray[np.intp], NDArray[np.float64]]:
+    """Linear interpolation from values at ``centers`` to pixels ``0..n_out-1``: pixel ``x`` takes
+    ``(1 - f[x])`` of centre ``j[x]`` and ``f[x]`` of centre ``j[x] + 1`` (extrapolated beyond the outer
+    centres; a single centre gives ``j = 0, f = 0``)."""
     x = np.arange(n_out, dtype=np.float64)
     m = centers.size
     if m == 1:
-        return np.ones((n_out, 1))
-    j = np.clip(np.searchsorted(centers, x) - 1, 0, m - 2)
+        return np.zeros(n_out, dtype=np.intp), np.zeros(n_out)
+    j = np.clip(np.searchsorted(centers, x) - 1, 0, m - 2).astype(np.intp)
     f = (x - centers[j]) / (centers[j + 1] - centers[j])  # linear extrapolation beyond the outer centres
-    w = np.zeros((n_out, m))
-    w[np.arange(n_out), j] = 1 - f
-    w[np.arange(n_out), j + 1] += f
-    return w
+    return j, f
 
 
 def _block_grid(n: int, block: int) -> tuple[int, NDArray[np.float64]]:
@@ -154,22 +154,17 @@ def _median_filter_odd(grid: NDArray[np.float64], half: int) -> NDArray[np.float
     pad = np.pad(filled, ((hy, hy), (hx, hx)), mode="reflect", reflect_type="odd")
     holes = np.pad(np.isnan(grid), ((hy, hy), (hx, hx)), mode="reflect")
     pad = np.where(holes, np.nan, pad)
-    win = np.lib.stride_tricks.sliding_window_view(pad, (2 * hy + 1, 2 * hx + 1))
-    with np.errstate(all="ignore"):
-        import warnings
-
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            return np.nanmedian(win.reshape(*win.shape[:2], -1), axis=-1)
+    return nanmedian_windows(np.ascontiguousarray(pad, dtype=np.float64), 2 * hy + 1, 2 * hx + 1)
 
 
 def render_background(
     low: NDArray[np.float64], centers_y: NDArray[np.float64], centers_x: NDArray[np.float64], shape: tuple[int, int]
 ) -> NDArray[np.float32]:
-    """Bilinear interpolation of a coarse background grid to a full image of ``shape`` (two matrix products)."""
-    wy = _interp_matrix(shape[0], centers_y).astype(np.float32)
-    wx = _interp_matrix(shape[1], centers_x).astype(np.float32)
-    return (wy @ np.asarray(low, dtype=np.float32)) @ wx.T
+    """Bilinear interpolation of a coarse background grid to a full image of ``shape`` (separable, two
+    neighbours per axis; compiled)."""
+    jy, fy = _interp_weights(shape[0], np.asarray(centers_y, dtype=np.float64))
+    jx, fx = _interp_weights(shape[1], np.asarray(centers_x, dtype=np.float64))
+    return bilinear_grid(np.ascontiguousarray(low, dtype=np.float64), jy, fy, jx, fx)
 
 
 def estimate_background(
@@ -206,19 +201,44 @@ def estimate_background(
     return render_background(low, cy, cx, np.shape(image))
 
 
+def _percentile_sorted(s: NDArray[np.float64], n: int, q: float) -> float:
+    """``np.percentile(s[:n], q)`` (linear method) of an ascending array, by index."""
+    pos = q / 100.0 * (n - 1)
+    g = int(pos)
+    if g + 1 >= n:
+        return float(s[n - 1])
+    t = pos - g
+    a, b = float(s[g]), float(s[g + 1])
+    d = b - a
+    return b - d * (1 - t) if t >= 0.5 else a + d * t  # numpy's _lerp
+
+
+def _median_sorted(s: NDArray[np.float64], n: int) -> float:
+    """``np.median(s[:n])`` of an ascending array."""
+    h = n // 2
+    return float(s[h]) if n % 2 else 0.5 * (float(s[h - 1]) + float(s[h]))
+
+
 def _robust_sigma(values: NDArray) -> float:
-    """Noise of a zero-centred background whose outliers (particles) are positive: from the negative side."""
+    """Noise of a zero-centred background whose outliers (particles) are positive: from the negative side.
+
+    The values are sorted once: every later subset ``v < med + 3 sigma`` is a prefix of the sorted array, so its
+    median and percentiles are read by index (the same numbers as ``np.median``/``np.percentile`` on the
+    subset, without a partition per call).
+    """
     v = np.asarray(values, dtype=np.float64).ravel()
     if v.size > 400_000:
         v = v[:: v.size // 400_000]
-    med = float(np.median(v))
-    sig = float(np.percentile(v, 50) - np.percentile(v, 15.865))
+    s = np.sort(v)
+    n = s.size
+    med = _median_sorted(s, n)
+    sig = _percentile_sorted(s, n, 50) - _percentile_sorted(s, n, 15.865)
     for _ in range(3):  # iterate on the values below med + 3 sigma (bare film)
-        bg = v[v < med + 3 * sig]
-        if bg.size < 10:
+        m = int(np.searchsorted(s, med + 3 * sig, side="left"))
+        if m < 10:
             break
-        med = float(np.median(bg))
-        sig = float(med - np.percentile(bg, 15.865))
+        med = _median_sorted(s, m)
+        sig = med - _percentile_sorted(s, m, 15.865)
     return max(sig, 1e-12)
 
 
@@ -260,29 +280,36 @@ def contrast_image(
 
 
 def _split_component(
-    comp: NDArray[np.bool_], min_distance_px: int, sampling: tuple[float, float] = (1.0, 1.0)
+    comp: NDArray[np.bool_], min_distance_px: int, sampling: tuple[float, float] = (1.0, 1.0),
+    dist: NDArray[np.float64] | None = None,
 ) -> tuple[NDArray[np.int32], int]:
     """Distance-transform watershed of one connected component; returns local labels and their count.
 
     ``sampling`` is the pixel size ``(y, x)`` relative to the smaller one, so that distances are physical on
-    non-square pixels; ``min_distance_px`` is counted in the smaller pixel.
+    non-square pixels; ``min_distance_px`` is counted in the smaller pixel. ``dist`` is the component's distance
+    transform if already known (zero outside the component).
     """
     from skimage.feature import peak_local_max
     from skimage.segmentation import watershed
 
-    dist = ndi.distance_transform_edt(comp, sampling=sampling)
+    dist_given = dist is not None
+    if dist is None:
+        dist = ndi.distance_transform_edt(comp, sampling=sampling)
     r_in = float(dist.max())
     area = float(comp.sum()) * sampling[0] * sampling[1]
     if area <= 1.2 * math.pi * (r_in + 0.5) ** 2:  # as compact as one disk: no split
         return comp.astype(np.int32), 1
+    # a distance map given for one component is zero outside it: peak_local_max needs no labels then (they only
+    # crop to the component and mask the map, which changes nothing for maxima above threshold_abs > 0)
+    single = dist_given and r_in > 0
     if sampling[0] != sampling[1]:  # peak_local_max works in pixels: use the physical distance on a resampled grid
         footprint_r = (max(1, round(min_distance_px / sampling[0])), max(1, round(min_distance_px / sampling[1])))
         footprint = np.ones((2 * footprint_r[0] + 1, 2 * footprint_r[1] + 1), dtype=bool)
-        peaks = peak_local_max(dist, footprint=footprint, threshold_abs=0.3 * r_in, labels=comp.astype(np.int32),
+        peaks = peak_local_max(dist, footprint=footprint, threshold_abs=0.3 * r_in, labels=None if single else comp.astype(np.int32),
                                exclude_border=False)
     else:
         peaks = peak_local_max(dist, min_distance=max(1, min_distance_px), threshold_abs=0.3 * r_in,
-                               labels=comp.astype(np.int32), exclude_border=False)
+                               labels=None if single else comp.astype(np.int32), exclude_border=False)
     if len(peaks) <= 1:
         return comp.astype(np.int32), 1
     markers = np.zeros(comp.shape, dtype=np.int32)
@@ -377,7 +404,7 @@ def segment_particles(
     ny, nx = img.shape
     nby, nbx = ny // bin_f, nx // bin_f
     if bin_f > 1:
-        small = img[: nby * bin_f, : nbx * bin_f].reshape(nby, bin_f, nbx, bin_f).mean(axis=(1, 3), dtype=np.float32)
+        small = bin_mean(np.ascontiguousarray(img), bin_f)
     else:
         small = img
     d_b = exp_d_px / bin_f
@@ -404,29 +431,45 @@ def segment_particles(
     # at high signal-to-noise the noise threshold reaches far into the blurred tails and glues neighbours
     # together: also require a fraction of the typical particle peak
     if ncomp:
-        peaks = ndi.maximum(sm, comp_lab, np.arange(1, ncomp + 1))
+        peaks = label_max(sm, comp_lab, ncomp)
         floor = rel * float(np.median(peaks))
         if np.any(floor > k * noise_px):
             fg = sm > np.maximum(k * noise_px, floor)
             comp_lab, ncomp = ndi.label(fg)
     min_area_b = math.pi * (0.25 * d_b) ** 2
-    labels_b = np.zeros(fg.shape, dtype=np.int32)
-    next_label = 1
     small_px = min(py, px)
     sampling = (py / small_px, px / small_px)
     min_dist = max(1, round(spacing * exp_d / (2 * small_px * bin_f)))
     slices = ndi.find_objects(comp_lab)
     areas = np.bincount(comp_lab.ravel(), minlength=ncomp + 1)
-    for i, sl in enumerate(slices, start=1):
-        if sl is None or areas[i] < min_area_b:
-            continue
-        sub = comp_lab[sl] == i
-        lab, n = _split_component(np.pad(sub, 1), min_dist, sampling)
-        lab = lab[1:-1, 1:-1]
-        target = labels_b[sl]
+    # One distance transform for all components: the nearest pixel outside a component is always a background
+    # pixel (a pixel of another component next to it would connect the two), so on the zero-padded foreground
+    # each component's distances equal those of the component alone. Components as compact as one disk
+    # (area <= 1.2 x the disk of their inscribed radius, as in _split_component) keep one label and skip the
+    # watershed.
+    dist_all = ndi.distance_transform_edt(np.pad(fg, 1), sampling=sampling)
+    r_in = label_max(dist_all[1:-1, 1:-1], comp_lab, ncomp)
+    keep = areas[1:] >= min_area_b
+    compact = areas[1:] * sampling[0] * sampling[1] <= 1.2 * math.pi * (r_in + 0.5) ** 2
+    n_lab = np.where(keep, 1, 0).astype(np.int64)
+    split: dict[int, NDArray[np.int32]] = {}
+    for i in np.flatnonzero(keep & ~compact) + 1:
+        sl = slices[i - 1]
+        sub = np.pad(comp_lab[sl] == i, 1)
+        dsub = dist_all[sl[0].start:sl[0].stop + 2, sl[1].start:sl[1].stop + 2] * sub
+        lab, n = _split_component(sub, min_dist, sampling, dist=dsub)
+        split[int(i)] = lab[1:-1, 1:-1]
+        n_lab[i - 1] = n
+    start = np.concatenate([[0], np.cumsum(n_lab)[:-1]])  # labels of component i: start + 1 .. start + n
+    lut = np.zeros(ncomp + 1, dtype=np.int32)
+    lut[1:] = np.where(keep, start + 1, 0)
+    for i in split:
+        lut[i] = 0
+    labels_b = lut[comp_lab]
+    for i, lab in split.items():
+        target = labels_b[slices[i - 1]]
         nz = lab > 0
-        target[nz] = lab[nz] + (next_label - 1)
-        next_label += n
+        target[nz] = lab[nz] + int(start[i - 1])
     timings["detect_s"] = time.perf_counter() - t1
 
     t2 = time.perf_counter()
