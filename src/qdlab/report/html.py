@@ -60,20 +60,77 @@ def build_figures(summary: Mapping[str, Any], outcomes: Sequence[Any], calib: Ma
     return F.collect(summary, F.analyses_from_outcomes(outcomes), calib)
 
 
+#: figures handed to forked renderer processes (set only while :func:`_render_all` runs)
+_FORK_FIGURES: list[Any] = []
+
+
+def _render_forked(job: tuple[int, list[str]]) -> tuple[dict[str, bytes], Any]:
+    i, formats = job
+    return _FORK_FIGURES[i].render(formats)
+
+
+def figure_jobs(n_figures: int) -> int:
+    """Processes :func:`write_figures` renders with by default: ``QDLAB_FIGURE_JOBS``, else one per CPU (at most
+    4), and 1 where ``fork`` is not available or there are fewer than 4 figures."""
+    import multiprocessing as mp
+
+    env = os.environ.get("QDLAB_FIGURE_JOBS", "").strip()
+    if env:
+        try:
+            return max(1, int(env))
+        except ValueError:
+            return 1
+    if n_figures < 4 or "fork" not in mp.get_all_start_methods():
+        return 1
+    return max(1, min(4, os.cpu_count() or 1, n_figures // 2))
+
+
+def _render_all(figures: Sequence[Any], formats: list[list[str]], jobs: int) -> list[tuple[dict[str, bytes], Any]]:
+    """Render every figure (``formats[i]`` for figure ``i``); vector figures in ``jobs`` forked processes.
+
+    Forked, because a figure's drawing function is a closure over its analysis (not picklable); a figure is
+    drawn in one process only, so the output is the same as serial rendering. Any failure of the pool
+    (no fork, a dead worker) falls back to rendering in this process.
+    """
+    todo = [i for i, f in enumerate(figures) if f.draw is not None and formats[i]]
+    out: list[Any] = [None] * len(figures)
+    if jobs > 1 and len(todo) > 1:
+        import multiprocessing as mp
+        from concurrent.futures import ProcessPoolExecutor
+        from concurrent.futures.process import BrokenProcessPool
+
+        global _FORK_FIGURES
+        _FORK_FIGURES = list(figures)
+        try:
+            with ProcessPoolExecutor(min(jobs, len(todo)), mp_context=mp.get_context("fork")) as ex:
+                for i, res in zip(todo, ex.map(_render_forked, [(i, formats[i]) for i in todo]), strict=True):
+                    out[i] = res
+        except (BrokenProcessPool, OSError, ValueError):
+            pass  # rendered below, in this process
+        finally:
+            _FORK_FIGURES = []
+    for i, f in enumerate(figures):
+        if out[i] is None:
+            out[i] = f.render(formats[i])
+    return out
+
+
 def write_figures(figures: Sequence[Any], directory: str | os.PathLike[str],
-                  formats: Sequence[str] = ("png", "svg")) -> list[dict[str, Any]]:
+                  formats: Sequence[str] = ("png", "svg"), jobs: int | None = None) -> list[dict[str, Any]]:
     """Write each figure as ``<name>.png`` (300 dpi), ``.svg`` and its plotted data as ``<name>.csv``.
 
-    Returns one entry per figure for the template: ``section``, ``key``, ``caption``, ``alt``, ``src`` (the PNG,
-    relative to the report) and ``files`` (``{format: relative path}``).
+    ``jobs`` processes render the figures (default :func:`figure_jobs`). Returns one entry per figure for the
+    template: ``section``, ``key``, ``caption``, ``alt``, ``src`` (the PNG, relative to the report) and
+    ``files`` (``{format: relative path}``).
     """
     from qdlab.report import style as S
 
     d = Path(directory)
     d.mkdir(parents=True, exist_ok=True)
     entries = []
-    for f in figures:
-        blobs, data = f.render([fmt for fmt in formats if fmt in f.formats])
+    wanted = [[fmt for fmt in formats if fmt in f.formats] for f in figures]
+    rendered = _render_all(figures, wanted, figure_jobs(len(figures)) if jobs is None else jobs)
+    for f, (blobs, data) in zip(figures, rendered, strict=True):
         files: dict[str, str] = {}
         for fmt, b in blobs.items():
             (d / f"{f.name}.{fmt}").write_bytes(b)

@@ -237,12 +237,37 @@ class TwinResult:
 
 def seed_classes(scenario: Scenario, n_classes: int | None = None,
                  class_factor: float = 1.0) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-    """Seed radii (nm) and particle amounts (mol) of a scenario's seeds (empty if none)."""
+    """Seed radii (nm) and particle amounts (mol) of a scenario's seeds (empty if none).
+
+    The classes depend only on the seeds' size and amount (not their surface factors), the optical
+    parameters and the unit volume; a calibration or a planner reruns the same seeds many times, so the
+    last few results are kept (keyed by those inputs' values; copies are returned).
+    """
     seeds = scenario.seeds
     if seeds is None:
         return np.zeros(0), np.zeros(0)
     optics = scenario.optical_parameters()
     kp = scenario.kinetic_parameters()
+    key = (seeds.model_dump_json(exclude={"surface"}), optics.model_dump_json(), kp.unit_volume_nm3, n_classes,
+           class_factor)
+    r, number = _seed_classes_cached(key, seeds, optics, kp.unit_volume_nm3, n_classes, class_factor)
+    return r.copy(), number.copy()
+
+
+_SEED_CACHE: dict[tuple, tuple[NDArray[np.float64], NDArray[np.float64]]] = {}
+
+
+def _seed_classes_cached(key: tuple, seeds: Any, optics: Any, unit_volume_nm3: float, n_classes: int | None,
+                         class_factor: float) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    if key not in _SEED_CACHE:
+        if len(_SEED_CACHE) >= 32:
+            _SEED_CACHE.pop(next(iter(_SEED_CACHE), None), None)
+        _SEED_CACHE[key] = _compute_seed_classes(seeds, optics, unit_volume_nm3, n_classes, class_factor)
+    return _SEED_CACHE[key]
+
+
+def _compute_seed_classes(seeds: Any, optics: Any, unit_volume_nm3: float, n_classes: int | None,
+                          class_factor: float) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     curve = curve_for("Cd3P2")
     d0 = float(seeds.diameter_nm) if seeds.diameter_nm is not None else float(curve.diameter_from_emission_nm(seeds.emission_nm))
     if seeds.diameter_rsd is not None:
@@ -262,7 +287,7 @@ def seed_classes(scenario: Scenario, n_classes: int | None = None,
         else:
             d = np.linspace(max(dm - 4 * sdev, 0.6), dm + 4 * sdev, n)
             w = np.exp(-0.5 * ((d - dm) / sdev) ** 2)
-        units_per = (math.pi / 6) * d**3 / kp.unit_volume_nm3
+        units_per = (math.pi / 6) * d**3 / unit_volume_nm3
         return d, w * total_units_mol / float((w * units_per).sum())
 
     d, number = classes(d0, sd)
