@@ -33,6 +33,24 @@ def test_recovers_synthetic_truth():
     assert again.aliquots[-1].pl_peak_nm == pytest.approx(simulate(truth).aliquots[-1].pl_peak_nm, abs=0.01)
 
 
+def test_screened_starts_refine_only_the_best_candidates():
+    """8 candidates screened by one simulation each, least squares from the best 2: the truth is found and the
+    report says which starts were refined (the screened-out ones keep their screening cost)."""
+    sc = load_scenario("overgrowth-1010nm")
+    truth = sc.with_overrides({"seeds.surface.etch_factor": 1.7, "seeds.surface.reactivity_factor": 0.8})
+    fit = calibrate(sc, _series(simulate(truth)), starts=8, refine=2)
+    assert fit.values["seeds.surface.etch_factor"] == pytest.approx(1.7, rel=1e-4)
+    assert fit.values["seeds.surface.reactivity_factor"] == pytest.approx(0.8, rel=1e-4)
+    refined = [s for s in fit.starts if s["refined"]]
+    screened = [s for s in fit.starts if not s["refined"]]
+    assert len(fit.starts) == 8 and len(refined) == 2
+    assert all(s["nfev"] == 1 for s in screened)
+    # the refined ones were the candidates of lowest screening cost: every screened-out candidate started
+    # no lower than the fit's own cost
+    assert min(s["cost"] for s in screened) >= min(s["cost"] for s in refined)
+    assert "(2 refined)" in fit.report()
+
+
 def test_noisy_fit_gives_finite_uncertainty():
     sc = load_scenario("overgrowth-1010nm")
     truth = sc.with_overrides({"seeds.surface.reactivity_factor": 1.3})

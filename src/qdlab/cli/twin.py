@@ -104,7 +104,8 @@ def calibrate_cmd(
     scenario: ScenarioArg,
     data: Annotated[Path, typer.Option("--data", help="Measured series: .csv or .json with aliquot_id, time_min, pl_peak_nm, fwhm_mev[, diameter_nm].")],
     param: Annotated[list[str] | None, typer.Option("--param", help="Parameter to fit (repeatable), e.g. params.cluster_dissolution_per_s.")] = None,
-    starts: Annotated[int, typer.Option("--starts", min=1, help="Multi-start count.")] = 4,
+    starts: Annotated[int, typer.Option("--starts", min=1, help="Candidate starting points (one simulation each).")] = 8,
+    refine: Annotated[int, typer.Option("--refine", min=1, help="Least-squares runs, from the best candidates.")] = 2,
     scheduler: SchedulerOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
@@ -116,7 +117,7 @@ def calibrate_cmd(
     from qdlab.compute import mapper
 
     res = calibrate(load_scenario(scenario), measured, params=param or None, starts=starts,
-                    map_fn=mapper(scheduler or "serial", "calibrating (multi-start)"))
+                    refine=refine, map_fn=mapper(scheduler or "serial", "calibrating (multi-start)"))
 
     def render(_: dict[str, Any]) -> None:
         from qdlab.console import out_console
