@@ -7,7 +7,9 @@
 2. **Idempotent re-run** — saving an unchanged experiment again (a fingerprint look-up) vs the first save.
 3. **Whole job** — ``qdlab run`` on ``examples/overgrowth-1010nm`` with the analyses in local worker
    processes vs ``--scheduler serial``: the ratio is the parallel speed-up on this machine.
-4. **Commands a user waits for** — ``qdlab --help`` in a new process, and one plan (seeds at 1010 nm to
+4. **First run after installing** — ``qdlab run`` in a new process with an empty numba cache (every
+   compiled kernel compiles) vs a new process that loads them from the cache.
+5. **Commands a user waits for** — ``qdlab --help`` in a new process, and one plan (seeds at 1010 nm to
    1150 nm, as ``qdlab plan``, in-process and warm).
 
 Run: ``.venv/bin/python benchmarks/bench_pipeline.py [--skip-run]``.
@@ -118,6 +120,30 @@ def bench_run() -> None:
            reference=times["serial"], reference_name="--scheduler serial", target=10.0)
 
 
+def bench_cold_run() -> None:
+    """``qdlab run`` in a new process with an empty numba cache (every kernel compiles: the first run after
+    installing) against a new process that loads the compiled kernels from the cache."""
+    import os
+    import subprocess
+    import sys
+
+    exe = Path(sys.executable).with_name("qdlab")
+    example = ROOT / "examples" / "overgrowth-1010nm"
+    times = {}
+    for kind in ("cached", "cold"):
+        with tempfile.TemporaryDirectory() as d:
+            env = dict(os.environ)
+            if kind == "cold":
+                env["NUMBA_CACHE_DIR"] = str(Path(d) / "numba-cache")  # empty: everything compiles
+            t0 = time.perf_counter()
+            subprocess.run([str(exe), "run", str(example), "--db", f"sqlite:///{d}/lab.sqlite", "--out", d],
+                           env=env, capture_output=True, check=True)
+            times[kind] = time.perf_counter() - t0
+    print(f"qdlab run, new process: empty numba cache {times['cold']:.1f} s, cached kernels {times['cached']:.1f} s")
+    record("pipeline", "qdlab run examples/overgrowth-1010nm, new process, empty numba cache (compiles every kernel)",
+           times["cold"], "s", reference=times["cached"], reference_name="new process, cached kernels", target=60.0)
+
+
 def bench_commands() -> None:
     import subprocess
     import sys
@@ -151,6 +177,7 @@ def main() -> None:
     bench_record()
     if not args.skip_run:
         bench_run()
+        bench_cold_run()
         bench_commands()
 
 
