@@ -298,7 +298,15 @@ def isotope_envelope(
     np.exp(fp, out=fp)
     v[nf:] *= fp
     pq = np.fft.irfft(v.reshape(2, nf), plan.nfft)
-    return _binned(plan.hill, plan.charge, plan.base, pq[0, :plan.span], pq[1, :plan.span], min_probability)
+    # as _binned, inline (this function is called per candidate by the MS envelope score)
+    prob = pq[0, :plan.span]
+    idx = (prob > prob.max() * max(min_probability, 1e-14)).nonzero()[0]
+    p = prob[idx]
+    mass = pq[1, idx]
+    mass /= p
+    mass -= plan.charge * _ELECTRON_MASS_DA
+    idx += plan.base
+    return IsotopeEnvelope(formula=plan.hill, nominal_mass=idx, mass_da=mass, probability=p, charge=plan.charge)
 
 
 __all__ = ["IsotopeEnvelope", "isotope_envelope"]

@@ -20,7 +20,11 @@ of neighbouring peaks are explained by :mod:`qdlab.ms.spacing`.
 
 Enumeration (:mod:`qdlab.ms.compose`): the compositions of all blocks but the heaviest are built once, sorted by mass, and every
 (peak, adduct, charge, count of the heaviest block) is a ``searchsorted`` window into that table, so
-1,000 peaks cost a few vectorised numpy calls.
+1,000 peaks cost a few vectorised numpy calls. Scoring runs over blocks of whole peaks (~32k candidates,
+the temporaries stay in cache) and keeps only the log-scores; a candidate's terms are evaluated again,
+by the same code (:meth:`_HitTable.evaluate`), when it is built. The best ``max_candidates`` of a peak
+are taken from the candidates within ``series_score_window`` of its best (a full sort only where there
+are fewer).
 
 Examples
 --------
@@ -266,7 +270,11 @@ def _near_best(log_score: NDArray[np.float64], bounds: NDArray[np.int64], per_pe
 def _by_peak_best_first(log_score: NDArray[np.float64], sel: NDArray[np.int64],
                         q_sel: NDArray[np.int64]) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
     """``sel`` and its peaks ``q_sel`` ordered by peak, then best first (ties: by index, as a stable sort)."""
-    order = np.argsort(-log_score[sel], kind="stable")
+    key = -log_score[sel]
+    order = np.argsort(key)  # introsort; equals the stable order unless two keys are equal
+    k = key[order]
+    if np.any(k[1:] == k[:-1]):
+        order = np.argsort(key, kind="stable")
     q = q_sel[order]
     if q.size and q.max() < 2**15:  # numpy's stable sort of int16 is a radix sort
         q = q.astype(np.int16)
