@@ -141,3 +141,55 @@ def test_envelope_properties_of_the_paper_fragment():
     # charge removes electrons and divides m/z
     z2 = isotope_envelope("Cd32P20(OA)5", charge=2)
     assert z2.mz.max() == pytest.approx((env.mass_da.max() - 2 * 5.48579909065e-4) / 2, rel=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("formula", "kwargs"),
+    [
+        ("Cd32P20(OA)5", {}),
+        ("Cd53P33(OA)9+", {}),
+        ("Cd10P6(OA)2", {"charge": 2}),
+        ("Cd", {}),
+        ("P", {}),  # one isotope: a single bin
+        ("CH2Br2", {}),  # isotopes two mass units apart: the odd bins are nearly empty
+        ("Sn20Cl40", {"min_probability": 1e-4}),
+        ("H1000", {}),
+        ("In37P20(OA)51", {}),
+    ],
+)
+def test_envelope_fast_path_equals_direct_product(formula, kwargs):
+    """The cached log-spectrum path (one exp, one inverse FFT) reproduces the per-element power path."""
+    from qdlab.chem.isotopes import _envelope_direct, _plan_for_text
+
+    plan = _plan_for_text(formula, kwargs.get("charge"))
+    assert plan.spectra is not None  # the fast path is taken
+    fast = isotope_envelope(formula, **kwargs)
+    ref = _envelope_direct(plan.formula, plan.charge, kwargs.get("min_probability", 1e-9))
+    assert fast.formula == ref.formula and fast.charge == ref.charge
+    np.testing.assert_array_equal(fast.nominal_mass, ref.nominal_mass)
+    np.testing.assert_allclose(fast.probability, ref.probability, rtol=0, atol=1e-14)
+    core = ref.probability > 1e-6 * ref.probability.max()  # tail bins' mean masses are round-off (~1e-4 Da)
+    np.testing.assert_allclose(fast.mass_da[core], ref.mass_da[core], rtol=0, atol=1e-5)
+    # a Formula object goes through the same cached plan
+    again = isotope_envelope(parse_formula(formula), **kwargs)
+    np.testing.assert_array_equal(again.probability, fast.probability)
+
+
+def test_envelope_fft_length_is_the_smallest_5_smooth_length():
+    from qdlab.chem.isotopes import _fast_len
+
+    def smooth(m: int) -> bool:
+        for f in (2, 3, 5):
+            while m % f == 0:
+                m //= f
+        return m == 1
+
+    for n in range(2, 3000):
+        assert _fast_len(n) == next(m for m in range(n, 2 * n + 1) if smooth(m))
+
+
+def test_envelope_of_the_empty_formula_uses_the_direct_path():
+    from qdlab.chem.formula import Formula
+
+    env = isotope_envelope(Formula({}))
+    assert env.nominal_mass.tolist() == [0] and env.probability.tolist() == [1.0]

@@ -182,3 +182,30 @@ def test_named_block_set():
     assert res.target_ratio == {"In": 1.0, "P": 1.0}
     assert [b["name"] for b in res.blocks] == ["In", "P", "C8H7O2"]
     assert entry["formula"] + "+" in res.peaks[0].formulas()
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {},  # series on: the best 10 come from the rescored candidates near each peak's best
+        {"series": False},
+        {"scoring": {"series_score_window": 0.0}},  # only the best is "near": every other peak takes the full sort
+        {"target_ratio": {"Cd": 3, "P": 2, "OA": 1}},  # the heaviest block in the ratio: per-hit stoichiometry
+        {"min_counts": {"Cd": 5, "OA": 1}, "adducts": "none,Na", "charges": [1, 2]},
+    ],
+)
+def test_best_k_equal_the_full_ranking(options):
+    """The vectorised best-k selection and the block-wise scores agree with the straightforward per-peak sort."""
+    rng = np.random.default_rng(3)
+    mz = np.sort(rng.uniform(800.0, 6000.0, 40))
+    kw = {"tolerance_da": 1.5, **options}
+    top = assign_masses(mz, max_candidates=7, **kw)
+    full = assign_masses(mz, **kw)
+    for a, b in zip(top.peaks, full.peaks, strict=True):
+        assert a.n_candidates == b.n_candidates
+        assert [c.to_dict() for c in a.candidates] == [c.to_dict() for c in b.candidates[:7]]
+        for c in b.candidates:  # the terms re-evaluated for a candidate add up to its stored log-score
+            t = c.terms
+            assert ((t["mass"] + t["stoichiometry"]) + t["charge"]) + t["series"] == c.log_score
+        if b.candidates:
+            assert sum(c.score for c in b.candidates) == pytest.approx(1.0)

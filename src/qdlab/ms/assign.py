@@ -20,7 +20,11 @@ of neighbouring peaks are explained by :mod:`qdlab.ms.spacing`.
 
 Enumeration (:mod:`qdlab.ms.compose`): the compositions of all blocks but the heaviest are built once, sorted by mass, and every
 (peak, adduct, charge, count of the heaviest block) is a ``searchsorted`` window into that table, so
-1,000 peaks cost a few vectorised numpy calls.
+1,000 peaks cost a few vectorised numpy calls. Scoring runs over blocks of whole peaks (~32k candidates,
+the temporaries stay in cache) and keeps only the log-scores; a candidate's terms are evaluated again,
+by the same code (:meth:`_HitTable.evaluate`), when it is built. The best ``max_candidates`` of a peak
+are taken from the candidates within ``series_score_window`` of its best (a full sort only where there
+are fewer).
 
 Examples
 --------
@@ -47,8 +51,8 @@ from qdlab.data.errors import InputError
 from qdlab.data.types import Result
 from qdlab.ms.compose import (
     Block,
-    _enumerate,
-    _Hits,
+    _Windows,
+    _windows,
     composition_text,
     enumerate_compositions,
     ion_text,
@@ -58,6 +62,8 @@ from qdlab.ms.config import adduct_table, block_sets, default
 from qdlab.ms.spacing import explain_spacings
 from qdlab.signal import half_max_width
 from qdlab.units import constant
+
+_CHUNK = 32_768  # hits scored per block (the per-hit temporaries of a block fit in L2)
 
 
 @dataclass(frozen=True, eq=False)
@@ -157,20 +163,136 @@ def _adduct_mass(spec: Mapping[str, Any], z: int, table: str) -> float:
 
 
 @dataclass(frozen=True, eq=False)
+class _HitTable:
+    """The candidates of one assign_masses call, stored per enumeration pair (peak, adduct-charge, count of the
+    heaviest block) and per composition-grid row; the per-hit terms are evaluated on demand.
+
+    :meth:`evaluate` is the one definition of a hit's score: it is run block by block over all hits (keeping
+    only the log-score) and again for the few hits that become candidates, with the same operations in the
+    same order, so both give identical numbers.
+    """
+
+    windows: _Windows
+    # per pair
+    off: NDArray[np.int64]  # grid row = off + hit index
+    nmh: NDArray[np.float64]  # n_heavy * m_heavy
+    cm: NDArray[np.float64]  # adduct mass
+    ze: NDArray[np.float64]  # z * m_e
+    zf: NDArray[np.float64]  # z
+    obs: NDArray[np.float64]  # observed m/z
+    den: NDArray[np.float64]  # sigma of the mass error
+    qz: NDArray[np.int64]  # q - z - fq_grid[row], offset into charge_tab
+    fq: NDArray[np.int64]  # formal charge less that of the grid row
+    add: NDArray[np.int64]  # adduct index
+    z: NDArray[np.int64]  # charge
+    # per grid row, and tables
+    stoich_grid: NDArray[np.float64] | None  # None: the heavy block is in the target ratio
+    fq_grid: NDArray[np.int64]
+    charge_tab: NDArray[np.float64]
+    ratio: tuple[list[int], NDArray[np.float64], float]  # block indices, target, sigma (stoichiometry term)
+
+    def pair_of(self, sel: NDArray[np.int64]) -> NDArray[np.int64]:
+        """Enumeration pair of the selected hits."""
+        return self.windows.pair_of(sel)
+
+    def counts(self, sel: NDArray[np.int64], pair: NDArray[np.int64] | None = None) -> NDArray[np.int32]:
+        """Count vectors (hits x blocks) of the selected hits."""
+        pair = self.pair_of(sel) if pair is None else pair
+        return self._counts(self.off[pair] + sel, (self.windows.pair_n + self.windows.cmin_heavy)[pair])
+
+    def _counts(self, g: NDArray[np.int64], nh: NDArray[np.int64]) -> NDArray[np.int32]:
+        w = self.windows
+        out = np.empty((g.size, len(w.rest) + 1), dtype=np.int32)
+        if w.rest:
+            out[:, list(w.rest)] = w.grid_counts[g]
+        out[:, w.heavy] = nh
+        return out
+
+    def evaluate(self, hit: NDArray[np.int64], spread: Any) -> tuple[NDArray[np.float64], ...]:
+        """``(m/z, error, mass term, stoichiometry term, charge term, log-score)`` of the given hits.
+
+        ``spread(a)`` maps a per-pair array to the hits (``np.repeat`` over a block of pairs, or a gather).
+        """
+        g = spread(self.off)
+        g += hit
+        # m/z = (grid mass + n_heavy m_heavy + base + m_adduct - z m_e) / z, evaluated in this order
+        x = np.take(self.windows.gmass, g, mode="clip")
+        x += spread(self.nmh)
+        if self.windows.base:
+            x += self.windows.base
+        x += spread(self.cm)
+        x -= spread(self.ze)
+        x /= spread(self.zf)
+        err = spread(self.obs)
+        err -= x
+        t_mass = err / spread(self.den)
+        np.square(t_mass, out=t_mass)
+        t_mass *= -0.5
+        if self.stoich_grid is not None:
+            t_stoich = np.take(self.stoich_grid, g, mode="clip")
+        else:
+            idx, target, sigma = self.ratio
+            nh = spread(self.windows.pair_n + self.windows.cmin_heavy)
+            t_stoich = -0.5 * (_clr_distance(self._counts(g, nh), idx, target) / sigma) ** 2
+        qi = np.take(self.fq_grid, g, mode="clip")
+        qi += spread(self.qz)
+        t_charge = np.take(self.charge_tab, qi, mode="clip")
+        log_score = t_mass + t_stoich
+        log_score += t_charge
+        return x, err, t_mass, t_stoich, t_charge, log_score
+
+    def at(self, sel: NDArray[np.int64]) -> tuple[NDArray[np.float64], ...]:
+        """:meth:`evaluate` at the selected hits."""
+        pair = self.pair_of(sel)
+        return self.evaluate(sel, lambda a: a[pair])
+
+
+def _peak_blocks(bounds: NDArray[np.int64], pair_peak: NDArray[np.int64]) -> list[tuple[int, int, int, int, int, int]]:
+    """Blocks of whole peaks with about ``_CHUNK`` hits each: ``(peak0, peak1, pair0, pair1, hit0, hit1)``."""
+    n_tot = int(bounds[-1])
+    cuts = np.searchsorted(bounds, np.arange(0, n_tot, _CHUNK), side="right") - 1  # peak holding each cut hit
+    k_cuts = [*dict.fromkeys(cuts.tolist()), bounds.size - 1]
+    p_cuts = np.searchsorted(pair_peak, k_cuts).tolist()
+    h_cuts = bounds[k_cuts].tolist()
+    return [(k_cuts[j], k_cuts[j + 1], p_cuts[j], p_cuts[j + 1], h_cuts[j], h_cuts[j + 1]) for j in range(len(k_cuts) - 1)]
+
+
+def _near_best(log_score: NDArray[np.float64], bounds: NDArray[np.int64], per_peak_n: NDArray[np.int64],
+               window: float) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+    """Hits within ``window`` log units of their peak's best, and their peaks; by peak, best first (stable)."""
+    nonempty = per_peak_n > 0
+    best = np.full(per_peak_n.size, -np.inf)
+    best[nonempty] = np.maximum.reduceat(log_score, bounds[:-1][nonempty])
+    sel = np.flatnonzero(log_score >= np.repeat(best - window, per_peak_n))
+    return _by_peak_best_first(log_score, sel, np.searchsorted(bounds, sel, side="right") - 1)
+
+
+def _by_peak_best_first(log_score: NDArray[np.float64], sel: NDArray[np.int64],
+                        q_sel: NDArray[np.int64]) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+    """``sel`` and its peaks ``q_sel`` ordered by peak, then best first (ties: by index, as a stable sort)."""
+    key = -log_score[sel]
+    order = np.argsort(key)  # introsort; equals the stable order unless two keys are equal
+    k = key[order]
+    if np.any(k[1:] == k[:-1]):
+        order = np.argsort(key, kind="stable")
+    q = q_sel[order]
+    if q.size and q.max() < 2**15:  # numpy's stable sort of int16 is a radix sort
+        q = q.astype(np.int16)
+    order = order[np.argsort(q, kind="stable")]
+    return sel[order], q_sel[order]
+
+
+@dataclass(frozen=True, eq=False)
 class _Shared:
     """Scored arrays of one assign_masses call, shared by its peaks' lazily built candidates."""
 
     blocks: tuple[Block, ...]
     tables: tuple[str, ...]
     adduct_names: tuple[str, ...]
-    hits: _Hits
-    err: NDArray[np.float64]
-    mz_theo: NDArray[np.float64]
-    add_i: NDArray[np.int64]
-    z_i: NDArray[np.int64]
-    fq: NDArray[np.int64]
-    log_score: NDArray[np.float64]
-    terms: tuple[tuple[str, NDArray[np.float64]], ...]
+    hits: _HitTable
+    log_score: NDArray[np.float64]  # final (all terms)
+    t_env: NDArray[np.float64] | None  # envelope term of every hit (None: 0)
+    series_at: tuple[NDArray[np.int64], NDArray[np.float64]] | None  # hits with a series term (sorted), the term
     bmass_mat: NDArray[np.float64]
     add_mass: dict[tuple[int, int], NDArray[np.float64]]
     add_copies: dict[tuple[int, int], int]
@@ -182,8 +304,18 @@ class _Shared:
     isobar_top: int
 
     def candidate(self, c: int, rank: int, mz_obs: float, tol: float, lse: float) -> Candidate:
-        cnt = self.hits.counts(np.array([c]))[0].astype(np.int64)
-        ai, z = int(self.add_i[c]), int(self.z_i[c])
+        h = self.hits
+        sel = np.array([c])
+        pair = h.pair_of(sel)
+        cnt = h.counts(sel, pair)[0].astype(np.int64)
+        mz_theo, err, t_mass, t_stoich, t_charge, _ = (float(v[0]) for v in h.at(sel))
+        t_series = 0.0
+        if self.series_at is not None:
+            j = int(np.searchsorted(self.series_at[0], c))
+            if j < self.series_at[0].size and self.series_at[0][j] == c:
+                t_series = float(self.series_at[1][j])
+        pr = int(pair[0])
+        ai, z = int(h.add[pr]), int(h.z[pr])
         a = self.adduct_names[ai]
         copies = self.add_copies[(ai, z)]
         mt = (cnt @ self.bmass_mat + self.add_mass[(ai, z)] - z * self.e_mass) / z
@@ -192,16 +324,17 @@ class _Shared:
             new = cnt[None, :] + self.ex_vec
             ok = np.all(new >= self.cmin, axis=1) & np.all(new <= self.cmax, axis=1) & (new.sum(axis=1) > 0)
             for v, dm in zip(new[ok], self.ex_dm[ok], strict=True):
-                m_alt = float(self.mz_theo[c] + dm / z)
+                m_alt = float(mz_theo + dm / z)
                 alts.append({"formula": ion_text(composition_text(self.blocks, v), a, copies, z), "mass_da": m_alt,
                              "error_da": mz_obs - m_alt, "within_tolerance": bool(abs(mz_obs - m_alt) <= tol)})
         return Candidate(
             formula=ion_text(composition_text(self.blocks, cnt), a, copies, z),
             counts={b.name: int(n) for b, n in zip(self.blocks, cnt, strict=True)},
-            adduct=a, charge=z, mass_da=float(self.mz_theo[c]), error_da=float(self.err[c]),
+            adduct=a, charge=z, mass_da=mz_theo, error_da=err,
             score=float(np.exp(self.log_score[c] - lse)), log_score=float(self.log_score[c]),
-            terms={name: float(arr[c]) for name, arr in self.terms},
-            formal_charge=int(self.fq[c]), masses_by_table={t: float(m) for t, m in zip(self.tables, mt, strict=True)},
+            terms={"mass": t_mass, "stoichiometry": t_stoich, "charge": t_charge,
+                   "envelope": 0.0 if self.t_env is None else float(self.t_env[c]), "series": t_series},
+            formal_charge=int(h.fq_grid[h.off[pr] + c] + h.fq[pr]), masses_by_table={t: float(m) for t, m in zip(self.tables, mt, strict=True)},
             near_isobaric=tuple(alts),
         )
 
@@ -266,6 +399,20 @@ def _exchange_vectors(block_masses: NDArray[np.float64], window_da: float, max_u
             out.append((arr, dm))
     out.sort(key=lambda p: (int(np.abs(p[0]).sum()), abs(p[1])))
     return out
+
+
+@functools.lru_cache(maxsize=64)
+def _exchange_table(block_masses: tuple[float, ...], window_da: float,
+                    max_units: int) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
+    """:func:`_exchange_vectors` and their opposites as arrays (exchange x blocks, mass shifts), read-only."""
+    exchanges = _exchange_vectors(np.asarray(block_masses), window_da, max_units)
+    ex_vec = np.asarray([v for v, _ in exchanges], dtype=np.int64).reshape(-1, len(block_masses))
+    ex_dm = np.asarray([dm for _, dm in exchanges], dtype=float)
+    ex_vec = np.concatenate([ex_vec, -ex_vec])
+    ex_dm = np.concatenate([ex_dm, -ex_dm])
+    ex_vec.flags.writeable = False
+    ex_dm.flags.writeable = False
+    return ex_vec, ex_dm
 
 
 def _instrument_profile(env_mz: NDArray[np.float64], env_p: NDArray[np.float64], x: NDArray[np.float64], sigma: float) -> NDArray[np.float64]:
@@ -440,45 +587,72 @@ def assign_masses(
     cmax_a = np.asarray(cmax, dtype=np.int64)
     cmin_a = np.asarray(cmin, dtype=np.int64)
     n_peaks, n_combos = mz_obs.size, len(combos)
-    # one enumeration over (peak, adduct-charge) queries in peak-major order: hits come out grouped by peak
+    # one enumeration over (peak, adduct-charge) queries in peak-major order: hits come out grouped by peak,
+    # as windows of the composition grid, one per "pair" (peak, adduct-charge, count of the heaviest block).
+    # Per-hit arrays are built from per-pair values with the floating-point operations of a per-hit
+    # evaluation, in the same order (so the scores do not depend on this layout).
     targets = np.stack([t for _, _, _, t in combos], axis=1).ravel()
     tols = np.stack([z * tol for _, z, _, _ in combos], axis=1).ravel()
-    hits_q = _enumerate(targets, tols, bm, cmax_a, cmin_a)
-    BLK = hits_q.q % n_combos
-    Q = hits_q.q // n_combos
-    per_peak_n = np.bincount(Q, minlength=n_peaks)
+    win = _windows(targets, tols, bm, cmax_a, cmin_a)
+    reps = win.hits
+    pair_peak = win.pair_q // n_combos
+    pair_combo = win.pair_q % n_combos
+    per_peak_n = np.bincount(pair_peak, weights=reps, minlength=n_peaks).astype(np.int64)
     bounds = np.concatenate([[0], np.cumsum(per_peak_n)])
     n_tot = int(bounds[-1])
-    G, NH = hits_q.gidx, hits_q.n_heavy
     combo_m = np.asarray([c[2] for c in combos])
     combo_zf = np.asarray([float(c[1]) for c in combos])
-    mz_theo = (hits_q.mass + combo_m[BLK] - combo_zf[BLK] * e_mass) / combo_zf[BLK]
-    hits = _Hits(Q, G, NH, mz_theo, hits_q.grid_counts, hits_q.heavy, hits_q.rest)
     combo_add = np.asarray([c[0] for c in combos], dtype=np.int64)
     combo_z = np.asarray([c[1] for c in combos], dtype=np.int64)
-    add_i = combo_add[BLK]
-    z_i = combo_z[BLK]
-    err = mz_obs[Q] - mz_theo
 
     # intrinsic terms; stoichiometry and formal charge are computed per grid row, then gathered
-    gcounts = hits.grid_counts
-    rest, heavy = list(hits.rest), hits.heavy
-    t_mass = -0.5 * (err / (cfg["mass_sigma_fraction"] * tol[Q])) ** 2
+    gcounts = win.grid_counts
+    rest, heavy = list(win.rest), win.heavy
+    stoich_grid: NDArray[np.float64] | None = None  # per grid row, when the heavy block is not in the ratio
     if ratio_idx and heavy not in ratio_idx:
         cols = [rest.index(j) for j in ratio_idx]
-        t_stoich = (-0.5 * (_clr_distance(gcounts[:, cols], list(range(len(cols))), ratio_t)
-                            / cfg["stoichiometry_sigma"]) ** 2)[G]
-    elif ratio_idx:
-        t_stoich = -0.5 * (_clr_distance(hits.counts(), ratio_idx, ratio_t) / cfg["stoichiometry_sigma"]) ** 2
-    else:
-        t_stoich = np.zeros(n_tot)
+        stoich_grid = -0.5 * (_clr_distance(gcounts[:, cols], list(range(len(cols))), ratio_t)
+                              / cfg["stoichiometry_sigma"]) ** 2
+    elif not ratio_idx:
+        stoich_grid = np.zeros(gcounts.shape[0])
     add_charge = np.asarray([1 if known[a]["per_charge"] and known[a]["formula"] else 0 for a in add_names])
     fq_grid = (gcounts.astype(np.int64) @ bq[rest].astype(np.int64)) if rest else np.zeros(gcounts.shape[0], np.int64)
-    fq = fq_grid[G] + int(bq[heavy]) * NH + add_charge[add_i] * z_i
-    t_charge = -0.5 * ((fq - z_i) / cfg["charge_sigma"]) ** 2
-    log_score = t_mass + t_stoich + t_charge
-    t_env = np.zeros(n_tot)
-    t_series = np.zeros(n_tot)
+    # formal charge q = q(grid row) + q_heavy n_heavy + adduct charges (integers: any order is exact)
+    pair_z = combo_z[pair_combo]
+    pair_fq = int(bq[heavy]) * (win.pair_n + win.cmin_heavy) + add_charge[combo_add[pair_combo]] * pair_z
+    pair_qz = pair_fq - pair_z  # q - z = fq_grid[row] + pair_qz
+    # the charge term takes few integer values: a table of -0.5 ((q - z) / sigma)^2, computed as per hit
+    q_lo = int(fq_grid.min(initial=0)) + int(pair_qz.min(initial=0))
+    q_hi = int(fq_grid.max(initial=0)) + int(pair_qz.max(initial=0))
+    charge_tab = np.arange(q_lo, q_hi + 1) / cfg["charge_sigma"]
+    np.square(charge_tab, out=charge_tab)
+    charge_tab *= -0.5
+    hits = _HitTable(
+        win, off=win.lo - win.starts, nmh=win.pair_n * win.mh, cm=combo_m[pair_combo], ze=combo_zf[pair_combo] * e_mass,
+        zf=combo_zf[pair_combo], obs=mz_obs[pair_peak], den=cfg["mass_sigma_fraction"] * tol[pair_peak],
+        qz=pair_qz - q_lo, fq=pair_fq, add=combo_add[pair_combo], z=pair_z, stoich_grid=stoich_grid, fq_grid=fq_grid,
+        charge_tab=charge_tab, ratio=(ratio_idx, ratio_t, cfg["stoichiometry_sigma"]))
+
+    # log-scores of all hits, block by block (whole peaks, ~_CHUNK hits: the temporaries stay in cache);
+    # on the way, the candidates within `window` of their peak's best (as _near_best)
+    window = float(cfg["series_score_window"])
+    log_score = np.empty(n_tot)
+    near_parts: list[NDArray[np.int64]] = []
+    for k0, k1, p0, p1, h0, h1 in (blocks_ := _peak_blocks(bounds, pair_peak)):
+        r = reps[p0:p1]
+        ls = log_score[h0:h1]
+        ls[:] = hits.evaluate(np.arange(h0, h1), lambda a, p0=p0, p1=p1, r=r: np.repeat(a[p0:p1], r))[-1]
+        n_b = per_peak_n[k0:k1]
+        ne = n_b > 0
+        best_b = np.maximum.reduceat(ls, bounds[k0:k1][ne] - h0)
+        near_parts.append(np.flatnonzero(ls >= np.repeat(best_b - window, n_b[ne])) + h0)
+    near_pre = None
+    if profiles is None and n_tot:
+        sel = np.concatenate(near_parts)
+        q_sel = np.searchsorted(bounds, sel, side="right") - 1
+        near_pre = _by_peak_best_first(log_score, sel, q_sel)
+    t_env: NDArray[np.float64] | None = None
+    series_at: tuple[NDArray[np.int64], NDArray[np.float64]] | None = None  # rescored hits (sorted), their bonus
 
     def ranked(i: int, k: int | None = None) -> NDArray[np.int64]:
         """Candidates of peak i (global indices), best first (only the best k when given)."""
@@ -495,6 +669,7 @@ def assign_masses(
 
         res = float(resolution or cfg["instrument_resolution"])
         n_top = int(cfg["envelope_top"])
+        t_env = np.zeros(n_tot)
         for i in range(mz_obs.size):
             prof = profiles[i]
             if prof is None or bounds[i + 1] == bounds[i]:
@@ -504,16 +679,17 @@ def assign_masses(
             if x.size < 3 or not np.any(y > 0):
                 continue
             top = ranked(i, n_top)
+            top_pair = hits.pair_of(top)
             vals = []
-            for c, cnt in zip(top, hits.counts(top), strict=True):
+            for cnt, ai, z in zip(hits.counts(top, top_pair), hits.add[top_pair], hits.z[top_pair], strict=True):
                 f = Formula({})
                 for b, n in zip(blk, cnt, strict=True):
                     if n:
                         f = f + b.formula * int(n)
-                spec = known[add_names[add_i[c]]]
+                spec = known[add_names[ai]]
                 if spec["formula"]:
-                    f = f + parse_formula(spec["formula"]) * int(z_i[c] if spec["per_charge"] else 1)
-                env = isotope_envelope(f.with_charge(int(z_i[c])))
+                    f = f + parse_formula(spec["formula"]) * int(z if spec["per_charge"] else 1)
+                env = isotope_envelope(f.with_charge(int(z)))
                 s_da = max(float(np.mean(x)) / (res * 2.3548200450309493), 1e-3)
                 pred = _instrument_profile(env.mz, env.probability, x, s_da)
                 cos = float(pred @ y / (np.linalg.norm(pred) * np.linalg.norm(y) + 1e-300))
@@ -526,6 +702,7 @@ def assign_masses(
     # series consistency with neighbouring peaks (vectorised over all peaks). Only candidates within
     # `series_score_window` log units of their peak's best are rescored: the others have relative
     # probability < exp(-window), and a bonus <= series_weight cannot change that.
+    near: tuple[NDArray[np.int64], NDArray[np.int64]] | None = None  # (hits, their peaks) near each peak's best
     if series and n_peaks > 1 and cfg["series_weight"] and n_tot:
         order = np.argsort(mz_obs, kind="stable")
         close = np.abs(np.diff(mz_obs[order])) <= cfg["series_window_da"]
@@ -534,55 +711,87 @@ def assign_masses(
         left[order[1:][close]] = order[:-1][close]
         right[order[:-1][close]] = order[1:][close]
         nonempty = per_peak_n > 0
-        best = np.full(n_peaks, -np.inf)
-        best[nonempty] = np.maximum.reduceat(log_score, bounds[:-1][nonempty])
-        sel = np.nonzero(log_score >= best[Q] - float(cfg["series_score_window"]))[0]
-        sel = sel[np.lexsort((-log_score[sel], Q[sel]))]  # by peak, best first
-        q_sel = Q[sel]
+        sel, q_sel = near_pre or _near_best(log_score, bounds, per_peak_n, window)  # by peak, best first
         first = np.searchsorted(q_sel, np.arange(n_peaks))
         k_top = int(cfg["series_top"])
         rank_in_peak = np.arange(sel.size) - first[q_sel]
         top_mask = rank_in_peak < k_top
-        tops = np.full((n_peaks, k_top, len(blk)), -(10**6), dtype=np.int64)  # sentinel: never "close"
-        tops[q_sel[top_mask], rank_in_peak[top_mask]] = hits.counts(sel[top_mask])
         own = hits.counts(sel).astype(np.int64)
+        tops = np.full((k_top, len(blk), n_peaks), -(10**6), dtype=np.int64)  # sentinel: never "close"
+        tops.transpose(2, 0, 1)[q_sel[top_mask], rank_in_peak[top_mask]] = own[top_mask]
+        own = own.T.copy()  # blocks x selected: contiguous columns
         ok = np.zeros(sel.size)
         n_nb = np.zeros(sel.size)
         for nb in (left, right):
             j = nb[q_sel]
             has = (j >= 0) & nonempty[np.maximum(j, 0)]
-            d = np.abs(own[has][:, None, :] - tops[j[has]]).sum(axis=2).min(axis=1)
+            o = own[:, has]
+            nbt = tops[:, :, j[has]]  # top rank x block x selected
+            # L1 distance to the closest of the neighbour's top candidates, one (rank, block) column at a time
+            d = None
+            for r in range(k_top):
+                dr = np.abs(o[0] - nbt[r, 0])
+                for b in range(1, o.shape[0]):
+                    dr += np.abs(o[b] - nbt[r, b])
+                d = dr if d is None else np.minimum(d, dr, out=d)
             ok[has] += d <= cfg["series_step_units"]
             n_nb += has
-        t_series[sel] = np.where(n_nb > 0, cfg["series_weight"] * ok / np.maximum(n_nb, 1), 0.0)
-        log_score = log_score + t_series
+        bonus = np.where(n_nb > 0, cfg["series_weight"] * ok / np.maximum(n_nb, 1), 0.0)
+        log_score[sel] += bonus  # the others get + 0
+        o = np.argsort(sel)
+        series_at = sel[o], bonus[o]
+        if window >= 0 and cfg["series_weight"] > 0:
+            # a non-negative bonus on these only: they still rank above every other candidate of their peak
+            near = _by_peak_best_first(log_score, sel, q_sel)  # re-rank by the final scores
+    elif window >= 0:
+        near = near_pre  # final scores = pre-series scores
 
-    exchanges = _exchange_vectors(bm, float(cfg["isobar_window_da"]), int(cfg["isobar_max_units"]))
-    ex_vec = np.asarray([v for v, _ in exchanges], dtype=np.int64).reshape(-1, len(blk))
-    ex_dm = np.asarray([dm for _, dm in exchanges], dtype=float)
-    ex_vec = np.concatenate([ex_vec, -ex_vec])
-    ex_dm = np.concatenate([ex_dm, -ex_dm])
+    # normalisation (log-sum-exp per peak) and the kept candidates of each peak
+    lse = np.zeros(n_peaks)
+    nonempty = per_peak_n > 0
+    for k0, k1, _, _, h0, h1 in blocks_:
+        ls = log_score[h0:h1]
+        n_b = per_peak_n[k0:k1]
+        ne = n_b > 0
+        b_ne = bounds[k0:k1][ne] - h0
+        m = np.maximum.reduceat(ls, b_ne)
+        e = ls - np.repeat(m, n_b[ne])
+        # most e are far below -745, where exp is exactly 0 but takes libm's slow underflow path: skip them
+        live = np.flatnonzero(e > -750.0)
+        w = np.zeros(h1 - h0)
+        w[live] = np.exp(e[live])
+        # per-peak np.sum (pairwise summation), not np.add.reduceat (sequential): the same rounding as before
+        b_end = [*b_ne[1:].tolist(), h1 - h0]
+        sums = np.array([w[b0:b1].sum() for b0, b1 in zip(b_ne.tolist(), b_end, strict=True)])
+        lse[k0:k1][ne] = m + np.log(sums)
+    keep_of: list[NDArray[np.int64] | None] = [None] * n_peaks
+    if max_candidates is not None and max_candidates >= 1 and n_tot:
+        # the best k of a peak lie among the candidates near its best, when there are k of them
+        k = int(max_candidates)
+        if near is None:
+            near = _near_best(log_score, bounds, per_peak_n, max(window, 0.0))
+        cnt = np.bincount(near[1], minlength=n_peaks)
+        first = np.cumsum(cnt) - cnt
+        need = np.minimum(per_peak_n, k)
+        for i in np.flatnonzero(need <= cnt).tolist():
+            keep_of[i] = near[0][first[i]:first[i] + need[i]]
+    exchanges = _exchange_table(tuple(bm.tolist()), float(cfg["isobar_window_da"]), int(cfg["isobar_max_units"]))
     shared = _Shared(
-        blocks=blk, tables=tuple(tables), adduct_names=tuple(add_names), hits=hits, err=err, mz_theo=mz_theo,
-        add_i=add_i, z_i=z_i, fq=fq, log_score=log_score,
-        terms=(("mass", t_mass), ("stoichiometry", t_stoich), ("charge", t_charge), ("envelope", t_env), ("series", t_series)),
+        blocks=blk, tables=tuple(tables), adduct_names=tuple(add_names), hits=hits, log_score=log_score,
+        t_env=t_env, series_at=series_at,
         bmass_mat=np.stack([bmass[t] for t in tables], axis=1),
         add_mass={(ai, z): np.asarray([_adduct_mass(known[a], z, t) for t in tables]) for ai, a in enumerate(add_names) for z in zs},
         add_copies={(ai, z): (z if known[a]["per_charge"] else 1) for ai, a in enumerate(add_names) for z in zs},
-        e_mass=e_mass, ex_vec=ex_vec, ex_dm=ex_dm, cmin=cmin_a, cmax=cmax_a,
+        e_mass=e_mass, ex_vec=exchanges[0], ex_dm=exchanges[1], cmin=cmin_a, cmax=cmax_a,
         isobar_top=int(cfg["isobar_top"]),
     )
     peaks: list[PeakAssignment] = []
-    for i in range(mz_obs.size):
-        keep = ranked(i, max_candidates)
-        n_i = int(bounds[i + 1] - bounds[i])
-        if n_i:
-            ls = log_score[bounds[i]:bounds[i + 1]]
-            lse = float(ls.max() + np.log(np.sum(np.exp(ls - ls.max()))))
-        else:
-            lse = 0.0
-        peaks.append(PeakAssignment(float(mz_obs[i]), float(tol[i]), n_i,
-                                    _source=(shared, keep, float(mz_obs[i]), float(tol[i]), lse)))
+    for i, (m_i, tol_i, n_i, lse_i) in enumerate(zip(mz_obs.tolist(), tol.tolist(), per_peak_n.tolist(), lse.tolist(),
+                                                     strict=True)):
+        keep = keep_of[i]
+        if keep is None:
+            keep = ranked(i, max_candidates)
+        peaks.append(PeakAssignment(m_i, tol_i, n_i, _source=(shared, keep, m_i, tol_i, lse_i)))
     return AssignmentResult(
         peaks=tuple(peaks),
         blocks=tuple({"name": b.name, "formula": b.formula.hill(), "mass_da": float(bm[j]), "formal_charge": b.formal_charge}

@@ -165,8 +165,42 @@ class _Hits:
         return out
 
 
-def _enumerate(t_in: NDArray[np.float64], tol: NDArray[np.float64], bm: NDArray[np.float64], cmax_in: NDArray[np.int64],
-               cmin: NDArray[np.int64], grid_max_mass: float | None = None) -> _Hits:
+@dataclass(frozen=True, eq=False)
+class _Windows:
+    """Enumeration before expansion: per (query, count of the heaviest block) "pair", a window of grid rows.
+
+    Only pairs with at least one hit are kept, so ``starts`` (first hit of each pair) is increasing.
+    Hits are numbered pair by pair, and within a pair by grid row (the order of :class:`_Hits`).
+    """
+
+    pair_q: NDArray[np.int64]  # query of each pair (non-decreasing)
+    pair_n: NDArray[np.int64]  # count of the heaviest block above its minimum
+    lo: NDArray[np.int64]  # first grid row of the window
+    hits: NDArray[np.int64]  # rows in the window (> 0)
+    starts: NDArray[np.int64]  # index of the pair's first hit
+    n_hits: int
+    gmass: NDArray[np.float64]  # grid masses (minimum counts excluded), sorted
+    grid_counts: NDArray[np.int32]  # grid rows x (blocks - 1), minimum counts included
+    heavy: int
+    rest: tuple[int, ...]
+    mh: float  # mass of the heaviest block
+    base: float  # mass of the minimum counts
+    cmin_heavy: int
+
+    def gidx(self) -> NDArray[np.int64]:
+        """Grid row of every hit."""
+        g = np.repeat(self.lo - self.starts, self.hits)
+        g += np.arange(self.n_hits)
+        return g
+
+    def pair_of(self, hit: NDArray[np.int64]) -> NDArray[np.int64]:
+        """Pair of each given hit."""
+        return np.searchsorted(self.starts, hit, side="right") - 1
+
+
+def _windows(t_in: NDArray[np.float64], tol: NDArray[np.float64], bm: NDArray[np.float64], cmax_in: NDArray[np.int64],
+             cmin: NDArray[np.int64], grid_max_mass: float | None = None) -> _Windows:
+    """Grid windows of every (query, count of the heaviest block) within ``tol`` of the targets ``t_in``."""
     k = bm.size
     base = float(cmin @ bm)
     t = t_in - base
@@ -189,18 +223,23 @@ def _enumerate(t_in: NDArray[np.float64], tol: NDArray[np.float64], bm: NDArray[
     tq = tol[pair_q]
     lo = np.searchsorted(gmass, resid - tq, side="left")
     hi = np.searchsorted(gmass, resid + tq, side="right")
+    if not np.any(cmin):  # grid row 0 is the all-zero composition (mass 0, sorted first): never a hit alone
+        lo[(pair_n == 0) & (lo == 0) & (hi > 0)] = 1
     hits = hi - lo
-    h_total = int(hits.sum())
-    pair_idx = np.repeat(np.arange(hits.size), hits)
+    keep = np.flatnonzero(hits > 0)
+    hits = hits[keep]
     hstarts = np.cumsum(hits) - hits
-    gidx = lo[pair_idx] + (np.arange(h_total) - hstarts[pair_idx])
-    n_heavy = pair_n[pair_idx]
-    mass = gmass[gidx] + n_heavy * mh + base
-    q = pair_q[pair_idx]
-    if not np.any(cmin) and np.any(t - tol <= 0):  # only then can the empty composition appear
-        nonempty = (gidx != 0) | (n_heavy != 0)  # grid row 0 is the all-zero composition (mass 0, sorted first)
-        q, gidx, n_heavy, mass = q[nonempty], gidx[nonempty], n_heavy[nonempty], mass[nonempty]
-    return _Hits(q, gidx, n_heavy + cmin[heavy], mass, gfull, heavy + 0, rest)
+    return _Windows(pair_q[keep], pair_n[keep], lo[keep], hits, hstarts, int(hits.sum()), gmass, gfull, heavy + 0, rest,
+                    mh, base, int(cmin[heavy]))
+
+
+def _enumerate(t_in: NDArray[np.float64], tol: NDArray[np.float64], bm: NDArray[np.float64], cmax_in: NDArray[np.int64],
+               cmin: NDArray[np.int64], grid_max_mass: float | None = None) -> _Hits:
+    w = _windows(t_in, tol, bm, cmax_in, cmin, grid_max_mass)
+    gidx = w.gidx()
+    n_heavy = np.repeat(w.pair_n, w.hits)
+    mass = w.gmass[gidx] + n_heavy * w.mh + w.base
+    return _Hits(np.repeat(w.pair_q, w.hits), gidx, n_heavy + w.cmin_heavy, mass, w.grid_counts, w.heavy, w.rest)
 
 
 def enumerate_compositions(
