@@ -634,3 +634,30 @@ def hull_metrics(v: NDArray[np.float64]) -> tuple[float, float, float]:
     if fmin == np.inf:
         fmin = np.nan
     return abs(area) / 2.0, fmax, fmin
+
+
+@njit(cache=True)
+def blur_table(
+    src: NDArray[np.float64], kern: NDArray[np.float64], j_lo: NDArray[np.intp], j_hi: NDArray[np.intp],
+    j_end: NDArray[np.intp],
+) -> NDArray[np.float64]:
+    """Banded product ``table[k, i] = sum_j src[k, j] * kern[i, j]`` of the edge-model tables.
+
+    Only ``j_lo[i] <= j < min(j_hi[i], j_end[k])`` is summed: the band of ``kern`` row ``i`` outside which the
+    Gaussian factor is negligible, and the support of ``src`` row ``k`` (zero from ``j_end[k]`` on). Replaces a
+    dense ``src @ kern.T`` whose BLAS call spent far longer starting threads than multiplying on a loaded
+    machine.
+    """
+    nk = src.shape[0]
+    ni = kern.shape[0]
+    out = np.zeros((nk, ni))
+    for k in range(nk):
+        je = j_end[k]
+        for i in range(ni):
+            a = j_lo[i]
+            b = min(j_hi[i], je)
+            acc = 0.0
+            for j in range(a, b):
+                acc += src[k, j] * kern[i, j]
+            out[k, i] = acc
+    return out
