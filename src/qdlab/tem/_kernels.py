@@ -636,28 +636,53 @@ def hull_metrics(v: NDArray[np.float64]) -> tuple[float, float, float]:
     return abs(area) / 2.0, fmax, fmin
 
 
+
+@njit(cache=True)
+def band_products(
+    rho: NDArray[np.float64], r: NDArray[np.float64], j_lo: NDArray[np.intp], j_hi: NDArray[np.intp], s2: float
+) -> NDArray[np.float64]:
+    """``rho[i] * r[j] / s2`` for ``j_lo[i] <= j < j_hi[i]``, row after row (the arguments of ``i0e`` in the
+    band of the blur kernel; see :func:`blur_table`)."""
+    n = 0
+    for i in range(rho.size):
+        n += j_hi[i] - j_lo[i]
+    out = np.empty(n)
+    m = 0
+    for i in range(rho.size):
+        for j in range(j_lo[i], j_hi[i]):
+            out[m] = rho[i] * r[j] / s2
+            m += 1
+    return out
+
+
+
 @njit(cache=True)
 def blur_table(
-    src: NDArray[np.float64], kern: NDArray[np.float64], j_lo: NDArray[np.intp], j_hi: NDArray[np.intp],
-    j_end: NDArray[np.intp],
+    src_t: NDArray[np.float64], k_first: NDArray[np.intp], rho: NDArray[np.float64], r: NDArray[np.float64],
+    j_lo: NDArray[np.intp], j_hi: NDArray[np.intp], s2: float, dr: float, i0e_band: NDArray[np.float64],
 ) -> NDArray[np.float64]:
-    """Banded product ``table[k, i] = sum_j src[k, j] * kern[i, j]`` of the edge-model tables.
+    """Edge-model table ``table[k, i] = sum_j src[k, j] * K(rho[i], r[j]) dr`` with the radial Gaussian kernel
+    ``K = r / s2 * exp(-(rho - r)^2 / (2 s2)) * I0e(rho r / s2)``.
 
-    Only ``j_lo[i] <= j < min(j_hi[i], j_end[k])`` is summed: the band of ``kern`` row ``i`` outside which the
-    Gaussian factor is negligible, and the support of ``src`` row ``k`` (zero from ``j_end[k]`` on). Replaces a
-    dense ``src @ kern.T`` whose BLAS call spent far longer starting threads than multiplying on a loaded
-    machine.
+    ``src_t`` is ``src`` transposed (C-contiguous, ``(n_r, n_radii)``); ``src[k, j]`` is exactly zero for
+    ``k < k_first[j]`` (radii sorted: a cell beyond the edge). Only ``j_lo[i] <= j < j_hi[i]`` is summed, the
+    band of kernel row ``i`` outside which the Gaussian factor is negligible. ``i0e_band`` holds ``I0e`` at
+    :func:`band_products` (evaluated by SciPy, so the Bessel factor is SciPy's to the last bit). Each sum runs
+    over ``j`` in increasing order, as a plain loop would; the inner loop is over radii (contiguous, so it
+    vectorises). Replaces a dense ``src @ kern.T`` whose BLAS call spent far longer starting threads than
+    multiplying on a loaded machine.
     """
-    nk = src.shape[0]
-    ni = kern.shape[0]
-    out = np.zeros((nk, ni))
-    for k in range(nk):
-        je = j_end[k]
-        for i in range(ni):
-            a = j_lo[i]
-            b = min(j_hi[i], je)
-            acc = 0.0
-            for j in range(a, b):
-                acc += src[k, j] * kern[i, j]
-            out[k, i] = acc
-    return out
+    nk = src_t.shape[1]
+    ni = rho.size
+    out_t = np.zeros((ni, nk))
+    m = 0
+    for i in range(ni):
+        row = out_t[i]
+        for j in range(j_lo[i], j_hi[i]):
+            d = rho[i] - r[j]
+            w = (r[j] / s2) * math.exp(-(d * d) / (2 * s2)) * i0e_band[m] * dr
+            m += 1
+            sj = src_t[j]
+            for k in range(k_first[j], nk):
+                row[k] += sj[k] * w
+    return out_t.T.copy()

@@ -24,7 +24,7 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy.special import i0e
 
-from qdlab.tem._kernels import blur_table, fit_radius_core
+from qdlab.tem._kernels import band_products, blur_table, fit_radius_core
 
 EdgeModel = Literal["sphere", "disk"]
 
@@ -64,14 +64,16 @@ def model_table(
     >>> float(np.interp(4.9, rho, tab[np.searchsorted(radii, 5.0)])) > 0.5
     True
     """
-    radii, r, src, j_end = _source_profiles(float(r_max_px), model, float(r_min_px), float(r_step_px))
+    radii, r, src, src_t, k_first = _source_profiles(float(r_max_px), model, float(r_min_px), float(r_step_px))
     rho_end = r_max_px + 5 * sigma_px + 4
     rho = np.arange(0.0, rho_end + RHO_STEP_PX, RHO_STEP_PX)
     if sigma_px <= 1e-6:
         table = np.stack([np.interp(rho, r, s, right=0.0) for s in src])
     else:
-        kern, j_lo, j_hi = _blur_kernel(float(sigma_px), rho, r)
-        table = blur_table(src, kern, j_lo, j_hi, j_end)
+        s2 = float(sigma_px) * float(sigma_px)
+        j_lo, j_hi = _band(float(sigma_px), rho, r)
+        i0e_band = i0e(band_products(rho, r, j_lo, j_hi, s2))  # vectorised SciPy Bessel factor
+        table = blur_table(src_t, k_first, rho, r, j_lo, j_hi, s2, _QUAD_STEP_PX, i0e_band)
     return radii.copy(), rho, np.ascontiguousarray(table)
 
 
@@ -82,7 +84,7 @@ _BAND_SIGMAS = 12.0
 @functools.lru_cache(maxsize=16)
 def _source_profiles(
     r_max_px: float, model: EdgeModel, r_min_px: float, r_step_px: float
-) -> tuple[NDArray, NDArray, NDArray, NDArray]:
+) -> tuple[NDArray, NDArray, NDArray, NDArray, NDArray]:
     """Cell-averaged source profiles ``f_R(r)`` on the quadrature grid, shared by every blur width.
 
     Parameters
@@ -92,9 +94,11 @@ def _source_profiles(
 
     Returns
     -------
-    radii_px, r_px, src, j_end
+    radii_px, r_px, src, src_t, k_first
         ``src[k, j]`` is the average of ``f_R`` (``R = radii_px[k]``) over the cell of width ``_QUAD_STEP_PX``
-        centred on ``r_px[j]``; it is exactly zero from ``j_end[k]`` on. The arrays are read-only (cached).
+        centred on ``r_px[j]``; ``src_t`` is its C-contiguous transpose. ``src[k, j]`` is exactly zero for
+        ``k < k_first[j]`` (the cell lies beyond the edge of every smaller radius). The arrays are read-only
+        (cached).
     """
     radii = np.arange(r_min_px, r_max_px + r_step_px / 2, r_step_px)
     r = np.arange(_QUAD_STEP_PX / 2, radii[-1] + _QUAD_STEP_PX, _QUAD_STEP_PX)
@@ -115,35 +119,25 @@ def _source_profiles(
     else:  # pragma: no cover - guarded by callers
         raise ValueError(f"unknown edge model {model!r}")
     nz = src != 0
-    j_end = np.where(nz.any(axis=1), src.shape[1] - np.argmax(nz[:, ::-1], axis=1), 0).astype(np.intp)
-    for a in (radii, r, src, j_end):
+    k_first = np.where(nz.any(axis=0), np.argmax(nz, axis=0), radii.size).astype(np.intp)
+    # f_R(r) > 0 exactly when the cell starts inside R, and radii increase: each column is zero, then positive,
+    # so skipping k < k_first drops exact zeros only
+    src_t = np.ascontiguousarray(src.T)
+    for a in (radii, r, src, src_t, k_first):
         a.flags.writeable = False
-    return radii, r, src, j_end
+    return radii, r, src, src_t, k_first
 
 
-def _blur_kernel(sigma_px: float, rho: NDArray, r: NDArray) -> tuple[NDArray, NDArray, NDArray]:
-    """Radial Gaussian kernel ``K(rho_i, r_j) dr`` inside its band ``|rho - r| <= _BAND_SIGMAS * sigma``.
+def _band(sigma_px: float, rho: NDArray, r: NDArray) -> tuple[NDArray, NDArray]:
+    """Band ``j_lo[i] <= j < j_hi[i]`` of the blur kernel: ``|rho_i - r_j| <= _BAND_SIGMAS * sigma``.
 
-    Returns
-    -------
-    kern, j_lo, j_hi
-        ``kern[i, j]`` for ``j_lo[i] <= j < j_hi[i]`` (zero elsewhere, and never read there). Outside the
-        band every term is below ``r / sigma^2 * exp(-72) * dr`` (< 1e-28 for the radii and widths used), so the
-        tables agree with the dense product to rounding.
+    Outside it every kernel term is below ``r / sigma^2 * exp(-72) * dr`` (< 1e-28 for the radii and widths
+    used), so the banded tables agree with the dense product to rounding.
     """
-    s2 = sigma_px * sigma_px
     half = _BAND_SIGMAS * sigma_px
     j_lo = np.searchsorted(r, rho - half, side="left").astype(np.intp)
     j_hi = np.searchsorted(r, rho + half, side="right").astype(np.intp)
-    width = j_hi - j_lo
-    ii = np.repeat(np.arange(rho.size), width)
-    jj = np.arange(ii.size) - np.repeat(np.cumsum(width) - width, width) + np.repeat(j_lo, width)
-    rho_b = rho[ii]
-    r_b = r[jj]
-    kern = np.zeros((rho.size, r.size))
-    # the same expression, in the same order, as the dense formulation (see tests/tem/test_kernels.py)
-    kern[ii, jj] = (r_b / s2) * np.exp(-((rho_b - r_b) ** 2) / (2 * s2)) * i0e(rho_b * r_b / s2) * _QUAD_STEP_PX
-    return kern, j_lo, j_hi
+    return j_lo, j_hi
 
 
 def radial_profile(
