@@ -9,6 +9,7 @@ import warnings
 import numpy as np
 import pytest
 from scipy import ndimage as ndi
+from scipy.special import i0e
 
 from qdlab.tem._kernels import (
     _sector,
@@ -20,7 +21,7 @@ from qdlab.tem._kernels import (
     ring_profiles,
 )
 from qdlab.tem.measure import crofton_perimeter, shape_descriptors
-from qdlab.tem.profile import RHO_STEP_PX, fit_radius_batch, model_table, sector_profiles
+from qdlab.tem.profile import _QUAD_STEP_PX, RHO_STEP_PX, fit_radius_batch, model_table, sector_profiles
 from qdlab.tem.segment import _robust_sigma, render_background
 
 
@@ -334,3 +335,47 @@ def test_half_max_region_matches_numpy_formulation():
         ref = (sm >= 0.5 * peak) & own & (rho2 <= (1.4 * rr + 2) ** 2)
         got = half_max_region(det, f, y0, y1, x0, x1, own, yc, xc, 0.8, 1.25, rr)
         np.testing.assert_array_equal(got, ref)
+
+
+def _model_table_reference(sigma_px, r_max_px, model="sphere", r_min_px=1.0, r_step_px=0.25):
+    """The dense formulation model_table had before the banded kernel: every source profile rebuilt per call and
+    the full ``src @ kern.T`` product (whose threaded BLAS call dominated the cost on a loaded machine)."""
+    q = _QUAD_STEP_PX
+    radii = np.arange(r_min_px, r_max_px + r_step_px / 2, r_step_px)
+    rho = np.arange(0.0, r_max_px + 5 * sigma_px + 4 + RHO_STEP_PX, RHO_STEP_PX)
+    r = np.arange(q / 2, radii[-1] + q, q)
+    if model == "sphere":
+        lo, hi, rr = np.clip(r - q / 2, 0, None), r + q / 2, radii[:, None]
+
+        def anti(x):
+            xc = np.minimum(x, rr)
+            return (xc * np.sqrt(np.clip(rr**2 - xc**2, 0, None)) + rr**2 * np.arcsin(xc / rr)) / (2 * rr)
+
+        src = (anti(hi[None, :]) - anti(lo[None, :])) / q
+    else:
+        src = np.clip((radii[:, None] - (r - q / 2)[None, :]) / q, 0.0, 1.0)
+    if sigma_px <= 1e-6:
+        return radii, rho, np.stack([np.interp(rho, r, s, right=0.0) for s in src])
+    s2 = sigma_px * sigma_px
+    kern = (r[None, :] / s2) * np.exp(-((rho[:, None] - r[None, :]) ** 2) / (2 * s2)) * i0e(
+        rho[:, None] * r[None, :] / s2) * q
+    return radii, rho, src @ kern.T
+
+
+@pytest.mark.parametrize("model", ["sphere", "disk"])
+@pytest.mark.parametrize("args", [(0.25, 39.0, 8.0, 0.5), (1.75, 38.0, 8.0, 0.5), (2.5, 39.0, 8.0, 0.5),
+                                  (1.2, 42.89, 1.0, 0.25), (3.7, 60.0, 2.0, 0.25), (0.05, 10.0, 1.0, 0.25),
+                                  (0.0, 30.0, 1.0, 0.25)])
+def test_model_table_matches_dense_formulation(model, args):
+    """Shared source profiles + banded kernel + compiled product = the dense tables to rounding (~1e-15)."""
+    sigma, r_max, r_min, step = args
+    model_table.cache_clear()
+    got = model_table(sigma, r_max, model, r_min, step)
+    ref = _model_table_reference(sigma, r_max, model, r_min, step)
+    np.testing.assert_array_equal(got[0], ref[0])
+    np.testing.assert_array_equal(got[1], ref[1])
+    np.testing.assert_allclose(got[2], ref[2], rtol=0, atol=1e-13)
+    # the returned arrays are the caller's: writing to them leaves the shared source profiles intact
+    got[0][:] = -1.0
+    model_table.cache_clear()
+    np.testing.assert_array_equal(model_table(sigma, r_max, model, r_min, step)[0], ref[0])

@@ -24,7 +24,7 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy.special import i0e
 
-from qdlab.tem._kernels import fit_radius_core
+from qdlab.tem._kernels import band_products, blur_table, fit_radius_core
 
 EdgeModel = Literal["sphere", "disk"]
 
@@ -64,11 +64,44 @@ def model_table(
     >>> float(np.interp(4.9, rho, tab[np.searchsorted(radii, 5.0)])) > 0.5
     True
     """
-    radii = np.arange(r_min_px, r_max_px + r_step_px / 2, r_step_px)
+    radii, r, src, src_t, k_first = _source_profiles(float(r_max_px), model, float(r_min_px), float(r_step_px))
     rho_end = r_max_px + 5 * sigma_px + 4
     rho = np.arange(0.0, rho_end + RHO_STEP_PX, RHO_STEP_PX)
+    if sigma_px <= 1e-6:
+        table = np.stack([np.interp(rho, r, s, right=0.0) for s in src])
+    else:
+        s2 = float(sigma_px) * float(sigma_px)
+        j_lo, j_hi = _band(float(sigma_px), rho, r)
+        i0e_band = i0e(band_products(rho, r, j_lo, j_hi, s2))  # vectorised SciPy Bessel factor
+        table = blur_table(src_t, k_first, rho, r, j_lo, j_hi, s2, _QUAD_STEP_PX, i0e_band)
+    return radii.copy(), rho, np.ascontiguousarray(table)
+
+
+_BAND_SIGMAS = 12.0
+"""Half-width of the blur kernel's band (in sigma): beyond it the Gaussian factor is below exp(-72) ~ 5e-32."""
+
+
+@functools.lru_cache(maxsize=16)
+def _source_profiles(
+    r_max_px: float, model: EdgeModel, r_min_px: float, r_step_px: float
+) -> tuple[NDArray, NDArray, NDArray, NDArray, NDArray]:
+    """Cell-averaged source profiles ``f_R(r)`` on the quadrature grid, shared by every blur width.
+
+    Parameters
+    ----------
+    r_max_px, model, r_min_px, r_step_px
+        As in :func:`model_table`.
+
+    Returns
+    -------
+    radii_px, r_px, src, src_t, k_first
+        ``src[k, j]`` is the average of ``f_R`` (``R = radii_px[k]``) over the cell of width ``_QUAD_STEP_PX``
+        centred on ``r_px[j]``; ``src_t`` is its C-contiguous transpose. ``src[k, j]`` is exactly zero for
+        ``k < k_first[j]`` (the cell lies beyond the edge of every smaller radius). The arrays are read-only
+        (cached).
+    """
+    radii = np.arange(r_min_px, r_max_px + r_step_px / 2, r_step_px)
     r = np.arange(_QUAD_STEP_PX / 2, radii[-1] + _QUAD_STEP_PX, _QUAD_STEP_PX)
-    # cell-averaged source profiles f_R(r) on the quadrature grid
     if model == "sphere":
         lo = np.clip(r - _QUAD_STEP_PX / 2, 0, None)
         hi = r + _QUAD_STEP_PX / 2
@@ -85,15 +118,26 @@ def model_table(
         src = np.clip((radii[:, None] - lo[None, :]) / _QUAD_STEP_PX, 0.0, 1.0)
     else:  # pragma: no cover - guarded by callers
         raise ValueError(f"unknown edge model {model!r}")
-    if sigma_px <= 1e-6:
-        table = np.stack([np.interp(rho, r, s, right=0.0) for s in src])
-    else:
-        s2 = sigma_px * sigma_px
-        kern = (r[None, :] / s2) * np.exp(-((rho[:, None] - r[None, :]) ** 2) / (2 * s2)) * i0e(
-            rho[:, None] * r[None, :] / s2
-        ) * _QUAD_STEP_PX
-        table = src @ kern.T
-    return radii, rho, np.ascontiguousarray(table)
+    nz = src != 0
+    k_first = np.where(nz.any(axis=0), np.argmax(nz, axis=0), radii.size).astype(np.intp)
+    # f_R(r) > 0 exactly when the cell starts inside R, and radii increase: each column is zero, then positive,
+    # so skipping k < k_first drops exact zeros only
+    src_t = np.ascontiguousarray(src.T)
+    for a in (radii, r, src, src_t, k_first):
+        a.flags.writeable = False
+    return radii, r, src, src_t, k_first
+
+
+def _band(sigma_px: float, rho: NDArray, r: NDArray) -> tuple[NDArray, NDArray]:
+    """Band ``j_lo[i] <= j < j_hi[i]`` of the blur kernel: ``|rho_i - r_j| <= _BAND_SIGMAS * sigma``.
+
+    Outside it every kernel term is below ``r / sigma^2 * exp(-72) * dr`` (< 1e-28 for the radii and widths
+    used), so the banded tables agree with the dense product to rounding.
+    """
+    half = _BAND_SIGMAS * sigma_px
+    j_lo = np.searchsorted(r, rho - half, side="left").astype(np.intp)
+    j_hi = np.searchsorted(r, rho + half, side="right").astype(np.intp)
+    return j_lo, j_hi
 
 
 def radial_profile(
