@@ -178,7 +178,9 @@ def create_app(db_url: str | None = None, upload_scheduler: Any = None, *, token
     app.mount("/static", StaticFiles(directory=assets.static_dir()), name="static")
     app.add_middleware(security.Guard, token=token, max_body_bytes=max_upload_bytes)
     state: dict[str, Any] = {}
-    cache = _LRU()
+    cache = _LRU()  # rendered downloads (figures, spectra JSON, report)
+    records = _LRU(32)  # experiment_dict without the tags, by stamp (Store.experiment_stamp)
+    derived = _LRU(128)  # what each page computes from a record, by stamp and name
     plans = PlanJobs(_plan)
     runs = twinrun.TwinRuns()
     from qdlab.web import campaigns
@@ -193,17 +195,32 @@ def create_app(db_url: str | None = None, upload_scheduler: Any = None, *, token
         return state["store"]
 
     def record(ident: str) -> dict[str, Any]:
+        """The experiment as :meth:`~qdlab.store.Store.experiment_dict` gives it (404 if unknown).
+
+        Read whole once per stamp (fingerprint, version, time of the last write) and kept; each request
+        reads only the stamp and the tags (two small queries), so a re-run, an import or a tag change by
+        any process is seen at once. The dict is shared between requests: callers must not change it.
+        """
         try:
-            return store().experiment_dict(int(ident) if ident.isdigit() else ident)
+            stamp, tags = store().experiment_stamp(int(ident) if ident.isdigit() else ident)
+            base = records.get(stamp, lambda: store().experiment_dict(stamp[0]))
         except InputError as exc:
             raise HTTPException(status_code=404, detail=str(exc)) from exc
+        return {**base, "tags": tags}
+
+    def memo(rec: dict[str, Any], name: str, make: Any) -> Any:
+        """``make()``, computed once per state of the experiment ``rec`` (its stamp) and ``name``."""
+        return derived.get((rec["id"], rec["fingerprint"], rec["version"], rec["updated_at"], name), make)
 
     def figures_of(rec: dict[str, Any]) -> list[Any]:
-        from qdlab.report import figures as F
+        def make() -> list[Any]:
+            from qdlab.report import figures as F
 
-        cal = next((c for c in rec.get("calibrations") or [] if c.get("status") == "ok"), None)
-        return F.collect(rec.get("summary") or {}, F.analyses_from_record(rec, store().arrays.get),
-                         {"status": "ok", "result": cal.get("result") or {}} if cal else {})
+            cal = next((c for c in rec.get("calibrations") or [] if c.get("status") == "ok"), None)
+            return F.collect(rec.get("summary") or {}, F.analyses_from_record(rec, store().arrays.get),
+                             {"status": "ok", "result": cal.get("result") or {}} if cal else {})
+
+        return memo(rec, "figures", make)
 
     @app.exception_handler(QdlabError)
     async def _user_error(request: Request, exc: QdlabError) -> Any:
@@ -247,7 +264,7 @@ def create_app(db_url: str | None = None, upload_scheduler: Any = None, *, token
 
     # ---------------------------------------------------------------- JSON API
     @app.get("/api/health")
-    def health() -> dict[str, Any]:
+    async def health() -> dict[str, Any]:  # async: answered on the event loop, never queued for a thread
         return {"status": "ok", "version": __version__}
 
     def listing(params: dict[str, str]) -> tuple[list[dict[str, Any]], list[dict[str, Any]], ExperimentQuery]:
@@ -296,8 +313,14 @@ def create_app(db_url: str | None = None, upload_scheduler: Any = None, *, token
         return change_tags(ident, [], remove)
 
     @app.get("/api/experiments/{ident}")
-    def api_experiment(ident: str) -> dict[str, Any]:
-        return to_jsonable(record(ident))
+    def api_experiment(ident: str) -> Response:
+        """Everything stored about one experiment (as ``qdlab db show --json``)."""
+        import json
+
+        rec = record(ident)  # encoded once per state of the record and its tags (175 kB for the example)
+        body = memo(rec, f"api-json-{rec['tags']}", lambda: json.dumps(
+            to_jsonable(rec), ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode())
+        return Response(body, media_type="application/json")
 
     @app.get("/api/experiments/{ident}/spectra/{kind}")
     def api_spectra(ident: str, kind: str) -> Response:
@@ -406,23 +429,28 @@ def create_app(db_url: str | None = None, upload_scheduler: Any = None, *, token
     def experiment_page(request: Request, ident: str, tag_error: str | None = None, typed: str = "",
                         status_code: int = 200) -> Any:
         rec = record(ident)
-        figs = figures_of(rec)
-        ctx = {
-            "e": rec, "rows": views.aliquot_rows(rec), "analyses": views.analyses(rec),
-            "summ": rec.get("summary") or {}, "figures": figs,
-            "reference": (rec.get("meta") or {}).get("reference") or {},
-            "has": {k: any(m["kind"] == k and m.get("array_sha256") for m in rec["measurements"])
-                    for k in ("pl", "absorbance")},
-            "twin": views.twin_series(rec),
-            "warnings_count": sum(len(a["warnings"]) for a in views.analyses(rec)),
-            "tag_error": tag_error, "typed_tags": typed,
-        }
+
+        def parts() -> dict[str, Any]:  # what the page shows of the record, computed once per state of it
+            analyses = views.analyses(rec)
+            return {
+                "rows": views.aliquot_rows(rec), "analyses": analyses, "summ": rec.get("summary") or {},
+                "figures": figures_of(rec), "reference": (rec.get("meta") or {}).get("reference") or {},
+                "has": {k: any(m["kind"] == k and m.get("array_sha256") for m in rec["measurements"])
+                        for k in ("pl", "absorbance")},
+                "twin": views.twin_series(rec), "warnings_count": sum(len(a["warnings"]) for a in analyses),
+            }
+
+        ctx = {"e": rec, **memo(rec, "page", parts), "tag_error": tag_error, "typed_tags": typed}
+        if tag_error is None and not typed and status_code == 200:  # the plain page: the same HTML until it changes
+            html = memo(rec, f"page-html-{rec['tags']}",
+                        lambda: _TEMPLATES.get_template("experiment.html").render({"request": request, **ctx}))
+            return HTMLResponse(html)
         return _TEMPLATES.TemplateResponse(request, "experiment.html", ctx, status_code=status_code)
 
     @app.get("/experiments/{ident}/aliquots.csv")
     def aliquots_csv(ident: str) -> Response:
         rec = record(ident)
-        return Response(views.aliquots_csv(rec), media_type="text/csv",
+        return Response(memo(rec, "aliquots.csv", lambda: views.aliquots_csv(rec)), media_type="text/csv",
                         headers=_attachment(f"{rec['key']}-aliquots.csv"))
 
     @app.get("/experiments/{ident}/figures/{filename}")
