@@ -115,12 +115,29 @@ def _pl_figure(result: Any, title: str) -> str:
     return _png(fig)
 
 
-class _LRU:
-    """A small in-memory cache of rendered downloads (figures, reports), keyed by the record's fingerprint."""
+#: most bytes of rendered downloads (figures, spectra JSON, reports) the server keeps in memory
+CACHE_BYTES = 256 * 1024**2
 
-    def __init__(self, size: int = 48) -> None:
-        self.size, self.data, self.lock = size, OrderedDict(), threading.Lock()
+
+class _LRU:
+    """A small in-memory cache of rendered downloads (figures, reports), keyed by the record's fingerprint.
+
+    Parameters
+    ----------
+    size
+        Most entries kept; the least recently used go first.
+    max_bytes
+        Most bytes kept in ``bytes``/``str`` values (other values count 0); ``None``: no limit.
+    """
+
+    def __init__(self, size: int = 48, max_bytes: int | None = None) -> None:
+        self.size, self.max_bytes, self.data, self.lock = size, max_bytes, OrderedDict(), threading.Lock()
         self.pending: dict[Any, threading.Event] = {}
+        self.nbytes = 0
+
+    @staticmethod
+    def _weight(value: Any) -> int:
+        return len(value) if isinstance(value, (bytes, str)) else 0
 
     def get(self, key: Any, make: Any) -> Any:
         """The cached value, made once: concurrent requests for a missing key wait for the first one's result.
@@ -142,8 +159,10 @@ class _LRU:
             value = make()
             with self.lock:
                 self.data[key] = value
-                while len(self.data) > self.size:
-                    self.data.popitem(last=False)
+                self.nbytes += self._weight(value)
+                while len(self.data) > self.size or (self.max_bytes is not None and self.nbytes > self.max_bytes
+                                                     and len(self.data) > 1):
+                    self.nbytes -= self._weight(self.data.popitem(last=False)[1])
         finally:
             with self.lock:
                 self.pending.pop(key, None)
@@ -181,7 +200,7 @@ def create_app(db_url: str | None = None, upload_scheduler: Any = None, *, token
         except Exception:  # an unreachable or empty record: the pages say so themselves
             logging.getLogger("qdlab.web").exception("warm-up could not list the record (the server is unaffected)")
             newest = []
-        warm(newest)
+        warm(newest[::-1])  # the newest last: the most recently used in the caches
         state["warm"] = True
 
     @contextlib.asynccontextmanager
@@ -195,9 +214,10 @@ def create_app(db_url: str | None = None, upload_scheduler: Any = None, *, token
     app.mount("/static", StaticFiles(directory=assets.static_dir()), name="static")
     app.add_middleware(security.Guard, token=token, max_body_bytes=max_upload_bytes)
     state: dict[str, Any] = {}
-    cache = _LRU()  # rendered downloads (figures, spectra JSON, report)
+    # rendered downloads (figures, spectra JSON, report): the warm-up alone puts about 20 per experiment here
+    cache = _LRU(256, max_bytes=CACHE_BYTES)
     records = _LRU(32)  # experiment_dict without the tags, by stamp (Store.experiment_stamp)
-    derived = _LRU(128)  # what each page computes from a record, by stamp and name
+    derived = _LRU(128, max_bytes=CACHE_BYTES // 4)  # what each page computes from a record, by stamp and name
     plans = PlanJobs(_plan)
     runs = twinrun.TwinRuns()
     from qdlab.web import campaigns
