@@ -188,13 +188,27 @@ def create_app(db_url: str | None = None, upload_scheduler: Any = None, *, token
         How many of the newest experiments the start-up warm-up prepares (see ``warm`` below; 0: none).
     """
 
+    # Warm-up threads are not daemons: one killed at exit inside matplotlib's C++ renderer aborts the
+    # process ("terminate called without an active exception"). Shutting down sets ``stopping``; a warm-up
+    # then ends after its current item, and the exit waits for at most that.
+    stopping = threading.Event()
+    warmers: list[threading.Thread] = []
+
+    def background(target: Any, *args: Any, name: str) -> None:
+        t = threading.Thread(target=target, args=args, name=name)
+        warmers[:] = [w for w in warmers if w.is_alive()] + [t]
+        t.start()
+
     def stored(exp_id: int) -> None:  # an upload stored an experiment: prepare it before anyone opens it
-        threading.Thread(target=warm, args=([exp_id],), daemon=True, name=f"qdlab-warm-{exp_id}").start()
+        if not stopping.is_set():
+            background(warm, [exp_id], name=f"qdlab-warm-{exp_id}")
 
     jobs = uploads.Jobs(db_url, upload_scheduler, on_stored=stored)
 
     def start_up() -> None:
         _warm_up()
+        if stopping.is_set():
+            return
         try:
             newest = [e["id"] for e in store().list_experiments()[:warm_experiments]] if warm_experiments else []
         except Exception:  # an unreachable or empty record: the pages say so themselves
@@ -205,9 +219,12 @@ def create_app(db_url: str | None = None, upload_scheduler: Any = None, *, token
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: Any) -> Any:
-        threading.Thread(target=start_up, daemon=True, name="qdlab-warm-up").start()
+        background(start_up, name="qdlab-warm-up")
         yield
+        stopping.set()
         jobs.close()  # the upload worker process goes with the server
+        for t in list(warmers):
+            t.join(timeout=30)
 
     app = FastAPI(title="qdlab", version=__version__, description="Cd3P2 QD growth: record, sizing, digital twin",
                   docs_url=None, redoc_url=None, lifespan=lifespan)
@@ -331,6 +348,8 @@ def create_app(db_url: str | None = None, upload_scheduler: Any = None, *, token
                         spectra_body(rec, kind)
                 for f in figures_of(rec):
                     for filename in (f"{f.name}.preview.png", f"{f.name}.png"):
+                        if stopping.is_set():  # the server is shutting down
+                            return
                         with contextlib.suppress(HTTPException):
                             figure_body(rec, filename)
             except Exception:  # an optimisation: never let it take the server down
