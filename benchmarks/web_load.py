@@ -8,6 +8,11 @@ spectra, aliquots CSV, a figure PNG, the sizing calculator, the health check, a 
 itself after the count or ``--max-s`` seconds, and prints throughput, p50/p99 latency and errors (any
 status other than the one expected for that request, or a connection failure) as JSON.
 
+The load starts once ``/api/health`` says ``"warm": true`` (the server's start-up warm-up has prepared
+the newest experiments; it answers meanwhile), at most ``--warm-s`` seconds after the server answers:
+the figures are those of a server in service. ``--cold`` starts at the first answer instead, measuring
+the warm-up racing the load (both are reported in docs/reliability.md).
+
 ``python benchmarks/web_load.py --clients 20 --requests 2000``
 """
 
@@ -151,6 +156,22 @@ def run_load(base_port: int, exp_id: int | None, clients: int, requests: int, up
             "cpu_count": os.cpu_count()}
 
 
+def _wait_warm(port: int, limit_s: float) -> bool:
+    """Wait up to ``limit_s`` for ``/api/health`` to say ``"warm": true``; whether it did."""
+    t0 = time.monotonic()
+    while True:
+        try:
+            c = http.client.HTTPConnection(HOST, port, timeout=5)
+            c.request("GET", "/api/health")
+            if json.loads(c.getresponse().read()).get("warm"):
+                return True
+        except (OSError, ValueError, http.client.HTTPException):
+            pass
+        if time.monotonic() - t0 >= limit_s:
+            return False
+        time.sleep(0.2)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--clients", type=int, default=20)
@@ -160,6 +181,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--host", default=HOST)
     ap.add_argument("--db", default=None, help="record to serve (default: a throw-away SQLite file with the example)")
     ap.add_argument("--exp-id", type=int, default=None)
+    ap.add_argument("--cold", action="store_true", help="start at the server's first answer, not once it is warm")
+    ap.add_argument("--warm-s", type=float, default=120.0, help="longest wait for the warm-up")
     a = ap.parse_args(argv)
     if a.host != HOST:
         print("the load test runs against 127.0.0.1 only", file=sys.stderr)
@@ -184,7 +207,11 @@ def main(argv: list[str] | None = None) -> int:
                     time.sleep(0.3)
             else:
                 raise SystemExit("the server did not start within 120 s")
+            answered = time.monotonic()
+            warm = _wait_warm(port, 0.0 if a.cold else a.warm_s)
+            waited = time.monotonic() - answered
             res = run_load(port, exp_id, a.clients, a.requests, a.upload_every, a.max_s)
+            res.update({"cold": a.cold, "warm_at_start": warm, "warm_wait_s": round(waited, 1)})
         finally:
             server.terminate()
             try:

@@ -197,3 +197,16 @@ def test_cache_makes_a_value_once_under_concurrency():
     with pytest.raises(RuntimeError):
         cache.get("bad", boom)
     assert cache.get("bad", lambda: 2) == 2  # a failed make does not block the key
+
+
+def test_cache_is_bounded_in_bytes():
+    """Rendered figures are large: the download cache drops the least recently used past its byte limit."""
+    from qdlab.web.app import _LRU
+
+    cache = _LRU(100, max_bytes=1000)
+    for k in range(5):
+        cache.get(k, lambda: b"x" * 300)
+    assert list(cache.data) == [2, 3, 4] and cache.nbytes == 900
+    cache.get(2, lambda: b"never made")  # a hit: now the most recently used
+    cache.get("big", lambda: b"y" * 5000)  # larger than the limit alone: kept, the rest dropped
+    assert list(cache.data) == ["big"] and cache.nbytes == 5000

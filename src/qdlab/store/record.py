@@ -598,6 +598,41 @@ class Store:
             raise InputError(f"no experiment {ident!r} in the record {self.display_url}", field="ID")
         return exp
 
+    def experiment_stamp(self, ident: int | str) -> tuple[tuple[Any, ...], list[str]]:
+        """What identifies the current state of one experiment (by id or key), in two small queries.
+
+        Every write of an experiment's run (:meth:`save_experiment`: a new fingerprint, ``updated_at`` and
+        ``version``) changes the stamp, and :meth:`set_tags` changes the tags, the only part written
+        separately; so :meth:`experiment_dict` without the tags can be cached under the stamp (the web app
+        does: reading it whole costs about 12 ms, a stamp about 1 ms).
+
+        Returns
+        -------
+        tuple
+            ``((id, key, fingerprint, version, updated_at), tags)``; ``tags`` sorted as in :meth:`experiment_dict`.
+
+        Raises
+        ------
+        InputError
+            No such experiment (field ``ID``), as :meth:`experiment_dict`.
+        """
+        from sqlalchemy import select
+
+        from qdlab.store import models as M
+
+        cols = (M.Experiment.id, M.Experiment.key, M.Experiment.fingerprint, M.Experiment.version,
+                M.Experiment.updated_at)
+        with self.session() as s:
+            row = None
+            if isinstance(ident, int) or (isinstance(ident, str) and ident.isdigit()):
+                row = s.execute(select(*cols).where(M.Experiment.id == int(ident))).first()
+            if row is None:
+                row = s.execute(select(*cols).where(M.Experiment.key == str(ident))).first()
+            if row is None:
+                raise InputError(f"no experiment {ident!r} in the record {self.display_url}", field="ID")
+            tags = list(s.scalars(select(M.ExperimentTag.tag).where(M.ExperimentTag.experiment_id == row.id)))
+        return (row.id, row.key, row.fingerprint, int(row.version or 1), row.updated_at), sorted(tags, key=str.lower)
+
     def experiment_dict(self, ident: int | str, version: int | None = None) -> dict[str, Any]:
         """Everything stored about one experiment (by id or key) as plain JSON-able data.
 

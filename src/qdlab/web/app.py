@@ -17,7 +17,9 @@ font is served by the app itself (:mod:`qdlab.web.assets`): it works with no int
 from __future__ import annotations
 
 import base64
+import contextlib
 import io
+import logging
 import tempfile
 import threading
 import zipfile
@@ -70,8 +72,6 @@ def _warm_up() -> None:
     matplotlib and a first figure in the report style, the array store). Runs once in a background thread
     at start-up; the server answers meanwhile. Measured: the first sizing answer 0.9 s cold, and under 20
     concurrent clients the cold first figure and sizing page made the load test's p99 (docs/reliability.md)."""
-    import logging
-
     try:
         import matplotlib.pyplot as plt
 
@@ -79,9 +79,12 @@ def _warm_up() -> None:
         from qdlab.store import arrays  # noqa: F401  (the spectra endpoints read through it)
 
         size_info("Cd3P2", diameter_nm=3.0)
-        fig, ax = plt.subplots(figsize=(2, 2))
-        ax.plot([0, 1], [0, 1])
-        _png(fig)  # the report style and the PNG writer
+        for name in ("index.html", "experiment.html", "size.html", "upload.html", "error.html"):
+            _TEMPLATES.get_template(name)  # compiled once, kept by Jinja
+        with _MPL_LOCK:  # pyplot's state is shared with the requests' renders
+            fig, ax = plt.subplots(figsize=(2, 2))
+            ax.plot([0, 1], [0, 1])
+            _png(fig)  # the report style and the PNG writer
     except Exception:  # a warm-up is an optimisation: never let it take the server down
         logging.getLogger("qdlab.web").exception("warm-up failed (the server is unaffected)")
 
@@ -112,12 +115,29 @@ def _pl_figure(result: Any, title: str) -> str:
     return _png(fig)
 
 
-class _LRU:
-    """A small in-memory cache of rendered downloads (figures, reports), keyed by the record's fingerprint."""
+#: most bytes of rendered downloads (figures, spectra JSON, reports) the server keeps in memory
+CACHE_BYTES = 256 * 1024**2
 
-    def __init__(self, size: int = 48) -> None:
-        self.size, self.data, self.lock = size, OrderedDict(), threading.Lock()
+
+class _LRU:
+    """A small in-memory cache of rendered downloads (figures, reports), keyed by the record's fingerprint.
+
+    Parameters
+    ----------
+    size
+        Most entries kept; the least recently used go first.
+    max_bytes
+        Most bytes kept in ``bytes``/``str`` values (other values count 0); ``None``: no limit.
+    """
+
+    def __init__(self, size: int = 48, max_bytes: int | None = None) -> None:
+        self.size, self.max_bytes, self.data, self.lock = size, max_bytes, OrderedDict(), threading.Lock()
         self.pending: dict[Any, threading.Event] = {}
+        self.nbytes = 0
+
+    @staticmethod
+    def _weight(value: Any) -> int:
+        return len(value) if isinstance(value, (bytes, str)) else 0
 
     def get(self, key: Any, make: Any) -> Any:
         """The cached value, made once: concurrent requests for a missing key wait for the first one's result.
@@ -139,8 +159,10 @@ class _LRU:
             value = make()
             with self.lock:
                 self.data[key] = value
-                while len(self.data) > self.size:
-                    self.data.popitem(last=False)
+                self.nbytes += self._weight(value)
+                while len(self.data) > self.size or (self.max_bytes is not None and self.nbytes > self.max_bytes
+                                                     and len(self.data) > 1):
+                    self.nbytes -= self._weight(self.data.popitem(last=False)[1])
         finally:
             with self.lock:
                 self.pending.pop(key, None)
@@ -149,7 +171,7 @@ class _LRU:
 
 
 def create_app(db_url: str | None = None, upload_scheduler: Any = None, *, token: str | None = None,
-               max_upload_bytes: int = security.MAX_UPLOAD_BYTES) -> FastAPI:
+               max_upload_bytes: int = security.MAX_UPLOAD_BYTES, warm_experiments: int = 3) -> FastAPI:
     """Build the app.
 
     Parameters
@@ -162,23 +184,57 @@ def create_app(db_url: str | None = None, upload_scheduler: Any = None, *, token
         If given, every request must carry it (see :mod:`qdlab.web.security`); required to serve beyond loopback.
     max_upload_bytes
         Largest request body (uploaded zip) accepted; larger ones get 413 before they are read.
+    warm_experiments
+        How many of the newest experiments the start-up warm-up prepares (see ``warm`` below; 0: none).
     """
-    import contextlib
 
-    jobs = uploads.Jobs(db_url, upload_scheduler)
+    # Warm-up threads are not daemons: one killed at exit inside matplotlib's C++ renderer aborts the
+    # process ("terminate called without an active exception"). Shutting down sets ``stopping``; a warm-up
+    # then ends after its current item, and the exit waits for at most that.
+    stopping = threading.Event()
+    warmers: list[threading.Thread] = []
+
+    def background(target: Any, *args: Any, name: str) -> None:
+        t = threading.Thread(target=target, args=args, name=name)
+        warmers[:] = [w for w in warmers if w.is_alive()] + [t]
+        t.start()
+
+    def stored(exp_id: int) -> None:  # an upload stored an experiment: prepare it before anyone opens it
+        if not stopping.is_set():
+            background(warm, [exp_id], name=f"qdlab-warm-{exp_id}")
+
+    jobs = uploads.Jobs(db_url, upload_scheduler, on_stored=stored)
+
+    def start_up() -> None:
+        _warm_up()
+        if stopping.is_set():
+            return
+        try:
+            newest = [e["id"] for e in store().list_experiments()[:warm_experiments]] if warm_experiments else []
+        except Exception:  # an unreachable or empty record: the pages say so themselves
+            logging.getLogger("qdlab.web").exception("warm-up could not list the record (the server is unaffected)")
+            newest = []
+        warm(newest[::-1])  # the newest last: the most recently used in the caches
+        state["warm"] = True
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: Any) -> Any:
-        threading.Thread(target=_warm_up, daemon=True, name="qdlab-warm-up").start()
+        background(start_up, name="qdlab-warm-up")
         yield
+        stopping.set()
         jobs.close()  # the upload worker process goes with the server
+        for t in list(warmers):
+            t.join(timeout=30)
 
     app = FastAPI(title="qdlab", version=__version__, description="Cd3P2 QD growth: record, sizing, digital twin",
                   docs_url=None, redoc_url=None, lifespan=lifespan)
     app.mount("/static", StaticFiles(directory=assets.static_dir()), name="static")
     app.add_middleware(security.Guard, token=token, max_body_bytes=max_upload_bytes)
     state: dict[str, Any] = {}
-    cache = _LRU()
+    # rendered downloads (figures, spectra JSON, report): the warm-up alone puts about 20 per experiment here
+    cache = _LRU(256, max_bytes=CACHE_BYTES)
+    records = _LRU(32)  # experiment_dict without the tags, by stamp (Store.experiment_stamp)
+    derived = _LRU(128, max_bytes=CACHE_BYTES // 4)  # what each page computes from a record, by stamp and name
     plans = PlanJobs(_plan)
     runs = twinrun.TwinRuns()
     from qdlab.web import campaigns
@@ -193,17 +249,111 @@ def create_app(db_url: str | None = None, upload_scheduler: Any = None, *, token
         return state["store"]
 
     def record(ident: str) -> dict[str, Any]:
+        """The experiment as :meth:`~qdlab.store.Store.experiment_dict` gives it (404 if unknown).
+
+        Read whole once per stamp (fingerprint, version, time of the last write) and kept; each request
+        reads only the stamp and the tags (two small queries), so a re-run, an import or a tag change by
+        any process is seen at once. The dict is shared between requests: callers must not change it.
+        """
         try:
-            return store().experiment_dict(int(ident) if ident.isdigit() else ident)
+            stamp, tags = store().experiment_stamp(int(ident) if ident.isdigit() else ident)
+            base = records.get(stamp, lambda: store().experiment_dict(stamp[0]))
         except InputError as exc:
             raise HTTPException(status_code=404, detail=str(exc)) from exc
+        return {**base, "tags": tags}
+
+    def memo(rec: dict[str, Any], name: str, make: Any) -> Any:
+        """``make()``, computed once per state of the experiment ``rec`` (its stamp) and ``name``."""
+        return derived.get((rec["id"], rec["fingerprint"], rec["version"], rec["updated_at"], name), make)
 
     def figures_of(rec: dict[str, Any]) -> list[Any]:
-        from qdlab.report import figures as F
+        def make() -> list[Any]:
+            from qdlab.report import figures as F
 
-        cal = next((c for c in rec.get("calibrations") or [] if c.get("status") == "ok"), None)
-        return F.collect(rec.get("summary") or {}, F.analyses_from_record(rec, store().arrays.get),
-                         {"status": "ok", "result": cal.get("result") or {}} if cal else {})
+            cal = next((c for c in rec.get("calibrations") or [] if c.get("status") == "ok"), None)
+            return F.collect(rec.get("summary") or {}, F.analyses_from_record(rec, store().arrays.get),
+                             {"status": "ok", "result": cal.get("result") or {}} if cal else {})
+
+        return memo(rec, "figures", make)
+
+    def page_parts(rec: dict[str, Any]) -> dict[str, Any]:
+        """What the experiment page shows of the record, computed once per state of it."""
+        def make() -> dict[str, Any]:
+            analyses = views.analyses(rec)
+            return {
+                "rows": views.aliquot_rows(rec), "analyses": analyses, "summ": rec.get("summary") or {},
+                "figures": figures_of(rec), "reference": (rec.get("meta") or {}).get("reference") or {},
+                "has": {k: any(m["kind"] == k and m.get("array_sha256") for m in rec["measurements"])
+                        for k in ("pl", "absorbance")},
+                "twin": views.twin_series(rec), "warnings_count": sum(len(a["warnings"]) for a in analyses),
+            }
+
+        return memo(rec, "page", make)
+
+    def page_html(rec: dict[str, Any], request: Request | None) -> str:
+        """The plain experiment page (no tag form message): the same HTML until the record or its tags change."""
+        return memo(rec, f"page-html-{rec['tags']}", lambda: _TEMPLATES.get_template("experiment.html").render(
+            {"request": request, "e": rec, **page_parts(rec), "tag_error": None, "typed_tags": ""}))
+
+    def spectra_body(rec: dict[str, Any], kind: str) -> bytes:
+        """Every aliquot's ``kind`` spectrum as JSON: read and encoded once per record version."""
+        def make() -> bytes:
+            from qdlab.data.types import dumps_json
+
+            return dumps_json({"kind": kind, "spectra": views.spectra(rec, kind, store().arrays.get)}).encode()
+
+        return cache.get((rec["fingerprint"], rec["id"], f"spectra-{kind}.json"), make)
+
+    def figure_body(rec: dict[str, Any], filename: str) -> tuple[bytes, str]:
+        """``(bytes, format)`` of a figure download ``{name}.{png,svg,pdf,csv}`` or ``{name}.preview.png``."""
+        from qdlab.report import style as S
+
+        name, _, fmt = filename.rpartition(".")
+        preview = name.endswith(".preview") and fmt == "png"  # the page's own image: 110 dpi, same drawing
+        name = name.removesuffix(".preview") if preview else name
+        fig = next((f for f in figures_of(rec) if f.name == name), None)
+        if fig is None or fmt not in (*fig.formats, "csv"):
+            raise HTTPException(status_code=404, detail=f"no figure {filename!r} in experiment {rec['key']}; "
+                                f"formats: png, svg, pdf (300 dpi PNG) and csv (the plotted data)")
+
+        def make() -> bytes:
+            with _MPL_LOCK:
+                if preview:
+                    return fig.render_preview()
+                blobs, data = fig.render([] if fmt == "csv" else [fmt])
+            if fmt == "csv":
+                if data is None:
+                    raise HTTPException(status_code=404, detail=f"figure {name} has no data table")
+                return S.table_csv(data).encode()
+            return blobs[fmt]
+
+        return cache.get((rec["fingerprint"], rec["id"], filename), make), fmt
+
+    def warm(exp_ids: list[int]) -> None:
+        """Prepare what opening these experiments asks for, so that no visitor waits for a first read or render.
+
+        For each: the record, its page, its PL and absorbance spectra, and every figure's page preview and
+        300 dpi PNG (a first 300 dpi render takes 0.2-1.1 s alone, several seconds behind 20 clients; 9
+        figures of the example experiment: about 5 s in all, in this background thread). Errors are logged:
+        a visitor then gets the same answer, or error, as without warm-up.
+        """
+        log = logging.getLogger("qdlab.web")
+        for exp_id in exp_ids:
+            try:
+                rec = record(str(exp_id))
+                page_html(rec, None)
+                memo(rec, f"api-json-{rec['tags']}", lambda rec=rec: _json_bytes(to_jsonable(rec)))
+                for kind in ("pl", "absorbance"):
+                    if page_parts(rec)["has"][kind]:
+                        spectra_body(rec, kind)
+                for f in figures_of(rec):
+                    for filename in (f"{f.name}.preview.png", f"{f.name}.png"):
+                        if stopping.is_set():  # the server is shutting down
+                            return
+                        with contextlib.suppress(HTTPException):
+                            figure_body(rec, filename)
+            except Exception:  # an optimisation: never let it take the server down
+                log.exception("warm-up of experiment %s failed (the server is unaffected)", exp_id)
 
     @app.exception_handler(QdlabError)
     async def _user_error(request: Request, exc: QdlabError) -> Any:
@@ -214,8 +364,6 @@ def create_app(db_url: str | None = None, upload_scheduler: Any = None, *, token
     @app.exception_handler(Exception)
     async def _bug(request: Request, exc: Exception) -> Any:
         """A bug, not a bad request: log the traceback, answer one line (never the traceback)."""
-        import logging
-
         logging.getLogger("qdlab.web").exception("%s %s failed", request.method, request.url.path)
         msg = f"internal error ({type(exc).__name__}); the server log has the details"
         if request.url.path.startswith("/api"):
@@ -247,8 +395,9 @@ def create_app(db_url: str | None = None, upload_scheduler: Any = None, *, token
 
     # ---------------------------------------------------------------- JSON API
     @app.get("/api/health")
-    def health() -> dict[str, Any]:
-        return {"status": "ok", "version": __version__}
+    async def health() -> dict[str, Any]:  # async: answered on the event loop, never queued for a thread
+        """``status`` ok when serving; ``warm`` true once the start-up warm-up has prepared the newest experiments."""
+        return {"status": "ok", "version": __version__, "warm": bool(state.get("warm"))}
 
     def listing(params: dict[str, str]) -> tuple[list[dict[str, Any]], list[dict[str, Any]], ExperimentQuery]:
         """Every experiment, and those the query ``params`` keeps in its order (InputError: a bad parameter)."""
@@ -296,23 +445,18 @@ def create_app(db_url: str | None = None, upload_scheduler: Any = None, *, token
         return change_tags(ident, [], remove)
 
     @app.get("/api/experiments/{ident}")
-    def api_experiment(ident: str) -> dict[str, Any]:
-        return to_jsonable(record(ident))
+    def api_experiment(ident: str) -> Response:
+        """Everything stored about one experiment (as ``qdlab db show --json``)."""
+        rec = record(ident)  # encoded once per state of the record and its tags (175 kB for the example)
+        body = memo(rec, f"api-json-{rec['tags']}", lambda: _json_bytes(to_jsonable(rec)))
+        return Response(body, media_type="application/json")
 
     @app.get("/api/experiments/{ident}/spectra/{kind}")
     def api_spectra(ident: str, kind: str) -> Response:
         """Every aliquot's ``pl`` or ``absorbance`` spectrum on a wavelength axis (nm), as stored."""
         if kind not in ("pl", "absorbance"):
             raise HTTPException(status_code=404, detail=f"no spectra of kind {kind!r}; use pl or absorbance")
-        rec = record(ident)
-
-        def make() -> bytes:  # the arrays of every aliquot: read and encoded once per record version
-            from qdlab.data.types import dumps_json
-
-            return dumps_json({"kind": kind, "spectra": views.spectra(rec, kind, store().arrays.get)}).encode()
-
-        body = cache.get((rec["fingerprint"], rec["id"], f"spectra-{kind}.json"), make)
-        return Response(body, media_type="application/json")
+        return Response(spectra_body(record(ident), kind), media_type="application/json")
 
     @app.get("/api/experiments/{ident}/figures")
     def api_figures(ident: str) -> dict[str, Any]:
@@ -406,23 +550,15 @@ def create_app(db_url: str | None = None, upload_scheduler: Any = None, *, token
     def experiment_page(request: Request, ident: str, tag_error: str | None = None, typed: str = "",
                         status_code: int = 200) -> Any:
         rec = record(ident)
-        figs = figures_of(rec)
-        ctx = {
-            "e": rec, "rows": views.aliquot_rows(rec), "analyses": views.analyses(rec),
-            "summ": rec.get("summary") or {}, "figures": figs,
-            "reference": (rec.get("meta") or {}).get("reference") or {},
-            "has": {k: any(m["kind"] == k and m.get("array_sha256") for m in rec["measurements"])
-                    for k in ("pl", "absorbance")},
-            "twin": views.twin_series(rec),
-            "warnings_count": sum(len(a["warnings"]) for a in views.analyses(rec)),
-            "tag_error": tag_error, "typed_tags": typed,
-        }
+        if tag_error is None and not typed and status_code == 200:
+            return HTMLResponse(page_html(rec, request))
+        ctx = {"e": rec, **page_parts(rec), "tag_error": tag_error, "typed_tags": typed}
         return _TEMPLATES.TemplateResponse(request, "experiment.html", ctx, status_code=status_code)
 
     @app.get("/experiments/{ident}/aliquots.csv")
     def aliquots_csv(ident: str) -> Response:
         rec = record(ident)
-        return Response(views.aliquots_csv(rec), media_type="text/csv",
+        return Response(memo(rec, "aliquots.csv", lambda: views.aliquots_csv(rec)), media_type="text/csv",
                         headers=_attachment(f"{rec['key']}-aliquots.csv"))
 
     @app.get("/experiments/{ident}/figures/{filename}")
@@ -430,26 +566,7 @@ def create_app(db_url: str | None = None, upload_scheduler: Any = None, *, token
         from qdlab.report import style as S
 
         rec = record(ident)
-        name, _, fmt = filename.rpartition(".")
-        preview = name.endswith(".preview") and fmt == "png"  # the page's own image: 110 dpi, same drawing
-        name = name.removesuffix(".preview") if preview else name
-        fig = next((f for f in figures_of(rec) if f.name == name), None)
-        if fig is None or fmt not in (*fig.formats, "csv"):
-            raise HTTPException(status_code=404, detail=f"no figure {filename!r} in experiment {rec['key']}; "
-                                f"formats: png, svg, pdf (300 dpi PNG) and csv (the plotted data)")
-
-        def make() -> bytes:
-            with _MPL_LOCK:
-                if preview:
-                    return fig.render_preview()
-                blobs, data = fig.render([] if fmt == "csv" else [fmt])
-            if fmt == "csv":
-                if data is None:
-                    raise HTTPException(status_code=404, detail=f"figure {name} has no data table")
-                return S.table_csv(data).encode()
-            return blobs[fmt]
-
-        body = cache.get((rec["fingerprint"], rec["id"], filename), make)
+        body, fmt = figure_body(rec, filename)
         return Response(body, media_type=S.mime_type(fmt), headers=_attachment(f"{rec['key']}-{filename}", inline=True))
 
     @app.get("/experiments/{ident}/files/{measurement_id}")
@@ -690,6 +807,13 @@ def create_app(db_url: str | None = None, upload_scheduler: Any = None, *, token
         return _TEMPLATES.TemplateResponse(request, "twin.html", ctx)
 
     return app
+
+
+def _json_bytes(data: Any) -> bytes:
+    """``data`` (already JSON-able) encoded as FastAPI's JSONResponse does."""
+    import json
+
+    return json.dumps(data, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode()
 
 
 def _attachment(filename: str, inline: bool = False) -> dict[str, str]:

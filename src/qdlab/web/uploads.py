@@ -117,11 +117,33 @@ def run_folder(folder: str, db_url: str | None, scheduler: Any, out: str) -> dic
             "experiment_key": s["experiment"]["id"], "action": s["record"]["action"]}
 
 
+#: niceness of the upload worker process: an analysis is background work, pages are answered first
+WORKER_NICE = 10
+
+
+def _background_worker() -> None:
+    """Initializer of the upload worker: dies with the server, and yields the CPU to it (``WORKER_NICE``).
+
+    On a 2-core machine an analysis otherwise takes a core from the server and the browsers for as long
+    as it runs (benchmarks/web_load.py: one upload in 50 requests).
+    """
+    import os
+
+    from qdlab.compute import die_with_parent
+
+    die_with_parent()
+    try:
+        os.nice(WORKER_NICE)
+    except (OSError, AttributeError):  # pragma: no cover - no nice (Windows): the worker runs at normal priority
+        pass
+
+
 class Jobs:
     """The server's upload jobs: a thread each for unpacking and waiting, one worker process for the analyses."""
 
-    def __init__(self, db_url: str | None, scheduler: Any = None) -> None:
-        self.db_url, self.scheduler = db_url, scheduler
+    def __init__(self, db_url: str | None, scheduler: Any = None, on_stored: Any = None) -> None:
+        """``on_stored(experiment_id)`` (optional) is called after each upload that stored an experiment."""
+        self.db_url, self.scheduler, self.on_stored = db_url, scheduler, on_stored
         self.jobs: dict[str, Job] = {}
         self.lock = threading.Lock()
         self.work = Path(tempfile.mkdtemp(prefix="qdlab-uploads-"))
@@ -132,12 +154,10 @@ class Jobs:
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor
 
-        from qdlab.compute import die_with_parent
-
         with self.lock:
             if self._pool is None:
                 self._pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"),
-                                                 initializer=die_with_parent)
+                                                 initializer=_background_worker)
             return self._pool
 
     def close(self) -> None:
@@ -191,6 +211,11 @@ class Jobs:
                 self._set(job, stage="done", fraction=1.0, status="ok",
                           refused=[_relative(m, folder) for m in out["refused"]], experiment_id=out["experiment_id"],
                           experiment_key=out["experiment_key"], action=out["action"])
+                if self.on_stored is not None and out["action"] != "unchanged":
+                    try:
+                        self.on_stored(out["experiment_id"])
+                    except Exception:  # e.g. a warm-up: the job itself succeeded
+                        log.exception("after upload %s", job.id)
             elif out["status"] == "error":
                 self._set(job, stage="failed", status="error",
                           errors=[{"file": f or job.filename, "message": _relative(m, root / "unpacked")}
