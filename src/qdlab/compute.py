@@ -4,6 +4,9 @@
 
 * ``None`` / ``"local"``  -> local worker processes (``ProcessPoolExecutor``);
 * ``"serial"``            -> runs in the calling process (debugging, tiny jobs, tests);
+* ``"threads"``           -> threads of the calling process (``ThreadPoolExecutor``): for work whose time is
+  spent in compiled code that releases the GIL, such as the twin's kernel (calibration, the planner's
+  grids); nothing is pickled and no process starts, so short jobs gain what processes would lose;
 * ``"tcp://host:port"`` (or any Dask scheduler address) -> a Dask ``distributed`` executor;
 * an existing ``distributed.Client`` -> its executor.
 
@@ -23,7 +26,7 @@ import os
 import sys
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import FIRST_COMPLETED, Executor, Future, ProcessPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor, wait
 from typing import Any, TypeVar
 
 from qdlab.data.errors import InputError
@@ -118,6 +121,10 @@ def get_executor(scheduler: Any = None, max_workers: int | None = None) -> Itera
     if scheduler in ("serial", "sync"):
         yield SerialExecutor()
         return
+    if scheduler == "threads":
+        with ThreadPoolExecutor(max_workers=max_workers or default_workers(), thread_name_prefix="qdlab") as ex:
+            yield ex
+        return
     try:
         from distributed import Client
     except ImportError as exc:  # pragma: no cover - dependency declared
@@ -127,7 +134,8 @@ def get_executor(scheduler: Any = None, max_workers: int | None = None) -> Itera
         return
     if not isinstance(scheduler, str) or "://" not in scheduler:
         raise InputError(
-            f"scheduler must be 'local', 'serial' or a Dask address like tcp://127.0.0.1:8786, got {scheduler!r}",
+            f"scheduler must be 'local', 'threads', 'serial' or a Dask address like tcp://127.0.0.1:8786, "
+            f"got {scheduler!r}",
             field="scheduler",
         )
     try:

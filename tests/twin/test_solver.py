@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -45,6 +46,60 @@ def test_cnt_nuclei_at_constant_s_equal_j_times_t() -> None:
         assert out["number_mol"][-1][0] == pytest.approx(1e-12, rel=1e-12)
 
 
+def test_nucleation_below_the_floor_forms_no_class() -> None:
+    # the same closed form on either side of SolverSettings.min_nucleation_per_s: J V = 2x the floor gives
+    # exactly J V t nuclei, J V = floor / 2 gives none, and the monomer reservoir pays for neither differently
+    s, vol, tend = 4.0, 0.02, 50.0
+    kp = _bare(nucleation_prefactor_per_l_s=1.0)
+    lc = kp.capillary_length_nm(T_K)
+    n_lc = 4 / 3 * math.pi * lc**3 / kp.unit_volume_nm3
+    j_per_prefactor = math.exp(-n_lc / (2 * math.log(s) ** 2))
+    for factor, expect_nuclei in ((2.0, True), (0.5, False)):
+        floor_per_s = 10.0
+        prefactor = factor * floor_per_s / (j_per_prefactor * vol)  # J V = factor x floor, nuclei per second
+        kp_f = _bare(nucleation_prefactor_per_l_s=prefactor)
+        out = evolve_closed(np.array([2.0]), np.array([1e-12]), kp_f, temperature_c=T_C,
+                            times_s=np.array([0.0, tend]), volume_l=vol, fixed_supersaturation=s,
+                            settings=SolverSettings(min_nucleation_per_s=floor_per_s), nucleation_at_fixed_s=True)
+        n_born = float(out["nuclei_mol"][0])
+        if expect_nuclei:
+            assert n_born * NA == pytest.approx(factor * floor_per_s * tend, rel=1e-9)
+        else:
+            assert n_born == 0.0
+            assert not out["secondary"][-1].any() or float(out["number_mol"][-1][out["secondary"][-1]].sum()) == 0.0
+
+
+def test_nucleation_floor_is_refined_and_validated() -> None:
+    assert SolverSettings().refined(4).min_nucleation_per_s == pytest.approx(SolverSettings().min_nucleation_per_s / 4)
+    with pytest.raises(InputError, match="min_nucleation_per_s"):
+        SolverSettings(min_nucleation_per_s=-1.0)
+    with pytest.raises(InputError, match="min_nucleation_per_s"):
+        SolverSettings(min_nucleation_per_s=float("nan"))
+
+
+def test_nucleation_floor_drops_only_sub_particle_classes() -> None:
+    # a slow (5.5-h) injection: with the floor off, hundreds of classes hold less than one particle; the floor
+    # removes them and no observable moves (the mass balance stays closed in both)
+    from qdlab.plan.space import SearchSpace, reference_value
+    from qdlab.plan.twin_model import TwinModel
+
+    model = TwinModel(seed_nm=reference_value("seeds.emission_nm"), seed_mg=reference_value("seeds.mass_mg"))
+    sc = model.scenario({**SearchSpace.default().defaults(), "cluster_volume_ml": 13.37,
+                         "injection_rate_ml_per_h": 2.449}, 1.0)
+    base = SolverSettings.for_scenario(sc)
+    off = simulate(sc, settings=dataclasses.replace(base, min_nucleation_per_s=0.0))
+    on = simulate(sc, settings=base)
+    n_off, n_on = off.size_distributions[-1].number_mol, on.size_distributions[-1].number_mol
+    assert int((n_off * NA < 1).sum()) > 300
+    assert int((n_on * NA < 1).sum()) < int((n_off * NA < 1).sum()) / 5
+    assert n_on.size < 0.6 * n_off.size
+    assert on.mass_balance_error < 1e-12 and off.mass_balance_error < 1e-12
+    for a, b in zip(off.aliquots, on.aliquots, strict=True):
+        assert abs(a.pl_peak_nm - b.pl_peak_nm) <= 0.5, a.aliquot_id
+        assert abs(a.fwhm_mev - b.fwhm_mev) <= 0.5, a.aliquot_id
+        assert a.secondary_mass_fraction == pytest.approx(b.secondary_mass_fraction, rel=1e-3, abs=1e-9)
+
+
 def test_smoluchowski_kernel_formula() -> None:
     # beta = 4 pi (D_C + D_QD)(r_C + r_QD) p N_A, D_QD by Stokes-Einstein with the ligand shell
     kp = default_parameters()
@@ -79,7 +134,7 @@ def test_fusion_rate_in_the_solver_matches_the_kernel_formula() -> None:
     steps = kn.run_kernel(p, r, nn, np.zeros(cap, dtype=np.int8), np.ones(cap), np.ones(cap), np.zeros(cap), 1, x,
                           np.array([0.0]), np.array([0.0]), np.array([0.0]), np.array([T_K]), np.zeros(3), tend,
                           np.array([0.0, tend]), 0.0, 5.0, 1e308, 1e-9, True, -1.0, True, 1e-6, 1e-12, 1e-7, 1e-3,
-                          1e308, 0.02, 10**6, False, *outs)
+                          1e308, 0.02, 10**6, False, 0.0, *outs)
     assert steps > 0
     u0 = 4 / 3 * math.pi * r0**3 / kp.unit_volume_nm3
     u1 = 4 / 3 * math.pi * r[0] ** 3 / kp.unit_volume_nm3

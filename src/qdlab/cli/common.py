@@ -43,7 +43,8 @@ DbOpt = Annotated[
 ]
 SchedulerOpt = Annotated[
     str | None,
-    typer.Option("--scheduler", help="Dask scheduler address (tcp://host:port); default: local processes."),
+    typer.Option("--scheduler", help="Where the work runs: 'local' (processes), 'threads', 'serial' or a Dask "
+                 "scheduler address (tcp://host:port); default: the command's own choice (see its description)."),
 ]
 
 

@@ -57,7 +57,7 @@ def plan_cmd(
 
         samples = int(value("design", "uncertainty_samples"))
     model = TwinModel(seed_nm=seed_nm, seed_mg=seed_mg, material=material, seed_fwhm_mev=seed_fwhm_mev, calibration=cal)
-    res = plan_recipe(model, target_nm, max_fwhm_mev=max_fwhm_mev, params=fixed, n_samples=samples, scheduler=scheduler or "serial")
+    res = plan_recipe(model, target_nm, max_fwhm_mev=max_fwhm_mev, params=fixed, n_samples=samples, scheduler=scheduler or "threads")
 
     def render(d: dict[str, Any]) -> None:
         r, p = d["recipe"], d["predicted"]
@@ -133,7 +133,7 @@ def campaign_ask(
 
     _quiet_optuna()
     camp = Campaign.load(name, db=db)
-    sugg = camp.ask(n, scheduler=scheduler or "serial")
+    sugg = camp.ask(n, scheduler=scheduler or "threads")
     data = {"campaign": name, "suggestions": [s.to_dict() for s in sugg]}
 
     def render(d: dict[str, Any]) -> None:

@@ -117,7 +117,7 @@ def calibrate_cmd(
     from qdlab.compute import mapper
 
     res = calibrate(load_scenario(scenario), measured, params=param or None, starts=starts,
-                    refine=refine, map_fn=mapper(scheduler or "serial", "calibrating (multi-start)"))
+                    refine=refine, map_fn=mapper(scheduler or "threads", "calibrating (multi-start)"))
 
     def render(_: dict[str, Any]) -> None:
         from qdlab.console import out_console

@@ -274,8 +274,9 @@ def calibrate(scenario: Scenario | str | Path, measured: list[dict[str, Any]] | 
         Parameters to fit (override names). Default: the two seed-surface factors when the scenario
         has seeds, else the MSC dissolution and conversion rate constants.
     map_fn
-        A ``map``-like callable that runs the starts: the built-in ``map`` (serial, default) or an executor's,
-        e.g. :func:`qdlab.compute.mapper` for local processes or Dask.
+        A ``map``-like callable that runs the screening and the starts: the built-in ``map`` (serial,
+        default) or an executor's, e.g. :func:`qdlab.compute.mapper` with ``"threads"`` (what the CLI and
+        ``qdlab run`` use: the twin's kernel releases the GIL), local processes or Dask.
     starts
         Number of candidate starting points: the current values plus ``starts - 1`` random points in the
         bounds. Each costs one simulation (the screening); least squares then starts from the ``refine``

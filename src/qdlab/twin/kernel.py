@@ -18,15 +18,22 @@ and free-acid amounts). One step of length ``dt``:
    carried one step's release, the step-doubling estimate saw that as error, and the monomer set
    the step (6x more steps in the overgrowths, 2026-12-07);
 3. CNT nucleation from monomer at the end-of-step ``S`` (at constant ``S`` the number born is exactly
-   ``J V t``; otherwise the step doubling controls its error); new nuclei join the open nucleus class while its radius is within
-   ``class_dr`` of theirs (volume-weighted, mass-conserving), else a new class opens; when no slot
-   is left the kernel stops with a status and the solver grows the pool (never a silent merge).
+   ``J V t``; otherwise the step doubling controls its error); new nuclei join the open nucleus class
+   while its radius is within ``class_dr`` of theirs (volume-weighted, mass-conserving), else a new class
+   opens; when no slot is left the kernel stops with a status and the solver grows the pool (never a
+   silent merge). Nucleation slower than a floor (``SolverSettings.min_nucleation_per_s``, one nucleus
+   per second in the whole flask) is not simulated: near ``S = 1`` CNT gives rates far below one
+   particle per run, and every such step opened a class holding a fraction of one particle (in a 5.5-h
+   injection 927 of 1,469 classes held less than one particle, and each step looped over them).
 
 Every transfer is booked from one reservoir to another, so the Cd3P2 units (precursor + MSC +
 monomer + QDs + withdrawn) are conserved to round-off; :func:`qdlab.twin.solver.simulate` checks it.
 The step is chosen by error control (step doubling, :func:`run_kernel`) and limited by ``dt_max`` and
 the next event (aliquot, rate change, temperature breakpoint); the old fixed scheme (``dr_max`` on
 the fastest surviving class) is kept for the limiting-case tests.
+
+:func:`run_kernel` releases the GIL (``nogil=True``), so runs in threads of one process go in parallel
+(calibration and the planner use the ``"threads"`` scheduler of :mod:`qdlab.compute`).
 
 Developer note: the kernels are cached by numba (``cache=True``); numba does not notice edits to the
 helpers they call in :mod:`qdlab.twin.model`, so delete ``src/qdlab/twin/__pycache__/*.nb[ic]`` after
@@ -59,6 +66,7 @@ from qdlab.twin.model import (
     cnt_nucleation,
     conditions,
     fusion_kernel_l_per_mol_s,
+    grown_radius,
     growth_coefficients,
     msc_acid_activation,
     msc_sink_temperature_factors,
@@ -216,13 +224,15 @@ def feed_step(x: np.ndarray, t: float, dt: float, rate_t: np.ndarray, rate_q: np
 def _step(p: np.ndarray, r: np.ndarray, nn: np.ndarray, origin: np.ndarray, gmul: np.ndarray, emul: np.ndarray,
           birth: np.ndarray, n: int, open_idx: int, open_t: float, x: np.ndarray, t: float, dt: float,
           rate_t: np.ndarray, rate_q: np.ndarray, temp_t: np.ndarray, temp_k: np.ndarray, feed_c: np.ndarray,
-          heun: bool, fixed_s: float, nuc_fixed: bool, window: float, class_dr: float,
+          heun: bool, fixed_s: float, nuc_fixed: bool, window: float, class_dr: float, min_nuc: float,
           a: np.ndarray, b: np.ndarray, u0: np.ndarray, rn: np.ndarray) -> tuple:
     """One split step of length ``dt`` from ``t``; returns ``(n, open_idx, open_t, status, capped)``.
 
     ``status`` is :data:`ST_POOL_FULL` when nuclei found no free class slot (the state is then
     inconsistent and must be discarded); ``capped`` is True when the explicit nucleation had to be
-    limited to half the monomer (the step is too long for the nucleation burst).
+    limited to half the monomer (the step is too long for the nucleation burst). Nucleation (CNT or MSC
+    coalescence) slower than ``min_nuc`` (mol of nuclei per s in the flask) is not simulated: the units
+    stay monomer or MSC.
     """
     vu = p[P_VU]
     rmin = p[P_RMIN]
@@ -260,8 +270,12 @@ def _step(p: np.ndarray, r: np.ndarray, nn: np.ndarray, origin: np.ndarray, gmul
         for i in range(n):
             if nn[i] > 0.0:
                 per_particle = dt * c1 * a[i] / vol  # units gained per particle
-                r[i] = radius_of_units(units_of_radius(r[i], vu) + per_particle, vu)
+                r[i] = grown_radius(r[i], units_of_radius(r[i], vu), per_particle)
     coal = dt * kap * c1 * c1
+    if coal > 0.0 and coal < min_nuc * dt * mcc * nc:
+        # fewer nuclei than the floor: the clusters stay clusters (no class for a fraction of a particle)
+        x[X_NC] += coal
+        coal = 0.0
     if coal > 0.0:
         dnc = coal / (mcc * nc)
         n, open_idx, open_t, ok = _add_nuclei(dnc, mcc * nc, t, r, nn, origin, gmul, emul, birth, n,
@@ -359,6 +373,8 @@ def _step(p: np.ndarray, r: np.ndarray, nn: np.ndarray, origin: np.ndarray, gmul
     if p[P_ANUC] > 0.0 and (fixed_s < 0.0 or nuc_fixed):
         s_cur = fixed_s if fixed_s >= 0.0 else x[X_NM] / (minf * vol)
         jrate, rstar = cnt_nucleation(s_cur, lc, vu, p[P_ANUC])
+        if jrate * vol < min_nuc * _NA:
+            jrate = 0.0
         if jrate > 0.0:
             rnuc = max(1.02 * rstar, 1.5 * rmin)
             unuc = units_of_radius(rnuc, vu)
@@ -447,14 +463,14 @@ def _record(ia: int, t: float, n: int, r: np.ndarray, nn: np.ndarray, origin: np
     return qd
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def run_kernel(p: np.ndarray, r: np.ndarray, nn: np.ndarray, origin: np.ndarray, gmul: np.ndarray,
                emul: np.ndarray, birth: np.ndarray, n_init: int, x: np.ndarray,
                rate_t: np.ndarray, rate_q: np.ndarray, temp_t: np.ndarray, temp_k: np.ndarray,
                feed_c: np.ndarray, t_end: float, ali_t: np.ndarray, ali_vol: float,
                dt_max: float, dr_max: float, dt_min: float, heun: bool, fixed_s: float,
                adaptive: bool, rtol: float, atol: float, atol_nm: float, dt_init: float,
-               window: float, class_dr: float, max_steps: int, nuc_fixed: bool,
+               window: float, class_dr: float, max_steps: int, nuc_fixed: bool, min_nuc: float,
                out_r: np.ndarray, out_n: np.ndarray, out_origin: np.ndarray, out_rec: np.ndarray) -> int:
     """Integrate the twin from 0 to ``t_end`` (s); fills the per-aliquot outputs; returns the step count.
 
@@ -469,7 +485,7 @@ def run_kernel(p: np.ndarray, r: np.ndarray, nn: np.ndarray, origin: np.ndarray,
 
     ``feed_c`` = (precursor, MSC, oleic acid) in mol per L of feed; ``rate_q`` in L/s; ``fixed_s`` >= 0
     freezes the supersaturation (infinite monomer reservoir; CNT nuclei then form only with
-    ``nuc_fixed``). Returns the accepted step count, or ``-ST_POOL_FULL`` (no class slot left: grow the
+    ``nuc_fixed``); ``min_nuc`` (mol/s) is the slowest nucleation simulated (see :func:`_step`). Returns the accepted step count, or ``-ST_POOL_FULL`` (no class slot left: grow the
     pool and rerun), ``-ST_MAX_STEPS``, ``-ST_UNDERFLOW`` (the error control wanted a step below ``dt_min``).
     """
     cap = r.size
@@ -528,7 +544,7 @@ def run_kernel(p: np.ndarray, r: np.ndarray, nn: np.ndarray, origin: np.ndarray,
                     dt = t_next - t
             n, open_idx, open_t, st, _capped = _step(p, r, nn, origin, gmul, emul, birth, n, open_idx, open_t, x, t, dt,
                                                     rate_t, rate_q, temp_t, temp_k, feed_c, heun, fixed_s, nuc_fixed,
-                                                    window, class_dr, a, b, u0, rn)
+                                                    window, class_dr, min_nuc, a, b, u0, rn)
             if st != ST_OK:
                 return -st
             tries += 1
@@ -547,7 +563,7 @@ def run_kernel(p: np.ndarray, r: np.ndarray, nn: np.ndarray, origin: np.ndarray,
             _copy_state(n, r, nn, origin, gmul, emul, birth, x, rA, nA, oA, gA, eA, bA, xA)
             _nA, _oiA, _otA, stA, capA = _step(p, rA, nA, oA, gA, eA, bA, n, open_idx, open_t, xA, t, dt, rate_t,
                                              rate_q, temp_t, temp_k, feed_c, heun, fixed_s, nuc_fixed, window,
-                                             class_dr, a, b, u0, rn)
+                                             class_dr, min_nuc, a, b, u0, rn)
             if stA != ST_OK:
                 return -stA
             # two half steps (B)
@@ -555,12 +571,12 @@ def run_kernel(p: np.ndarray, r: np.ndarray, nn: np.ndarray, origin: np.ndarray,
             h = 0.5 * dt
             nB_, oiB, otB, stB, capB = _step(p, rB, nB, oB, gB, eB, bB, n, open_idx, open_t, xB, t, h, rate_t,
                                              rate_q, temp_t, temp_k, feed_c, heun, fixed_s, nuc_fixed, window,
-                                             class_dr, a, b, u0, rn)
+                                             class_dr, min_nuc, a, b, u0, rn)
             if stB != ST_OK:
                 return -stB
             nB_, oiB, otB, stB, capB2 = _step(p, rB, nB, oB, gB, eB, bB, nB_, oiB, otB, xB, t + h, h, rate_t,
                                               rate_q, temp_t, temp_k, feed_c, heun, fixed_s, nuc_fixed, window,
-                                              class_dr, a, b, u0, rn)
+                                              class_dr, min_nuc, a, b, u0, rn)
             if stB != ST_OK:
                 return -stB
             # error estimate

@@ -111,6 +111,26 @@ def radius_of_units(units: float, vu_nm3: float) -> float:
 
 
 @njit(cache=True)
+def grown_radius(r_nm: float, units: float, d_units: float) -> float:
+    """Radius (nm) of a sphere of radius ``r_nm`` holding ``units`` after it gains ``d_units`` units.
+
+    ``r (1 + e)^(1/3)`` with ``e = d_units / units``: a cube root, or for ``|e| < 0.02`` (the MSC fusion of
+    one step) its binomial series to ``e^6`` (relative error below ``0.019 |e|^7``, under 3e-14): the cube
+    root was the costliest call of the kernel (a fifth of a run's time).
+    """
+    if units <= 0.0:
+        return 0.0
+    e = d_units / units
+    if -0.02 < e < 0.02:
+        # binomial coefficients of (1 + e)^(1/3): 1/3, -1/9, 5/81, -10/243, 22/729, -154/6561
+        return r_nm * (1.0 + e * (0.3333333333333333 + e * (-0.1111111111111111 + e * (0.06172839506172839 + e * (
+            -0.0411522633744856 + e * (0.03017832647462277 - e * 0.023472031702484377))))))
+    if e <= -1.0:
+        return 0.0
+    return r_nm * np.cbrt(1.0 + e)
+
+
+@njit(cache=True)
 def conditions(p: np.ndarray, temperature_k: float, oa_mol_per_l: float) -> tuple:
     """Temperature/acid-dependent quantities: (l_c nm, D nm^2/s, k_g nm/s, M_inf mol/L, k_form, k_diss).
 
@@ -158,8 +178,11 @@ def growth_coefficients(r_nm: float, lc_nm: float, alpha: float, d_nm2: float, k
                         etch_nm_per_s: float) -> tuple:
     """Talapin law as ``dr/dt = a S - b`` for a particle of radius ``r_nm``; returns ``(a, b)`` in nm/s."""
     lk = d_nm2 / kg_nm
-    a = d_nm2 * phi_inf / (r_nm + lk * math.exp(alpha * lc_nm / r_nm))
-    b = a * math.exp(lc_nm / r_nm) + etch_nm_per_s
+    e = math.exp(lc_nm / r_nm)
+    # the usual alpha = 1/2 (Talapin 2001): exp(x / 2) = sqrt(exp(x)), one exp per call instead of two
+    ea = math.sqrt(e) if alpha == 0.5 else math.exp(alpha * lc_nm / r_nm)
+    a = d_nm2 * phi_inf / (r_nm + lk * ea)
+    b = a * e + etch_nm_per_s
     return a, b
 
 
@@ -186,4 +209,4 @@ def cnt_nucleation(s: float, lc_nm: float, vu_nm3: float, prefactor: float) -> t
 
 __all__ = ["pack_parameters", "arrhenius", "conditions", "msc_acid_activation",
            "msc_sink_temperature_factors", "growth_coefficients", "fusion_kernel_l_per_mol_s",
-           "cnt_nucleation", "units_of_radius", "radius_of_units", "N_PARAMS"]
+           "cnt_nucleation", "units_of_radius", "radius_of_units", "grown_radius", "N_PARAMS"]

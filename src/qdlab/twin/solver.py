@@ -61,7 +61,7 @@ from qdlab.twin.kernel import (
 from qdlab.twin.model import pack_parameters
 from qdlab.twin.observe import ENERGY_GRID_EV, Aliquot, qd_pl_energy, spectra_for, summarize, wavelength_peak_nm
 from qdlab.twin.protocol import Scenario, load_scenario
-from qdlab.units import FWHM_PER_SIGMA, HC_EV_NM
+from qdlab.units import AVOGADRO_PER_MOL, FWHM_PER_SIGMA, HC_EV_NM
 
 #: numerical defaults of the old fixed-step scheme (kept for :func:`evolve_closed` and the tests of it)
 DT_MAX_S = 5.0
@@ -102,6 +102,12 @@ class SolverSettings:
         Most nucleus cohorts in one run: in a run longer than ``max_cohorts * nucleation_window_s`` the
         cohort spacing becomes ``duration / max_cohorts``, so that the class count (and the cost of a step)
         stays bounded in hour-long runs (a planner exploring slow rates); refined like the window.
+    min_nucleation_per_s
+        Slowest nucleation simulated, in nuclei per second in the whole flask (CNT from monomer and MSC
+        coalescence alike; slower nucleation leaves the units where they are). Near ``S = 1`` CNT gives
+        rates many orders of magnitude below one particle per run, and each step of such nucleation opened
+        a size class holding a fraction of one particle. The default drops at most 43,200 nuclei in a 12-h
+        run, against 1e17-1e18 particles in the paper's flasks; refined like the tolerances (``0``: off).
     seed_class_factor
         Multiplies the scenario's ``seeds.n_classes`` (the seed size resolution).
     class_pool
@@ -127,6 +133,7 @@ class SolverSettings:
     nucleus_class_dr_nm: float = 0.02
     nucleation_window_s: float | None = 8.0
     max_cohorts: int = 128
+    min_nucleation_per_s: float = 1.0
     seed_class_factor: float = 1.0
     class_pool: int = 4096
     max_classes: int = 100_000
@@ -144,6 +151,9 @@ class SolverSettings:
             v = getattr(self, name)
             if v is not None and not (math.isfinite(v) and v > 0):
                 raise InputError(f"solver setting {name} must be positive or None (got {v!r})", field=name)
+        if not (math.isfinite(self.min_nucleation_per_s) and self.min_nucleation_per_s >= 0):
+            raise InputError("solver setting min_nucleation_per_s must be a finite number >= 0 "
+                             f"(got {self.min_nucleation_per_s!r})", field="min_nucleation_per_s")
         if self.class_pool < 1 or self.max_steps < 1:
             raise InputError("solver settings class_pool and max_steps must be >= 1", field="class_pool")
 
@@ -161,7 +171,7 @@ class SolverSettings:
             nucleus_class_dr_nm=self.nucleus_class_dr_nm / factor,
             nucleation_window_s=None if self.nucleation_window_s is None else self.nucleation_window_s / factor,
             seed_class_factor=self.seed_class_factor * factor, class_pool=int(self.class_pool * factor),
-            max_cohorts=round(self.max_cohorts * factor),
+            max_cohorts=round(self.max_cohorts * factor), min_nucleation_per_s=self.min_nucleation_per_s / factor,
             max_steps=int(self.max_steps * factor))
 
 
@@ -436,7 +446,8 @@ def simulate(scenario: Scenario | str | Path, settings: SolverSettings | None = 
                            stt["n_init"], stt["x"], rate_t, rate_q_ml / 1000.0, temp_t, temp_k, stt["feed_c"],
                            prot.duration_min * 60.0, ali_t, prot.aliquot_volume_ml / 1000.0, st_.dt_max_s, dr_max,
                            dt_min, st_.heun, -1.0, st_.adaptive, st_.rtol, st_.atol, st_.atol_radius_nm,
-                           st_.dt_init_s, window, st_.nucleus_class_dr_nm, st_.max_steps, False, *outs)
+                           st_.dt_init_s, window, st_.nucleus_class_dr_nm, st_.max_steps, False,
+                           st_.min_nucleation_per_s / AVOGADRO_PER_MOL, *outs)
         return steps, outs
 
     # nucleus classes are cohorts of the window grid: about two per window when nucleation never stops
@@ -523,7 +534,8 @@ def evolve_closed(radius_nm: NDArray[np.float64], number_mol: NDArray[np.float64
                            np.array([temperature_c + 273.15]), np.zeros(3), float(ts[-1]), ts, 0.0, st_.dt_max_s,
                            dr_max, 1e-12 if not st_.adaptive else st_.dt_min_s, st_.heun, fs, st_.adaptive, st_.rtol,
                            st_.atol, st_.atol_radius_nm, st_.dt_init_s, window, st_.nucleus_class_dr_nm,
-                           st_.max_steps, nucleation_at_fixed_s, *outs)
+                           st_.max_steps, nucleation_at_fixed_s,
+                           st_.min_nucleation_per_s / AVOGADRO_PER_MOL if settings is not None else 0.0, *outs)
         return steps, outs
 
     stt, _steps, (out_r, out_n, out_o, out_rec) = _run_with_pool("evolve_closed", st_, make_state, call)

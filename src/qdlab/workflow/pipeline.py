@@ -201,7 +201,8 @@ def calibrate_twin(manifest: Manifest, rows: Sequence[Mapping[str, Any]], schedu
     try:
         from qdlab.compute import mapper
 
-        res = tw.calibrate(scenario, measured, map_fn=mapper(scheduler or "local", "calibrating (multi-start)"))
+        res = tw.calibrate(scenario, measured, map_fn=mapper(scheduler if scheduler not in (None, "local") else "threads",
+                                                           "calibrating (multi-start)"))
         d = res.to_dict()
         # predict the same aliquots (same times and withdrawals: a denser grid would withdraw more volume
         # and change the run it is meant to show)
@@ -227,7 +228,7 @@ def next_experiment(manifest: Manifest, calib: Mapping[str, Any], scheduler: Any
     from qdlab.plan.nextrun import plan_next_experiment
 
     assert manifest.target is not None
-    sched = scheduler if scheduler not in (None, "local") else "serial"  # ~30 short runs: no process pool
+    sched = scheduler if scheduler not in (None, "local") else "threads"  # ~30 short runs: no process pool
     return plan_next_experiment(manifest.target.model_dump(), calib, manifest.experiment.id, scheduler=sched)
 
 
