@@ -171,3 +171,40 @@ def test_reachable_range_on_the_twin_is_reproducible():
     assert runs == 11  # 5 volumes x 3 rates less the 4 corners that inject for longer than 12 h
     # the smallest feed barely grows the seeds; the largest grows them far to the red
     assert lo < 1100.0 < 1400.0 < hi
+
+
+def test_threads_give_the_serial_answer_on_the_twin_also_after_a_safety_move():
+    # "threads" starts the reachable-range grid on the first recipe line while the search runs; the answer
+    # must be the serial one, both when the final recipe stays on that line and when a safety move changes
+    # it (then the grid is rerun on the new line, not taken from the speculative run)
+    from qdlab.plan.twin_model import TwinModel
+
+    m = TwinModel(seed_nm=1010.0, seed_mg=20.0)
+    for target in (1150.0, 1300.0):
+        a = plan_recipe(m, target, n_samples=4, scheduler="serial")
+        b = plan_recipe(m, target, n_samples=4, scheduler="threads")
+        assert _answer(a) == _answer(b), target
+
+
+def test_speculative_grid_is_used_only_on_its_own_line(standin, monkeypatch):
+    from qdlab.plan import inverse
+
+    calls: list[dict[str, float]] = []
+    real = inverse.reachable_range_nm
+
+    def counting(model, params, **kw):
+        calls.append(dict(params))
+        return real(model, params, **kw)
+
+    monkeypatch.setattr(inverse, "reachable_range_nm", counting)
+    from qdlab.plan.space import SearchSpace
+
+    space = SearchSpace.default()
+    base = space.defaults()
+    with inverse._SpeculativeReach(standin, base, space, "threads") as grid:
+        same = grid.get({**base, "cluster_volume_ml": 7.0, "injection_rate_ml_per_h": 1.0})
+        assert len(calls) == 1  # the background run only: volume and rate do not define the line
+        other = grid.get({**base, "oleic_acid_mmol": base["oleic_acid_mmol"] + 0.5})
+        assert len(calls) == 2  # another line: computed afresh
+    assert same == real(standin, base, space=space)
+    assert other == real(standin, {**base, "oleic_acid_mmol": base["oleic_acid_mmol"] + 0.5}, space=space)

@@ -245,7 +245,11 @@ def plan_recipe(
         uncertainty_samples``, a fixed number; 0 disables).
     scheduler
         Where the uncertainty samples and the reachable-range grid run (``qdlab.compute``; ``"serial"``
-        by default: they are cheap).
+        by default). With ``"threads"`` (what ``qdlab plan`` uses) the reachable-range grid also starts in a
+        background thread at once, on the starting recipe line, while the volume search runs: the twin's
+        kernel releases the GIL, so the two share the cores. Its answer is used when the final recipe is on
+        the same line (only feed volume and rate differ, which the grid ignores), else the grid is rerun;
+        the result is the same as serial.
     rng_seed
         Seed of the parameter draws: the same inputs and seed give the same answer.
 
@@ -287,6 +291,54 @@ def plan_recipe(
         notes.append(f"starting rate: {ref}'s {space['injection_rate_ml_per_h'].default:g} mL/h scaled by N_s*r relative to its seeds: x{scale:.2f}")
     ramp = design.ramp_factor(seed_nm, max(target_nm, seed_nm), model.material)
     run = _Counter(model)
+    with _SpeculativeReach(model, base, space, scheduler) as reach_grid:
+        return _plan(model, target_nm, objective, space, base, user_fixed, ramp, run, notes, scheduler, n_samples,
+                     rng_seed, reach_grid, t0)
+
+
+class _SpeculativeReach:
+    """The reachable-range grid of :func:`plan_recipe`, started early in a background thread (``"threads"``).
+
+    ``get(params)`` returns the grid's answer for the recipe line of ``params``: the background result
+    when that line is the one it was started on, else a fresh computation on ``scheduler``.
+    """
+
+    def __init__(self, model: ForwardModel, params: Mapping[str, float], space: SearchSpace, scheduler: Any) -> None:
+        self.model, self.space, self.scheduler = model, space, scheduler
+        self.key = self._key(params)
+        self.pool: Any = None
+        self.future: Any = None
+        if scheduler == "threads":
+            from concurrent.futures import ThreadPoolExecutor
+
+            self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="qdlab-reach")
+            self.future = self.pool.submit(reachable_range_nm, model, dict(params), space=space, scheduler="serial")
+
+    def _key(self, params: Mapping[str, float]) -> tuple[tuple[str, float], ...]:
+        # the grid ignores the feed volume and the rate: every other variable defines the line
+        full = self.space.complete(dict(params))
+        return tuple(sorted((k, float(v)) for k, v in full.items()
+                            if k not in ("cluster_volume_ml", "injection_rate_ml_per_h")))
+
+    def get(self, params: Mapping[str, float]) -> tuple[tuple[float, float], int]:
+        if self.future is not None and self._key(params) == self.key:
+            return self.future.result()
+        return reachable_range_nm(self.model, params, space=self.space, scheduler=self.scheduler)
+
+    def __enter__(self) -> _SpeculativeReach:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.pool is not None:
+            # an unused grid (the search failed or moved the line) finishes in the background, unwaited
+            self.pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _plan(model: ForwardModel, target_nm: float, objective: Objective, space: SearchSpace, base: dict[str, float],
+          user_fixed: set[str], ramp: float, run: _Counter, notes: list[str], scheduler: Any, n_samples: int | None,
+          rng_seed: int, reach_grid: _SpeculativeReach, t0: float) -> PlanResult:
+    """The search, the reachable range and the uncertainty of :func:`plan_recipe` (its steps 3-6)."""
+    seed_nm = model.seed_nm
     guess = design.volume_for_target_ml(model.seed_mg, seed_nm, target_nm, base["p_conc_mol_per_l"], material=model.material)
 
     max_sec = value("design", "max_secondary_mass_fraction")
@@ -311,7 +363,7 @@ def plan_recipe(
             if moved:  # a safety move pushed the target out of reach: keep what we had
                 candidates.pop()
                 break
-            model_reach, n_reach = reachable_range_nm(model, base, space=space, scheduler=scheduler)
+            model_reach, n_reach = reach_grid.get(base)
             run.runs += n_reach
             lo_nm, hi_nm = min(model_reach[0], reach_all[0]), max(model_reach[1], reach_all[1])
             if lo_nm - objective.wavelength_scale_nm <= target_nm <= hi_nm + objective.wavelength_scale_nm:
@@ -366,7 +418,7 @@ def plan_recipe(
     if objective.wavelength_error_nm(out) > objective.wavelength_scale_nm:
         reasons.append(f"closest reachable peak {out.pl_peak_nm:.0f} nm is more than {objective.wavelength_scale_nm:g} nm from the target")
     notes.extend(reasons)
-    reach_model, n_reach = reachable_range_nm(model, point, space=space, scheduler=scheduler)
+    reach_model, n_reach = reach_grid.get(point)
     run.runs += n_reach
     predicted = _predict_with_uncertainty(model, point, ramp, out, objective, n_samples, scheduler, rng_seed)
     run.runs += int(predicted.get("samples", 0))
