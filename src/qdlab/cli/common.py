@@ -41,10 +41,17 @@ DbOpt = Annotated[
         envvar="QDLAB_DATABASE_URL",
     ),
 ]
+_SCHEDULER_HELP = "Where the work runs: 'local' (processes), 'threads', 'serial' or a Dask scheduler address (tcp://host:port)"
+#: --scheduler of commands whose parallel items are big (files, sweep points): local processes by default
 SchedulerOpt = Annotated[
     str | None,
-    typer.Option("--scheduler", help="Where the work runs: 'local' (processes), 'threads', 'serial' or a Dask "
-                 "scheduler address (tcp://host:port); default: the command's own choice (see its description)."),
+    typer.Option("--scheduler", help=f"{_SCHEDULER_HELP}; default: local processes."),
+]
+#: --scheduler of commands that run many short twin runs (calibration, planning): threads by default (the
+#: twin's kernel releases the GIL; a process pool would cost more to start than the runs take)
+ThreadsSchedulerOpt = Annotated[
+    str | None,
+    typer.Option("--scheduler", help=f"{_SCHEDULER_HELP}; default: threads of this process."),
 ]
 
 
@@ -109,6 +116,7 @@ __all__ = [
     "PlotOpt",
     "DbOpt",
     "SchedulerOpt",
+    "ThreadsSchedulerOpt",
     "dumps",
     "emit",
     "key_value_table",

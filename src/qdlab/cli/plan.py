@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 import typer
 
-from qdlab.cli.common import DbOpt, JsonOpt, SchedulerOpt, emit, key_value_table
+from qdlab.cli.common import DbOpt, JsonOpt, ThreadsSchedulerOpt, emit, key_value_table
 from qdlab.data.errors import InputError
 
 NameArg = Annotated[str, typer.Argument(help="Campaign name (letters, digits, '-', '_', '.').")]
@@ -31,7 +31,7 @@ def plan_cmd(
     rate_ml_per_h: Annotated[float | None, typer.Option(help="Fix the starting injection rate (mL/h); default: no-renucleation rule.")] = None,
     calibration: Annotated[str | None, typer.Option(help="Calibration JSON (values + covariance) for the uncertainty.")] = None,
     samples: Annotated[int | None, typer.Option(help="Parameter samples for the uncertainty (0: none; default: package data, fixed so that the answer does not depend on the machine's speed).")] = None,
-    scheduler: SchedulerOpt = None,
+    scheduler: ThreadsSchedulerOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Plan one overgrowth: seeds at SEED_NM to TARGET_NM, with the twin's prediction and uncertainty."""
@@ -125,7 +125,7 @@ def campaign_ask(
     name: NameArg,
     n: Annotated[int, typer.Option("--n", help="Number of experiments to propose.")] = 1,
     db: DbOpt = None,
-    scheduler: SchedulerOpt = None,
+    scheduler: ThreadsSchedulerOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Propose the next experiment(s)."""

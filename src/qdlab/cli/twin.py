@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-from qdlab.cli.common import JsonOpt, PlotOpt, SchedulerOpt, emit, existing_file
+from qdlab.cli.common import JsonOpt, PlotOpt, SchedulerOpt, ThreadsSchedulerOpt, emit, existing_file
 from qdlab.data.errors import InputError
 
 ScenarioArg = Annotated[str, typer.Argument(help="Built-in scenario name (see `qdlab twin scenarios`) or a .toml/.json file.")]
@@ -106,7 +106,7 @@ def calibrate_cmd(
     param: Annotated[list[str] | None, typer.Option("--param", help="Parameter to fit (repeatable), e.g. params.cluster_dissolution_per_s.")] = None,
     starts: Annotated[int, typer.Option("--starts", min=1, help="Candidate starting points (one simulation each).")] = 8,
     refine: Annotated[int, typer.Option("--refine", min=1, help="Least-squares runs, from the best candidates.")] = 2,
-    scheduler: SchedulerOpt = None,
+    scheduler: ThreadsSchedulerOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Fit kinetic parameters to a measured aliquot series (multi-start least squares)."""
