@@ -226,3 +226,14 @@ def test_converged_one_scenario() -> None:
 @pytest.mark.parametrize("name", list_scenarios())
 def test_converged_every_scenario(name: str) -> None:
     _assert_converged(name)
+
+
+def test_spectra_last_summarizes_only_the_product() -> None:
+    full = simulate("overgrowth-965nm")
+    last = simulate("overgrowth-965nm", spectra="last")
+    assert last.aliquots[-1] == full.aliquots[-1]  # the same run, the same product summary
+    for a, b in zip(full.aliquots[:-1], last.aliquots[:-1], strict=True):
+        assert math.isnan(b.pl_peak_nm) and math.isfinite(a.pl_peak_nm)
+        assert b.mean_diameter_nm == a.mean_diameter_nm  # sizes are still summarized
+    with pytest.raises(InputError, match="spectra"):
+        simulate("overgrowth-965nm", spectra="first")

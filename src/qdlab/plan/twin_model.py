@@ -175,8 +175,8 @@ class TwinModel:
         return ov
 
     def predict(self, params: Mapping[str, float], ramp_factor: float = 1.0) -> Outcome:
-        """Run the twin; the last aliquot is the product."""
-        res = _twin().simulate(self.scenario(params, ramp_factor))
+        """Run the twin; the last aliquot is the product (the only one whose PL is summarized)."""
+        res = _twin().simulate(self.scenario(params, ramp_factor), spectra="last")
         last = res.aliquots[-1]
         peak = float(last.pl_peak_nm)
         if not math.isfinite(peak):

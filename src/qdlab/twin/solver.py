@@ -21,7 +21,7 @@ import math
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from numpy.typing import NDArray
@@ -395,7 +395,8 @@ def _run_with_pool(name: str, st: SolverSettings, make_state: Any, call: Any,
 
 def simulate(scenario: Scenario | str | Path, settings: SolverSettings | None = None, *,
              dt_max_s: float | None = None, dr_max_nm: float | None = None, heun: bool | None = None,
-             max_new_classes: int | None = None, spectra: bool = True, max_steps: int | None = None) -> TwinResult:
+             max_new_classes: int | None = None, spectra: bool | Literal["last"] = True,
+             max_steps: int | None = None) -> TwinResult:
     """Run the twin on a scenario (object, built-in name or file).
 
     Parameters
@@ -411,7 +412,9 @@ def simulate(scenario: Scenario | str | Path, settings: SolverSettings | None = 
     max_new_classes
         Overrides ``SolverSettings.class_pool`` (initial room for nucleus classes; the pool grows when full).
     spectra
-        Compute the QD PL used by the summary (peak, FWHM, bimodality); ``False`` leaves them NaN.
+        Compute the QD PL used by the summary (peak, FWHM, bimodality); ``False`` leaves them NaN, ``"last"``
+        computes them for the final aliquot only (the planner reads only the product: the other aliquots'
+        withdrawals are simulated, their PL summaries are skipped).
 
     Raises
     ------
@@ -419,6 +422,8 @@ def simulate(scenario: Scenario | str | Path, settings: SolverSettings | None = 
         When the solver cannot meet the tolerance (step below ``dt_min_s``, more than ``max_steps`` steps
         or ``max_classes`` classes) or the state turns non-finite or negative.
     """
+    if spectra not in (True, False, "last"):
+        raise InputError(f"spectra must be True, False or 'last', got {spectra!r}", field="spectra")
     sc = load_scenario(scenario)
     kp = sc.kinetic_parameters()
     st_ = _settings_from(settings, sc, kp, dt_max_s=dt_max_s, dr_max_nm=dr_max_nm, heun=heun,
@@ -473,7 +478,8 @@ def simulate(scenario: Scenario | str | Path, settings: SolverSettings | None = 
         num = out_n[k][live]
         sec = out_o[k][live] == 1
         rec = out_rec[k]
-        qd_e = qd_pl_energy(d, num, optics) if spectra else np.zeros(1)
+        want = (k == n_ali - 1) if spectra == "last" else bool(spectra)
+        qd_e = qd_pl_energy(d, num, optics) if want else np.zeros(1)
         aliquots.append(summarize(aid, rec[R_T] / 60, rec[R_TEMP] - 273.15, rec[R_V] * 1000, d, num, sec, qd_e,
                                   rec[R_NC], rec[R_NM], rec[R_QD], rec[R_S], sc.observation.pl_window_nm,
                                   optics.tem_min_diameter_nm))
