@@ -76,3 +76,47 @@ def test_explicit_size_distribution_is_the_weighted_sum():
     mix = debye_pattern(0, tt, size_distribution=([2.0, 3.0], [3.0, 1.0]))
     assert mix.intensity == pytest.approx(0.75 * a + 0.25 * b, rel=1e-12)
     assert mix.diameter_nm == pytest.approx(2.25)
+
+
+def test_library_disk_cache_round_trip_and_rebuild(tmp_path, monkeypatch):
+    # a library is written to QDLAB_CACHE_DIR on first build and read back bit for bit by a new build,
+    # without building the crystal structure; a truncated file is rebuilt; "off" writes nothing
+    from qdlab.xrd import debye
+
+    monkeypatch.setenv("QDLAB_CACHE_DIR", str(tmp_path))
+    built = SphereLibrary("Cd", 1.0, 5.0, max_diameter_nm=2.0)
+    files = list((tmp_path / "xrd").glob("sphere-library-Cd-*.npz"))
+    assert len(files) == 1
+
+    def no_structure(phase):
+        raise AssertionError("the cached library must not build the structure")
+
+    import qdlab.xrd.structure as structure
+
+    monkeypatch.setattr(structure, "phase_structure", no_structure)
+    cached = SphereLibrary("Cd", 1.0, 5.0, max_diameter_nm=2.0)
+    assert np.array_equal(cached.intensity, built.intensity) and np.array_equal(cached.n_atoms, built.n_atoms)
+    assert np.array_equal(cached.q, built.q) and np.array_equal(cached.diameters_nm, built.diameters_nm)
+    # another q range is another library (the no-structure patch proves it is not served from the cache)
+    with pytest.raises(AssertionError, match="must not build"):
+        SphereLibrary("Cd", 1.0, 4.0, max_diameter_nm=2.0)
+    monkeypatch.undo()
+    monkeypatch.setenv("QDLAB_CACHE_DIR", str(tmp_path))
+    files[0].write_bytes(files[0].read_bytes()[:100])  # truncated: rebuilt and rewritten, no error
+    again = SphereLibrary("Cd", 1.0, 5.0, max_diameter_nm=2.0)
+    assert np.array_equal(again.intensity, built.intensity)
+    assert debye._load_library(files[0], built.q.size, built.diameters_nm.size) is not None
+    monkeypatch.setenv("QDLAB_CACHE_DIR", "off")
+    assert debye.library_cache_dir() is None
+    before = sorted((tmp_path / "xrd").iterdir())
+    SphereLibrary("Cd", 1.0, 4.5, max_diameter_nm=2.0)
+    assert sorted((tmp_path / "xrd").iterdir()) == before
+
+
+def test_mean_atomic_mass_is_the_structures():
+    from qdlab.xrd.match import mean_atomic_mass_da
+    from qdlab.xrd.structure import PHASES
+
+    for phase in PHASES:
+        comp = phase_structure(phase).composition
+        assert mean_atomic_mass_da(phase) == pytest.approx(float(comp.weight) / comp.num_atoms, rel=1e-12), phase

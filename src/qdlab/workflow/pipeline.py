@@ -243,6 +243,23 @@ def _stage(name: str, quiet: bool) -> Any:
                     disable=quiet or not con.is_terminal, transient=False)
 
 
+def _preload_domains(tasks: Sequence[Task]) -> None:
+    """Import the analysis domains the tasks need before the local worker processes fork from this one.
+
+    The workers then inherit the modules instead of importing them each (scipy, matplotlib, pymatgen:
+    ~2 s per process); this process needs them anyway for the series, the calibration and the report.
+    """
+    import importlib
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot  # noqa: F401 - the analyses draw their figures with it
+
+    for kind in sorted({t.kind for t in tasks}):
+        importlib.import_module(f"qdlab.{DOMAINS[kind]}")
+
+
 def run_experiment(
     folder: str | os.PathLike[str],
     *,
@@ -313,6 +330,8 @@ def run_experiment(
             return RunResult(summary, prior["html"], prior["summary_json"])
         from concurrent.futures.process import BrokenProcessPool
 
+        if (scheduler or "local") == "local" and tasks and os.environ.get("QDLAB_PRELOAD", "1") == "1":
+            _preload_domains(tasks)
         try:
             outcomes: list[Outcome] = map_progress(
                 run_task, tasks, scheduler=scheduler or "local", description="analyse: measurements",

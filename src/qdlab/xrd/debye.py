@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numba
@@ -396,6 +397,12 @@ class SphereLibrary:
         self.q = np.linspace(q_min_inv_angstrom, q_min_inv_angstrom + (n_q - 1) * q_step_inv_angstrom, n_q)
         self.diameters_nm = np.arange(1, round(max_diameter_nm / step_nm) + 1) * step_nm
         b_iso = default_b_iso_angstrom2() if b_iso_angstrom2 is None else float(b_iso_angstrom2)
+        self.b_iso_angstrom2 = b_iso
+        cache = _library_cache_file(phase, self.q, self.diameters_nm, b_iso, bin_width_angstrom)
+        stored = _load_library(cache, self.q.size, self.diameters_nm.size)
+        if stored is not None:
+            self.intensity, self.n_atoms = stored
+            return
         pos, sym = carve_sphere(phase_structure(phase), float(self.diameters_nm[-1]))
         pos = np.ascontiguousarray(pos)
         elements, types = _types(sym)
@@ -419,7 +426,7 @@ class SphereLibrary:
                 sums[p, start : start + 256] = (np.sin(x) / x) @ hp
         self.n_atoms = counts.sum(axis=0)
         self.intensity = _assemble(elements, counts, sums, self.q, b_iso)  # (nq, nD)
-        self.b_iso_angstrom2 = b_iso
+        _save_library(cache, self.intensity, self.n_atoms)
 
     def weights(self, diameter_nm: float, sigma_rel: float = 0.0) -> NDArray[np.float64]:
         """Grid weights of a number-weighted lognormal (or, for sigma_rel = 0, one interpolated size)."""
@@ -450,6 +457,92 @@ class SphereLibrary:
     def n_atoms_mean(self, diameter_nm: float, sigma_rel: float = 0.0) -> float:
         """Number-weighted mean atom count of the distribution."""
         return float(self.n_atoms @ self.weights(diameter_nm, sigma_rel))
+
+
+def library_cache_dir() -> Path | None:
+    """Folder of the on-disk sphere-library cache: ``QDLAB_CACHE_DIR``/xrd, else the user cache dir (platformdirs).
+
+    ``QDLAB_CACHE_DIR=off`` disables it. A library takes 2-3 s to build (the pymatgen structure from its
+    space group, then every pair of a 8-nm sphere), and every new process (each ``qdlab xrd match``, each
+    worker of ``qdlab run``) built it again; from the cache it loads in milliseconds.
+    """
+    import os
+
+    env = os.environ.get("QDLAB_CACHE_DIR")
+    if env is not None and env.strip().lower() in ("off", "0", "none", ""):
+        return None
+    if env:
+        return Path(env) / "xrd"
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("qdlab", appauthor=False)) / "xrd"
+
+
+@functools.cache
+def _code_digest() -> str:
+    """What a library depends on besides its arguments: this module, the structure builder and their data."""
+    import hashlib
+
+    from qdlab.resources import resource_path
+
+    h = hashlib.sha256()
+    here = Path(__file__).resolve()
+    for path in (here, here.with_name("structure.py"), resource_path("xrd/structures.toml"),
+                 resource_path("xrd/form_factors.toml"), resource_path("xrd/xrd.toml")):
+        h.update(Path(path).read_bytes())
+    h.update(np.__version__.encode())
+    return h.hexdigest()
+
+
+def _library_cache_file(phase: str, q: NDArray[np.float64], diameters_nm: NDArray[np.float64], b_iso: float,
+                        bin_width_angstrom: float) -> Path | None:
+    import hashlib
+
+    folder = library_cache_dir()
+    if folder is None:
+        return None
+    h = hashlib.sha256(_code_digest().encode())
+    h.update(repr((phase, float(b_iso), float(bin_width_angstrom))).encode())
+    h.update(np.ascontiguousarray(q, dtype=float).tobytes())
+    h.update(np.ascontiguousarray(diameters_nm, dtype=float).tobytes())
+    return folder / f"sphere-library-{phase}-{h.hexdigest()[:32]}.npz"
+
+
+def _load_library(path: Path | None, n_q: int, n_d: int) -> tuple[NDArray[np.float64], NDArray[np.float64]] | None:
+    """The cached ``(intensity, n_atoms)``, or None when absent or unreadable (then it is rebuilt)."""
+    import zipfile
+
+    if path is None or not path.is_file():
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            intensity, n_atoms = np.array(z["intensity"], dtype=float), np.array(z["n_atoms"], dtype=float)
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):  # truncated or foreign: rebuild
+        return None
+    if intensity.shape != (n_q, n_d) or n_atoms.shape != (n_d,) or not np.all(np.isfinite(intensity)):
+        return None
+    return intensity, n_atoms
+
+
+def _save_library(path: Path | None, intensity: NDArray[np.float64], n_atoms: NDArray[np.float64]) -> None:
+    """Write the cache atomically (a temporary file, then a rename); a read-only cache dir is not an error."""
+    if path is None:
+        return
+    import os
+    import tempfile
+
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".npz.tmp")
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                np.savez(fh, intensity=intensity, n_atoms=n_atoms)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+    except OSError:
+        pass
 
 
 @functools.lru_cache(maxsize=8)

@@ -477,6 +477,18 @@ def _fixed_fit(
     return chi2, chi2 / dof, rwp, float(explained), _unexplained_peak_rel(prob, model, background)
 
 
+def mean_atomic_mass_da(phase: str) -> float:
+    """Mean atomic mass (Da) of ``phase``: its formula's weight over its atom count (the cell's ratio).
+
+    From the phase's formula, not from its built structure: building one from its space group costs
+    ~0.6 s of pymatgen symmetry work per phase in every new process.
+    """
+    from pymatgen.core import Composition
+
+    comp = Composition(phase)
+    return float(comp.weight) / comp.num_atoms
+
+
 def check_impurities(
     diffractogram: Diffractogram,
     size_fit: SizeFit,
@@ -499,7 +511,6 @@ def check_impurities(
     """
     from scipy.optimize import nnls
 
-    from qdlab.xrd.structure import phase_structure
 
     d_min = float(_FIT["min_impurity_diameter_nm"]["value"])
     threshold = float(_FIT["impurity_delta_chi2_threshold"]["value"])
@@ -511,8 +522,7 @@ def check_impurities(
         return coef, float(rnorm**2)
 
     def mass_per_particle(phase: str, lib: Any, diameter_nm: float) -> float:
-        comp = phase_structure(phase).composition
-        return lib.n_atoms_mean(diameter_nm, size_fit.sigma_rel) * float(comp.weight) / comp.num_atoms
+        return lib.n_atoms_mean(diameter_nm, size_fit.sigma_rel) * mean_atomic_mass_da(phase)
 
     _, chi2_main = fit([r_main])
     red = chi2_main / max(1, len(main.y) - (main.order + 3))
