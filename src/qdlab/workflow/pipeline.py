@@ -254,7 +254,8 @@ def _preload_domains(tasks: Sequence[Task]) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot  # noqa: F401 - the analyses draw their figures with it
+    # the analyses draw their figures with pyplot
+    import matplotlib.pyplot
 
     for kind in sorted({t.kind for t in tasks}):
         importlib.import_module(f"qdlab.{DOMAINS[kind]}")
@@ -330,7 +331,7 @@ def run_experiment(
             return RunResult(summary, prior["html"], prior["summary_json"])
         from concurrent.futures.process import BrokenProcessPool
 
-        if (scheduler or "local") == "local" and tasks and os.environ.get("QDLAB_PRELOAD", "1") == "1":
+        if (scheduler or "local") == "local" and tasks:
             _preload_domains(tasks)
         try:
             outcomes: list[Outcome] = map_progress(
