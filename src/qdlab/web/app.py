@@ -836,7 +836,9 @@ def _plan(seed_nm: float, target_nm: float, seed_mg: float, max_fwhm_mev: float 
     from qdlab.plan.twin_model import TwinModel
 
     model = TwinModel(seed_nm=seed_nm, seed_mg=seed_mg, material="Cd3P2")
-    return plan_recipe(model, target_nm, max_fwhm_mev=max_fwhm_mev, scheduler="serial")
+    # threads, as `qdlab plan`: the twin's kernel releases the GIL, so the page answers ~1.4x sooner and the
+    # server's other requests still get the interpreter between kernel runs
+    return plan_recipe(model, target_nm, max_fwhm_mev=max_fwhm_mev, scheduler="threads")
 
 
 def _without_field(message: str, field: str | None) -> str:

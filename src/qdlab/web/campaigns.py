@@ -178,7 +178,7 @@ def register(app: FastAPI, templates: Any, db_url: str | None) -> None:
         camp = load(name)
         try:
             count = int(_number(n, "number of experiments", required=True) or 1)
-            sugg = camp.ask(count, scheduler="serial")
+            sugg = camp.ask(count, scheduler="threads")  # as `qdlab campaign ask`
         except QdlabError as exc:
             return page(request, name, error=str(exc))
         return page(request, name, asked=[s.to_dict() for s in sugg])
