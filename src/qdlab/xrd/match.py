@@ -635,8 +635,8 @@ def match_phases(
                 sch["applies"] = False
                 sch["warnings"].append(f"no significant line in {window[0]:.1f}-{window[1]:.1f} deg (height "
                                        f"{peak.amplitude_snr:.1f} x rms residual < {MIN_PEAK_SNR:g})")
-        except (InputError, ModelError) as exc:
-            sch = {"error": str(exc)}
+        except (InputError, ModelError) as exc:  # no Scherrer size: said, not silently dropped
+            sch = {"error": str(exc), "applies": False, "warnings": [str(exc)]}
     best = scores[0]
     criteria = acceptance_criteria()
     reasons = _rejections(best, criteria)
