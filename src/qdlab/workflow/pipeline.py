@@ -178,6 +178,12 @@ def analyse_series(manifest: Manifest, outcomes: Sequence[Outcome]) -> dict[str,
     return out
 
 
+def _short_runs(scheduler: Any) -> Any:
+    """Where the stages of many short twin runs go: threads of this process unless a Dask/serial one is given
+    (the twin's kernel releases the GIL; a process pool would cost more to start than the runs take)."""
+    return scheduler if scheduler not in (None, "local") else "threads"
+
+
 def calibrate_twin(manifest: Manifest, rows: Sequence[Mapping[str, Any]], scheduler: Any) -> dict[str, Any]:
     """Fit the twin scenario named in the manifest to the measured PL series (``qdlab.twin.calibrate``).
 
@@ -201,8 +207,7 @@ def calibrate_twin(manifest: Manifest, rows: Sequence[Mapping[str, Any]], schedu
     try:
         from qdlab.compute import mapper
 
-        res = tw.calibrate(scenario, measured, map_fn=mapper(scheduler if scheduler not in (None, "local") else "threads",
-                                                           "calibrating (multi-start)"))
+        res = tw.calibrate(scenario, measured, map_fn=mapper(_short_runs(scheduler), "calibrating (multi-start)"))
         d = res.to_dict()
         # predict the same aliquots (same times and withdrawals: a denser grid would withdraw more volume
         # and change the run it is meant to show)
@@ -228,8 +233,8 @@ def next_experiment(manifest: Manifest, calib: Mapping[str, Any], scheduler: Any
     from qdlab.plan.nextrun import plan_next_experiment
 
     assert manifest.target is not None
-    sched = scheduler if scheduler not in (None, "local") else "threads"  # ~30 short runs: no process pool
-    return plan_next_experiment(manifest.target.model_dump(), calib, manifest.experiment.id, scheduler=sched)
+    return plan_next_experiment(manifest.target.model_dump(), calib, manifest.experiment.id,
+                                scheduler=_short_runs(scheduler))
 
 
 # ---- the run --------------------------------------------------------------------------------------

@@ -511,7 +511,6 @@ def check_impurities(
     """
     from scipy.optimize import nnls
 
-
     d_min = float(_FIT["min_impurity_diameter_nm"]["value"])
     threshold = float(_FIT["impurity_delta_chi2_threshold"]["value"])
     main = _Problem(diffractogram, size_fit.phase, two_theta_range_deg, background_order, instrument_fwhm_deg, None)

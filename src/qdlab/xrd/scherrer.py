@@ -132,9 +132,9 @@ class PeakFit(Result):
 MIN_PEAK_SNR = 5.0
 """A fitted line lower than this many rms residuals is not a peak (Rose-criterion-like 5 sigma)."""
 
-MAX_PEAK_FIT_EVALUATIONS = 400
-"""Most function evaluations of the peak fit. A line converges in ~10-50; on a window without one (a
-measured quartz pattern) the fit wandered for 4,164 evaluations and 10 s before ending on noise."""
+MAX_PEAK_FIT_EVALUATIONS = int(load_toml("xrd/xrd.toml")["scherrer"]["max_peak_fit_evaluations"]["value"])
+"""Most function evaluations of the peak fit (``xrd.toml`` ``[scherrer]``, with its rationale); a fit not
+converged by then is refused: the window holds no well-defined line."""
 
 
 def _pv(x: NDArray[np.float64], amp: float, cen: float, fwhm: float, eta: float, c0: float, c1: float) -> NDArray[np.float64]:
