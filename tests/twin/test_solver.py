@@ -134,7 +134,7 @@ def test_fusion_rate_in_the_solver_matches_the_kernel_formula() -> None:
     steps = kn.run_kernel(p, r, nn, np.zeros(cap, dtype=np.int8), np.ones(cap), np.ones(cap), np.zeros(cap), 1, x,
                           np.array([0.0]), np.array([0.0]), np.array([0.0]), np.array([T_K]), np.zeros(3), tend,
                           np.array([0.0, tend]), 0.0, 5.0, 1e308, 1e-9, True, -1.0, True, 1e-6, 1e-12, 1e-7, 1e-3,
-                          1e308, 0.02, 10**6, False, 0.0, *outs)
+                          1e308, 0.02, 10**6, False, 0.0, False, *outs)
     assert steps > 0
     u0 = 4 / 3 * math.pi * r0**3 / kp.unit_volume_nm3
     u1 = 4 / 3 * math.pi * r[0] ** 3 / kp.unit_volume_nm3

@@ -80,6 +80,8 @@ X_NUC, X_NUCU = 10, 11  # cumulative nuclei born (mol particles) and the Cd3P2 u
 N_X = 12
 # status codes returned (negated) by run_kernel
 ST_OK, ST_POOL_FULL, ST_MAX_STEPS, ST_UNDERFLOW = 0, 1, 2, 3
+# parts of a split step (:func:`_step`): all (Lie order: MSC processes, then growth and nucleation), MSC only, growth only
+PART_ALL, PART_MSC, PART_GROWTH = 0, 1, 2
 # per-aliquot record
 R_T, R_TEMP, R_V, R_NP, R_NC, R_NM, R_NOA, R_S, R_FED, R_WD, R_QD, R_NLIVE, R_STEPS, R_LOST = range(14)
 N_REC = 14
@@ -225,8 +227,12 @@ def _step(p: np.ndarray, r: np.ndarray, nn: np.ndarray, origin: np.ndarray, gmul
           birth: np.ndarray, n: int, open_idx: int, open_t: float, x: np.ndarray, t: float, dt: float,
           rate_t: np.ndarray, rate_q: np.ndarray, temp_t: np.ndarray, temp_k: np.ndarray, feed_c: np.ndarray,
           heun: bool, fixed_s: float, nuc_fixed: bool, window: float, class_dr: float, min_nuc: float,
-          a: np.ndarray, b: np.ndarray, u0: np.ndarray, rn: np.ndarray) -> tuple:
+          a: np.ndarray, b: np.ndarray, u0: np.ndarray, rn: np.ndarray, part: int) -> tuple:
     """One split step of length ``dt`` from ``t``; returns ``(n, open_idx, open_t, status, capped)``.
+
+    ``part`` selects what is advanced: :data:`PART_ALL` (the Lie step: feed and MSC processes, then growth
+    and nucleation), :data:`PART_MSC` (feed and MSC processes only) or :data:`PART_GROWTH` (growth and
+    nucleation only); :func:`_split_step` composes them.
 
     ``status`` is :data:`ST_POOL_FULL` when nuclei found no free class slot (the state is then
     inconsistent and must be discarded); ``capped`` is True when the explicit nucleation had to be
@@ -249,41 +255,44 @@ def _step(p: np.ndarray, r: np.ndarray, nn: np.ndarray, origin: np.ndarray, gmul
     # ---- 1. feed, precursor -> MSC, MSC -> monomer / fusion / coalescence (before the growth, so that the
     # monomer they release is taken up by the implicit growth of the same step: the end-of-step monomer is then
     # the growth-balanced amount, not that amount plus a step's release, and the step error stays small) ----
-    dv, converted = feed_step(x, t, dt, rate_t, rate_q, feed_c, kform)
-    vol = x[X_V]
-    act = msc_acid_activation(p, oa)
-    tfus, tcc = msc_sink_temperature_factors(p, temp)
-    lam_fus = 0.0
-    if p[P_PFUSE] > 0.0:
-        for i in range(n):
-            if nn[i] > 0.0:
-                a[i] = fusion_kernel_l_per_mol_s(r[i], p[P_RC], p[P_DC], temp, p[P_ETA], p[P_SHELL],
-                                                 p[P_PFUSE] * gmul[i] * act * tfus)
-                lam_fus += a[i] * nn[i] / vol
-    c0 = x[X_NC] + converted + dv * feed_c[1]
-    kap = mcc * p[P_KCC] * act * tcc / (nc * vol)
-    lin = 1.0 + dt * (kdiss + lam_fus)
-    c1 = 2.0 * c0 / (lin + math.sqrt(lin * lin + 4.0 * kap * dt * c0)) if c0 > 0.0 else 0.0
-    x[X_NC] = c1
-    x[X_NM] += dt * kdiss * c1
-    if lam_fus > 0.0 and c1 > 0.0:
-        for i in range(n):
-            if nn[i] > 0.0:
-                per_particle = dt * c1 * a[i] / vol  # units gained per particle
-                r[i] = grown_radius(r[i], units_of_radius(r[i], vu), per_particle)
-    coal = dt * kap * c1 * c1
-    if coal > 0.0 and coal < min_nuc * dt * mcc * nc:
-        # fewer nuclei than the floor: the clusters stay clusters (no class for a fraction of a particle)
-        x[X_NC] += coal
-        coal = 0.0
-    if coal > 0.0:
-        dnc = coal / (mcc * nc)
-        n, open_idx, open_t, ok = _add_nuclei(dnc, mcc * nc, t, r, nn, origin, gmul, emul, birth, n,
-                                              open_idx, open_t, window, class_dr, vu)
-        if not ok:
-            return n, open_idx, open_t, ST_POOL_FULL, False
-        x[X_NUC] += dnc
-        x[X_NUCU] += coal
+    if part != PART_GROWTH:
+        dv, converted = feed_step(x, t, dt, rate_t, rate_q, feed_c, kform)
+        vol = x[X_V]
+        act = msc_acid_activation(p, oa)
+        tfus, tcc = msc_sink_temperature_factors(p, temp)
+        lam_fus = 0.0
+        if p[P_PFUSE] > 0.0:
+            for i in range(n):
+                if nn[i] > 0.0:
+                    a[i] = fusion_kernel_l_per_mol_s(r[i], p[P_RC], p[P_DC], temp, p[P_ETA], p[P_SHELL],
+                                                     p[P_PFUSE] * gmul[i] * act * tfus)
+                    lam_fus += a[i] * nn[i] / vol
+        c0 = x[X_NC] + converted + dv * feed_c[1]
+        kap = mcc * p[P_KCC] * act * tcc / (nc * vol)
+        lin = 1.0 + dt * (kdiss + lam_fus)
+        c1 = 2.0 * c0 / (lin + math.sqrt(lin * lin + 4.0 * kap * dt * c0)) if c0 > 0.0 else 0.0
+        x[X_NC] = c1
+        x[X_NM] += dt * kdiss * c1
+        if lam_fus > 0.0 and c1 > 0.0:
+            for i in range(n):
+                if nn[i] > 0.0:
+                    per_particle = dt * c1 * a[i] / vol  # units gained per particle
+                    r[i] = grown_radius(r[i], units_of_radius(r[i], vu), per_particle)
+        coal = dt * kap * c1 * c1
+        if coal > 0.0 and coal < min_nuc * dt * mcc * nc:
+            # fewer nuclei than the floor: the clusters stay clusters (no class for a fraction of a particle)
+            x[X_NC] += coal
+            coal = 0.0
+        if coal > 0.0:
+            dnc = coal / (mcc * nc)
+            n, open_idx, open_t, ok = _add_nuclei(dnc, mcc * nc, t, r, nn, origin, gmul, emul, birth, n,
+                                                  open_idx, open_t, window, class_dr, vu)
+            if not ok:
+                return n, open_idx, open_t, ST_POOL_FULL, False
+            x[X_NUC] += dnc
+            x[X_NUCU] += coal
+    if part == PART_MSC:
+        return n, open_idx, open_t, ST_OK, False
     # the growth sees the volume, acid and monomer after the feed
     msat = minf * vol
     oa = x[X_NOA] / vol
@@ -395,6 +404,36 @@ def _step(p: np.ndarray, r: np.ndarray, nn: np.ndarray, origin: np.ndarray, gmul
 
 
 @njit(cache=True)
+def _split_step(p: np.ndarray, r: np.ndarray, nn: np.ndarray, origin: np.ndarray, gmul: np.ndarray, emul: np.ndarray,
+                birth: np.ndarray, n: int, open_idx: int, open_t: float, x: np.ndarray, t: float, dt: float,
+                rate_t: np.ndarray, rate_q: np.ndarray, temp_t: np.ndarray, temp_k: np.ndarray, feed_c: np.ndarray,
+                heun: bool, fixed_s: float, nuc_fixed: bool, window: float, class_dr: float, min_nuc: float,
+                a: np.ndarray, b: np.ndarray, u0: np.ndarray, rn: np.ndarray, strang: bool) -> tuple:
+    """One step of length ``dt``: Lie order (:data:`PART_ALL`) or Strang order (MSC ``dt/2``, growth ``dt``, MSC ``dt/2``).
+
+    Returns what :func:`_step` returns; ``capped`` is True when any part capped its nucleation.
+    """
+    if not strang:
+        return _step(p, r, nn, origin, gmul, emul, birth, n, open_idx, open_t, x, t, dt, rate_t, rate_q, temp_t,
+                     temp_k, feed_c, heun, fixed_s, nuc_fixed, window, class_dr, min_nuc, a, b, u0, rn, PART_ALL)
+    h = 0.5 * dt
+    n, open_idx, open_t, st, cap1 = _step(p, r, nn, origin, gmul, emul, birth, n, open_idx, open_t, x, t, h, rate_t,
+                                          rate_q, temp_t, temp_k, feed_c, heun, fixed_s, nuc_fixed, window, class_dr,
+                                          min_nuc, a, b, u0, rn, PART_MSC)
+    if st != ST_OK:
+        return n, open_idx, open_t, st, cap1
+    n, open_idx, open_t, st, cap2 = _step(p, r, nn, origin, gmul, emul, birth, n, open_idx, open_t, x, t, dt, rate_t,
+                                          rate_q, temp_t, temp_k, feed_c, heun, fixed_s, nuc_fixed, window, class_dr,
+                                          min_nuc, a, b, u0, rn, PART_GROWTH)
+    if st != ST_OK:
+        return n, open_idx, open_t, st, cap2
+    n, open_idx, open_t, st, cap3 = _step(p, r, nn, origin, gmul, emul, birth, n, open_idx, open_t, x, t + h, h,
+                                          rate_t, rate_q, temp_t, temp_k, feed_c, heun, fixed_s, nuc_fixed, window,
+                                          class_dr, min_nuc, a, b, u0, rn, PART_MSC)
+    return n, open_idx, open_t, st, cap2 or cap3
+
+
+@njit(cache=True)
 def _copy_state(n: int, r: np.ndarray, nn: np.ndarray, origin: np.ndarray, gmul: np.ndarray, emul: np.ndarray,
                 birth: np.ndarray, x: np.ndarray, r2: np.ndarray, nn2: np.ndarray, origin2: np.ndarray,
                 gmul2: np.ndarray, emul2: np.ndarray, birth2: np.ndarray, x2: np.ndarray) -> None:
@@ -470,7 +509,7 @@ def run_kernel(p: np.ndarray, r: np.ndarray, nn: np.ndarray, origin: np.ndarray,
                feed_c: np.ndarray, t_end: float, ali_t: np.ndarray, ali_vol: float,
                dt_max: float, dr_max: float, dt_min: float, heun: bool, fixed_s: float,
                adaptive: bool, rtol: float, atol: float, atol_nm: float, dt_init: float,
-               window: float, class_dr: float, max_steps: int, nuc_fixed: bool, min_nuc: float,
+               window: float, class_dr: float, max_steps: int, nuc_fixed: bool, min_nuc: float, strang: bool,
                out_r: np.ndarray, out_n: np.ndarray, out_origin: np.ndarray, out_rec: np.ndarray) -> int:
     """Integrate the twin from 0 to ``t_end`` (s); fills the per-aliquot outputs; returns the step count.
 
@@ -517,6 +556,8 @@ def run_kernel(p: np.ndarray, r: np.ndarray, nn: np.ndarray, origin: np.ndarray,
             budget += nn[i] * units_of_radius(r[i], vu)
     if budget <= 0.0:
         budget = 1e-30
+    # step-size exponent: the local error of the Lie splitting is O(dt^2), of the Strang splitting O(dt^3)
+    expo = 1.0 / 3.0 if strang else 0.5
     t = 0.0
     ia = 0
     n_ali = ali_t.size
@@ -542,9 +583,9 @@ def run_kernel(p: np.ndarray, r: np.ndarray, nn: np.ndarray, origin: np.ndarray,
                 dt = max(dr_max / gmax, dt_min)
                 if t + 1.5 * dt > t_next:
                     dt = t_next - t
-            n, open_idx, open_t, st, _capped = _step(p, r, nn, origin, gmul, emul, birth, n, open_idx, open_t, x, t, dt,
-                                                    rate_t, rate_q, temp_t, temp_k, feed_c, heun, fixed_s, nuc_fixed,
-                                                    window, class_dr, min_nuc, a, b, u0, rn)
+            n, open_idx, open_t, st, _capped = _split_step(p, r, nn, origin, gmul, emul, birth, n, open_idx, open_t, x,
+                                                          t, dt, rate_t, rate_q, temp_t, temp_k, feed_c, heun, fixed_s,
+                                                          nuc_fixed, window, class_dr, min_nuc, a, b, u0, rn, strang)
             if st != ST_OK:
                 return -st
             tries += 1
@@ -558,30 +599,37 @@ def run_kernel(p: np.ndarray, r: np.ndarray, nn: np.ndarray, origin: np.ndarray,
             if t + dt >= t_next - 1e-9 or t + 1.05 * dt > t_next:
                 dt = t_next - t
                 clipped = True
+            elif strang and t + 2.0 * dt > t_next:
+                # Strang: reach the event in two equal steps, so that the growth step before it takes up the MSC
+                # release of a step of its own length (the supersaturation recorded there is then balanced)
+                dt = 0.5 * (t_next - t)
+                clipped = True
             tries += 1
             # one full step (A)
             _copy_state(n, r, nn, origin, gmul, emul, birth, x, rA, nA, oA, gA, eA, bA, xA)
-            _nA, _oiA, _otA, stA, capA = _step(p, rA, nA, oA, gA, eA, bA, n, open_idx, open_t, xA, t, dt, rate_t,
+            _nA, _oiA, _otA, stA, capA = _split_step(p, rA, nA, oA, gA, eA, bA, n, open_idx, open_t, xA, t, dt, rate_t,
                                              rate_q, temp_t, temp_k, feed_c, heun, fixed_s, nuc_fixed, window,
-                                             class_dr, min_nuc, a, b, u0, rn)
+                                             class_dr, min_nuc, a, b, u0, rn, strang)
             if stA != ST_OK:
                 return -stA
             # two half steps (B)
             _copy_state(n, r, nn, origin, gmul, emul, birth, x, rB, nB, oB, gB, eB, bB, xB)
             h = 0.5 * dt
-            nB_, oiB, otB, stB, capB = _step(p, rB, nB, oB, gB, eB, bB, n, open_idx, open_t, xB, t, h, rate_t,
+            nB_, oiB, otB, stB, capB = _split_step(p, rB, nB, oB, gB, eB, bB, n, open_idx, open_t, xB, t, h, rate_t,
                                              rate_q, temp_t, temp_k, feed_c, heun, fixed_s, nuc_fixed, window,
-                                             class_dr, min_nuc, a, b, u0, rn)
+                                             class_dr, min_nuc, a, b, u0, rn, strang)
             if stB != ST_OK:
                 return -stB
-            nB_, oiB, otB, stB, capB2 = _step(p, rB, nB, oB, gB, eB, bB, nB_, oiB, otB, xB, t + h, h, rate_t,
+            nB_, oiB, otB, stB, capB2 = _split_step(p, rB, nB, oB, gB, eB, bB, nB_, oiB, otB, xB, t + h, h, rate_t,
                                               rate_q, temp_t, temp_k, feed_c, heun, fixed_s, nuc_fixed, window,
-                                              class_dr, min_nuc, a, b, u0, rn)
+                                              class_dr, min_nuc, a, b, u0, rn, strang)
             if stB != ST_OK:
                 return -stB
             # error estimate
             err = 0.0
             for k in (X_NP, X_NC, X_NM, X_NUCU):
+                if strang and k == X_NM:
+                    continue  # the fast monomer is taken up within the growth part; its error shows in the radii
                 e = abs(xA[k] - xB[k]) / (rtol * max(abs(xA[k]), abs(xB[k])) + atol * budget)
                 if e > err:
                     err = e
@@ -599,7 +647,10 @@ def run_kernel(p: np.ndarray, r: np.ndarray, nn: np.ndarray, origin: np.ndarray,
                 if e > err:
                     err = e
             for i in range(n):
-                if nn[i] > 0.0 and nA[i] > 0.0 and nB[i] > 0.0 and bA[i] == birth[i] and bB[i] == birth[i]:
+                if nn[i] > 0.0 and nA[i] > 0.0 and nB[i] > 0.0 and bA[i] == birth[i] and bB[i] == birth[i] and (
+                        not strang or (nA[i] == nn[i] and nB[i] == nn[i])):
+                    # (Strang: a class that took new nuclei in the step has a volume-weighted radius, set by the class
+                    # resolution, not by the time step; the nuclei count is controlled above)
                     e = abs(rA[i] - rB[i]) / (atol_nm + rtol * r[i])
                     if e > err:
                         err = e
@@ -613,11 +664,11 @@ def run_kernel(p: np.ndarray, r: np.ndarray, nn: np.ndarray, origin: np.ndarray,
                 n = nB_
                 open_idx = oiB
                 open_t = otB
-                fac = 4.0 if err < 1e-8 else min(4.0, 0.9 * err ** -0.5)
+                fac = 4.0 if err < 1e-8 else min(4.0, 0.9 * err ** -expo)
                 if not clipped or dt * fac > dt_prop:
                     dt_prop = dt * fac
             else:
-                fac = max(0.2, 0.9 * err ** -0.5)
+                fac = max(0.2, 0.9 * err ** -expo)
                 dt_prop = dt * fac
                 if dt_prop < dt_min:
                     return -ST_UNDERFLOW
