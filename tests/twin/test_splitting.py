@@ -33,7 +33,7 @@ def test_strang_matches_the_converged_lie_solution(name: str) -> None:
     for a, b in zip(strang.aliquots, ref.aliquots, strict=True):
         assert abs(a.pl_peak_nm - b.pl_peak_nm) < 1.0, a.aliquot_id
         assert abs(a.fwhm_mev - b.fwhm_mev) < 2.0, a.aliquot_id
-    # the second-order step needs far fewer steps than the first-order default for that accuracy
+    # the symmetric order has a smaller error constant: far fewer steps than the default for that accuracy
     lie = simulate(sc, settings=base)
     assert strang.steps < 0.5 * lie.steps
 

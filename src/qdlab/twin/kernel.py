@@ -556,7 +556,8 @@ def run_kernel(p: np.ndarray, r: np.ndarray, nn: np.ndarray, origin: np.ndarray,
             budget += nn[i] * units_of_radius(r[i], vu)
     if budget <= 0.0:
         budget = 1e-30
-    # step-size exponent: the local error of the Lie splitting is O(dt^2), of the Strang splitting O(dt^3)
+    # step-size exponent: 1/2 for the Lie splitting's O(dt^2) local error; the Strang order uses that of an O(dt^3)
+    # local error (a symmetric composition), although its two parts are first order (docs/splitting.md)
     expo = 1.0 / 3.0 if strang else 0.5
     t = 0.0
     ia = 0

@@ -123,11 +123,12 @@ class SolverSettings:
         ``False`` runs the old fixed scheme (``dt = min(dt_max_s, dr_max_nm / max|dr/dt|)``, no error control).
     splitting
         ``"lie"`` (default): each step takes the feed and MSC processes, then the growth and nucleation.
-        ``"strang"`` (experimental): MSC processes for half a step, growth for a step, MSC for half a step;
-        second order in the step, so the PL of the paper's overgrowths is as accurate in 95 steps as the Lie
-        default is in 433, but the supersaturation recorded at an aliquot is 1-2 % off its converged value
-        (the monomer is balanced against split MSC releases; ``docs/splitting.md``, ``tools/splitting_study.py``).
-        The error control then leaves out the monomer and the radius of classes that took nuclei in the step.
+        ``"strang"`` (experimental): MSC processes for half a step, growth for a step, MSC for half a step.
+        The symmetric order has a smaller error constant for the PL (overgrowth-1010nm: as accurate in 95 steps
+        as the Lie default in 433), but both parts are first order, so it is not second order overall, and the
+        supersaturation recorded at an aliquot is 0.2-5 % off its converged value whatever the tolerance
+        (``docs/splitting.md``, ``tools/splitting_study.py``). The error control then leaves out the monomer and
+        the radius of classes that took nuclei in the step.
     """
 
     rtol: float = 5e-4
