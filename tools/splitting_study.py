@@ -95,7 +95,8 @@ def study(names: list[str]) -> str:
         "half a step, growth for a step, MSC for half a step) is second order. Reference: the default Lie splitting "
         f"at {TIGHTEN:g}x tighter tolerances with the same size classes (the time-integration error alone). "
         f"Strang runs at the scenario's tolerances with `dt_max_s` {STRANG_DT_MAX_S:g} s. Times are the best of "
-        "three runs in one process on this machine (the VM's speed drifts up to 40 %).",
+        "three runs in one process on this machine (the VM's speed drifts up to 40 %). The planner searches with "
+        "the Strang splitting and reports the default's prediction of the recipe it finds (`docs/plan.md`).",
         "",
         *rows,
         "",

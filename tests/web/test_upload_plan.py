@@ -111,7 +111,8 @@ def test_plan_form_answers_in_words(client):
 @pytest.mark.slow
 def test_plan_page_gives_a_recipe_with_prediction_and_uncertainty(client):
     first = client.get("/plan", params={"seed_nm": "1010", "target_nm": "1150", "seed_mg": "20"})
-    assert first.status_code == 200 and 'id="plan-pending"' in first.text  # answered at once, planning behind
+    # answered at once: the recipe when the plan took under a second, else the planning notice (planning behind)
+    assert first.status_code == 200 and ('id="plan-pending"' in first.text or 'id="plan-result"' in first.text)
     r = _plan_page(client, {"seed_nm": "1010", "target_nm": "1150", "seed_mg": "20"})
     assert r.status_code == 200 and 'id="plan-result"' in r.text
     again = client.get("/plan", params={"seed_nm": "1010", "target_nm": "1150", "seed_mg": "20"})

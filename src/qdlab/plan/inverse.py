@@ -290,10 +290,14 @@ def plan_recipe(
         ref = reference_scenario_name()
         notes.append(f"starting rate: {ref}'s {space['injection_rate_ml_per_h'].default:g} mL/h scaled by N_s*r relative to its seeds: x{scale:.2f}")
     ramp = design.ramp_factor(seed_nm, max(target_nm, seed_nm), model.material)
-    run = _Counter(model)
-    with _SpeculativeReach(model, base, space, scheduler) as reach_grid:
-        return _plan(model, target_nm, objective, space, base, user_fixed, ramp, run, notes, scheduler, n_samples,
-                     rng_seed, reach_grid, t0)
+    # search and sample with the model's screening form where it has one (the twin: Strang splitting, a quarter of
+    # the steps); the recipe found is then predicted once more by the model itself (the converged default)
+    screening = getattr(model, "screening", None)
+    search = screening() if callable(screening) else model
+    run = _Counter(search)
+    with _SpeculativeReach(search, base, space, scheduler) as reach_grid:
+        return _plan(model, search, target_nm, objective, space, base, user_fixed, ramp, run, notes, scheduler,
+                     n_samples, rng_seed, reach_grid, t0)
 
 
 class _SpeculativeReach:
@@ -334,10 +338,14 @@ class _SpeculativeReach:
             self.pool.shutdown(wait=False, cancel_futures=True)
 
 
-def _plan(model: ForwardModel, target_nm: float, objective: Objective, space: SearchSpace, base: dict[str, float],
-          user_fixed: set[str], ramp: float, run: _Counter, notes: list[str], scheduler: Any, n_samples: int | None,
-          rng_seed: int, reach_grid: _SpeculativeReach, t0: float) -> PlanResult:
-    """The search, the reachable range and the uncertainty of :func:`plan_recipe` (its steps 3-6)."""
+def _plan(model: ForwardModel, search: ForwardModel, target_nm: float, objective: Objective, space: SearchSpace,
+          base: dict[str, float], user_fixed: set[str], ramp: float, run: _Counter, notes: list[str], scheduler: Any,
+          n_samples: int | None, rng_seed: int, reach_grid: _SpeculativeReach, t0: float) -> PlanResult:
+    """The search, the reachable range and the uncertainty of :func:`plan_recipe` (its steps 3-6).
+
+    ``search`` (``model`` or its screening form) runs the search, the reachable range and the uncertainty
+    samples; ``model`` predicts the recipe found, and that is the reported prediction.
+    """
     seed_nm = model.seed_nm
     guess = design.volume_for_target_ml(model.seed_mg, seed_nm, target_nm, base["p_conc_mol_per_l"], material=model.material)
 
@@ -412,6 +420,17 @@ def _plan(model: ForwardModel, target_nm: float, objective: Objective, space: Se
 
     best = min(candidates, key=rank)
     vol, point, out, ramp = best
+    if search is not model:
+        out = model.predict(point, ramp)
+        run.runs += 1
+        confirmed = (vol, point, out, ramp)
+        if rank(confirmed)[:2] != rank(best)[:2]:
+            notes.append(
+                "the screening search and the converged twin disagree on this recipe's "
+                + ("safety" if rank(confirmed)[0] != rank(best)[0] else "distance to the target")
+                + f" (screening: {best[2].pl_peak_nm:.1f} nm{', bimodal' if best[2].bimodal else ''}; converged: "
+                f"{out.pl_peak_nm:.1f} nm{', bimodal' if out.bimodal else ''}); the converged prediction is reported")
+        best = confirmed
     reasons = []
     if rank(best)[0]:
         reasons.append("no recipe within the safety search avoids bimodal PL (secondary nucleation) in the twin")
@@ -420,7 +439,7 @@ def _plan(model: ForwardModel, target_nm: float, objective: Objective, space: Se
     notes.extend(reasons)
     reach_model, n_reach = reach_grid.get(point)
     run.runs += n_reach
-    predicted = _predict_with_uncertainty(model, point, ramp, out, objective, n_samples, scheduler, rng_seed)
+    predicted = _predict_with_uncertainty(search, point, ramp, out, objective, n_samples, scheduler, rng_seed)
     run.runs += int(predicted.get("samples", 0))
     recipe = build_recipe(point, seed_nm=seed_nm, seed_mg=model.seed_mg, material=model.material, ramp_factor=ramp)
     recipe["seeds"]["diameter_nm"] = design.seed_diameter_nm(seed_nm, model.material)

@@ -5,7 +5,7 @@ database that goes with the server's record (:func:`qdlab.plan.campaign.storage_
 same-origin POST (the security middleware) answered by a redirect back to the page (no double submit on
 reload); what the planner refuses is shown in words beside the form, with the typed values kept.
 
-Creating a campaign with the ``twin`` strategy plans its first recipe on the twin (10-30 s). Like ``/plan``
+Creating a campaign with the ``twin`` strategy plans its first recipe on the twin (a few seconds). Like ``/plan``
 (:mod:`qdlab.web.plans`) that runs in one background worker (:class:`CreationJobs`): the POST checks the form,
 queues the creation and redirects at once to ``/campaigns/{name}``, which shows "Creating ... (N s so far)"
 and refreshes itself (a meta refresh: no JavaScript needed) until the campaign is there; a refusal that

@@ -1,6 +1,6 @@
 """Plans computed off the request: ``/plan`` answers at once and refreshes itself until the plan is ready.
 
-A plan is 60-odd twin runs (10-30 s on 2 cores). The planner is deterministic (the same inputs give the
+A plan is 60-odd twin runs (about 0.4 s warm on 2 cores, a few seconds in a new process). The planner is deterministic (the same inputs give the
 same answer, :func:`qdlab.plan.plan_recipe`), so a finished plan is kept by its inputs and a reload or a
 second chemist asking the same question gets it at once. One plan runs at a time (they are CPU-bound);
 others wait in line.

@@ -1,4 +1,4 @@
-// Plan form: the twin plans while the page loads (10-30 s on 2 cores): say so and keep the button from a second submit.
+// Plan form: the twin plans while the page loads (a few seconds on 2 cores): say so and keep the button from a second submit.
 (function () {
   const form = document.getElementById("plan-form");
   if (!form) return;
@@ -7,6 +7,6 @@
     button.disabled = true;
     const note = document.getElementById("plan-working");
     note.hidden = false;
-    note.textContent = "Planning on the digital twin: about 60 twin runs, usually 10-30 s…";
+    note.textContent = "Planning on the digital twin: about 60 twin runs, usually a few seconds…";
   });
 })();
