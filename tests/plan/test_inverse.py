@@ -227,3 +227,23 @@ def test_the_reported_prediction_is_the_converged_twins_not_the_screenings():
     # the screening form agrees with the converged twin within a nanometre here (docs/splitting.md)
     assert abs(screened.pl_peak_nm - again.pl_peak_nm) < 1.0
     assert abs(res.predicted["pl_peak_nm"] - 1150.0) < 15.0
+
+
+def test_a_screening_form_that_disagrees_is_overruled_and_said(standin_cls):
+    # a screening form whose growth efficiency is 30 % off: the search lands on its recipe, the reported
+    # prediction is the model's own for that recipe (off target), and the plan says both
+    import dataclasses
+
+    @dataclasses.dataclass(frozen=True)
+    class Screened(standin_cls):
+        def screening(self):
+            return dataclasses.replace(self, efficiency=self.efficiency * 1.3)
+
+    m = Screened()
+    res = plan_recipe(m, 1200.0, n_samples=0)
+    truth = m.predict(res.params, res.ramp_factor)
+    assert res.predicted["pl_peak_nm"] == truth.pl_peak_nm
+    assert abs(m.screening().predict(res.params, res.ramp_factor).pl_peak_nm - 1200.0) < 1.0  # found on the screen
+    assert truth.pl_peak_nm < 1200.0 - 15.0  # the model grows the seeds less: off target
+    assert any("screening search and the converged twin disagree" in n for n in res.notes)
+    assert res.reason and "more than 15 nm from the target" in res.reason
