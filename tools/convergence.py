@@ -126,7 +126,9 @@ def main(argv: list[str] | None = None) -> int:
             + (f": {own_text}" if own_text else "") + ").\n"
             "Tolerance (issue 19): no PL peak moves by more than 1 nm and no FWHM by more than 2 meV. The supersaturation "
             "each aliquot records (shown in the twin's aliquot table) has no tolerance there; its column shows how far "
-            "it moves.\n\n"
+            "it moves. Where size classes dissolve (cluster heating after about 74 min), each class that shrinks "
+            "below the minimum radius returns its units at once and the supersaturation jumps from one minute to "
+            "the next, so its value at one aliquot moves by a few % (docs/twin.md, limits).\n\n"
             f"Worst over all scenarios: PL peak {worst['pl_peak_nm']:.1f} nm, FWHM {worst['fwhm_mev']:.1f} meV, "
             f"bimodal flips {int(worst['bimodal'])}, mean diameter {worst['mean_diameter_nm']:.2f} nm, recorded "
             f"supersaturation {worst['supersaturation']:.2%} (relative, floored at S = 1).\n\n")
