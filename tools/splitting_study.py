@@ -29,11 +29,10 @@ import numpy as np
 
 from qdlab.twin import list_scenarios, load_scenario, simulate
 from qdlab.twin.kernel import R_S
-from qdlab.twin.solver import SolverSettings, TwinResult
+from qdlab.twin.solver import STRANG_DT_MAX_S, SolverSettings, TwinResult
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "splitting.md"
 TIGHTEN = 20.0
-STRANG_DT_MAX_S = 120.0
 
 
 def _observed(res: TwinResult) -> np.ndarray:
@@ -73,7 +72,7 @@ def study(names: list[str]) -> str:
         tight = dataclasses.replace(base, rtol=base.rtol / TIGHTEN, atol=base.atol / TIGHTEN,
                                     atol_radius_nm=base.atol_radius_nm / TIGHTEN)
         ref = _observed(simulate(sc, settings=tight))
-        strang = dataclasses.replace(base, splitting="strang", dt_max_s=max(base.dt_max_s, STRANG_DT_MAX_S))
+        strang = base.strang()
         for label, st in (("Lie (default)", base), ("Strang", strang)):
             res, sec = _timed(sc, st)
             peak, fwhm, s_rel = _errors(res, ref)

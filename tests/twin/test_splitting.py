@@ -28,7 +28,7 @@ def test_strang_matches_the_converged_lie_solution(name: str) -> None:
     sc = load_scenario(name)
     base = SolverSettings.for_scenario(sc)
     ref = simulate(sc, settings=_tight(base))
-    strang = simulate(sc, settings=dataclasses.replace(base, splitting="strang", dt_max_s=120.0))
+    strang = simulate(sc, settings=base.strang())
     assert strang.mass_balance_error < 1e-10
     for a, b in zip(strang.aliquots, ref.aliquots, strict=True):
         assert abs(a.pl_peak_nm - b.pl_peak_nm) < 1.0, a.aliquot_id
@@ -44,7 +44,7 @@ def test_strang_supersaturation_lags_but_stays_within_a_few_percent() -> None:
     sc = load_scenario("overgrowth-1010nm")
     base = SolverSettings.for_scenario(sc)
     ref = simulate(sc, settings=_tight(base)).records
-    res = simulate(sc, settings=dataclasses.replace(base, splitting="strang", dt_max_s=120.0)).records
+    res = simulate(sc, settings=base.strang()).records
     from qdlab.twin.kernel import R_S
 
     live = ref[:, R_S] > 0

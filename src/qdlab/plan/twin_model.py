@@ -88,10 +88,6 @@ class Calibration:
         return cls(names, tuple(float(v) for v in values.values()), tuple(map(tuple, c.tolist())))
 
 
-#: largest step (s) of the screening model's Strang splitting (docs/splitting.md measures it there)
-STRANG_DT_MAX_S = 120.0
-
-
 @dataclass(frozen=True)
 class TwinModel:
     """Forward model: final-aliquot outcome of an overgrowth recipe on these seeds, by the twin."""
@@ -199,9 +195,7 @@ class TwinModel:
         else:
             from qdlab.twin.solver import SolverSettings
 
-            base = SolverSettings.for_scenario(sc)
-            settings = replace(base, splitting=self.splitting, dt_max_s=max(base.dt_max_s, STRANG_DT_MAX_S))
-            res = _twin().simulate(sc, settings=settings, spectra="last")
+            res = _twin().simulate(sc, settings=SolverSettings.for_scenario(sc).strang(), spectra="last")
         last = res.aliquots[-1]
         peak = float(last.pl_peak_nm)
         if not math.isfinite(peak):
