@@ -228,7 +228,7 @@ class Scenario(_Model):
         if bad:
             raise ValueError(f"unknown optical parameter(s) {bad}")
         solver_fields = ("rtol", "atol", "atol_radius_nm", "dt_max_s", "dt_init_s", "nucleus_class_dr_nm",
-                         "nucleation_window_s", "max_cohorts", "seed_class_factor")
+                         "nucleation_window_s", "max_cohorts", "seed_class_factor", "split_rtol")
         bad = [k for k in self.solver if k not in solver_fields]
         if bad:
             raise ValueError(f"unknown solver setting(s) {bad}; known: {list(solver_fields)}")

@@ -61,6 +61,7 @@ from qdlab.twin.kernel import (
 from qdlab.twin.model import pack_parameters
 from qdlab.twin.observe import ENERGY_GRID_EV, Aliquot, qd_pl_energy, spectra_for, summarize, wavelength_peak_nm
 from qdlab.twin.protocol import Scenario, load_scenario
+from qdlab.twin.rosenbrock import method_table, run_kernel_rosenbrock
 from qdlab.units import AVOGADRO_PER_MOL, FWHM_PER_SIGMA, HC_EV_NM
 
 #: numerical defaults of the old fixed-step scheme (kept for :func:`evolve_closed` and the tests of it)
@@ -78,9 +79,13 @@ STRANG_DT_MAX_S = 120.0
 class SolverSettings:
     """Numerical settings of the Lagrangian solver, separate from the model parameters.
 
-    The step is chosen by error control (step doubling on the scalar amounts, the nuclei born and every
-    class radius); refining ``rtol``/``atol`` and the class resolution converges every reported quantity
-    (``tools/convergence.py``, ``docs/convergence.md``).
+    The default integrator is the second-order linearly implicit ROS2 (:mod:`qdlab.twin.rosenbrock`: the
+    whole model as one ODE system, no splitting, embedded error estimate); ``integrator="split"`` runs the
+    first-order split stepper (:mod:`qdlab.twin.kernel`: step doubling), which also holds the fixed-step
+    scheme, ``dr_max_nm`` and the Strang order (asking for any of them selects it). Either way the step is
+    error-controlled on the scalar amounts, the nuclei born and every class radius; refining
+    ``rtol``/``atol`` and the class resolution converges every reported quantity (``tools/convergence.py``,
+    ``docs/convergence.md``; the two integrators against each other: ``docs/integrators.md``).
 
     Attributes
     ----------
@@ -122,11 +127,18 @@ class SolverSettings:
     max_steps
         Most step attempts (accepted + rejected) before :class:`ModelError`.
     heun
-        Second-order (Heun) characteristics inside each split step.
+        Second-order (Heun) characteristics inside each split step (split stepper only).
     adaptive
-        ``False`` runs the old fixed scheme (``dt = min(dt_max_s, dr_max_nm / max|dr/dt|)``, no error control).
+        ``False`` runs the split stepper's old fixed scheme (``dt = min(dt_max_s, dr_max_nm / max|dr/dt|)``, no error control).
+    integrator
+        ``"ros2"`` (default) or ``"split"`` (see above). ROS2 controls the monomer relative to the saturation
+        amount (the supersaturation to ``rtol``), the split stepper relative to the run's budget.
+    split_rtol
+        ``rtol`` of the split stepper when :meth:`split` (or :meth:`strang`) selects it (``None``: ``rtol``). The
+        first-order split stepper needs tighter tolerances than ROS2 for the same accuracy in some scenarios
+        (cluster heating: 1e-4 against 1e-3); a scenario's ``[solver]`` table states both.
     splitting
-        ``"lie"`` (default): each step takes the feed and MSC processes, then the growth and nucleation.
+        Split stepper only. ``"lie"`` (default): each step takes the feed and MSC processes, then the growth and nucleation.
         ``"strang"`` (experimental): MSC processes for half a step, growth for a step, MSC for half a step.
         The symmetric order has a smaller error constant for the PL (overgrowth-1010nm: as accurate in 95 steps
         as the Lie default in 433), but both parts are first order, so it is not second order overall, and the
@@ -153,6 +165,8 @@ class SolverSettings:
     heun: bool = True
     adaptive: bool = True
     splitting: Literal["lie", "strang"] = "lie"
+    integrator: Literal["ros2", "split"] = "ros2"
+    split_rtol: float | None = None
 
     def __post_init__(self) -> None:
         for name in ("rtol", "atol", "atol_radius_nm", "dt_max_s", "dt_min_s", "dt_init_s", "nucleus_class_dr_nm",
@@ -160,7 +174,7 @@ class SolverSettings:
             v = getattr(self, name)
             if not (isinstance(v, int | float) and math.isfinite(v) and v > 0):
                 raise InputError(f"solver setting {name} must be a positive finite number (got {v!r})", field=name)
-        for name in ("dr_max_nm", "nucleation_window_s"):
+        for name in ("dr_max_nm", "nucleation_window_s", "split_rtol"):
             v = getattr(self, name)
             if v is not None and not (math.isfinite(v) and v > 0):
                 raise InputError(f"solver setting {name} must be positive or None (got {v!r})", field=name)
@@ -170,12 +184,26 @@ class SolverSettings:
         if self.splitting not in ("lie", "strang"):
             raise InputError(f"solver setting splitting must be 'lie' or 'strang' (got {self.splitting!r})",
                              field="splitting")
+        if self.integrator not in ("ros2", "split"):
+            raise InputError(f"solver setting integrator must be 'ros2' or 'split' (got {self.integrator!r})",
+                             field="integrator")
         if self.class_pool < 1 or self.max_steps < 1:
             raise InputError("solver settings class_pool and max_steps must be >= 1", field="class_pool")
 
     def strang(self) -> SolverSettings:
         """These settings with the Strang splitting and steps up to :data:`STRANG_DT_MAX_S` (what it is measured at)."""
-        return dataclasses.replace(self, splitting="strang", dt_max_s=max(self.dt_max_s, STRANG_DT_MAX_S))
+        return dataclasses.replace(self.split(), splitting="strang", dt_max_s=max(self.dt_max_s, STRANG_DT_MAX_S))
+
+    def split(self) -> SolverSettings:
+        """These settings on the split stepper, at its own tolerance ``split_rtol`` where one is given."""
+        return dataclasses.replace(self, integrator="split", rtol=self.split_rtol or self.rtol, split_rtol=None)
+
+    @property
+    def uses_split_stepper(self) -> bool:
+        """Whether :func:`simulate` runs the split stepper: asked for, or implied by a setting only it has
+        (the fixed-step scheme, ``dr_max_nm``, the Strang order)."""
+        return (self.integrator == "split" or not self.adaptive or self.dr_max_nm is not None
+                or self.splitting == "strang")
 
     @classmethod
     def for_scenario(cls, scenario: Scenario) -> SolverSettings:
@@ -185,7 +213,8 @@ class SolverSettings:
     def refined(self, factor: float = 4.0) -> SolverSettings:
         """Settings refined by ``factor``: tolerances and steps divided, class resolution multiplied."""
         return dataclasses.replace(
-            self, rtol=self.rtol / factor, atol=self.atol / factor, atol_radius_nm=self.atol_radius_nm / factor,
+            self, rtol=self.rtol / factor, atol=self.atol / factor,
+            split_rtol=None if self.split_rtol is None else self.split_rtol / factor, atol_radius_nm=self.atol_radius_nm / factor,
             dt_max_s=self.dt_max_s / factor, dt_init_s=self.dt_init_s / factor,
             dr_max_nm=None if self.dr_max_nm is None else self.dr_max_nm / factor,
             nucleus_class_dr_nm=self.nucleus_class_dr_nm / factor,
@@ -467,6 +496,15 @@ def simulate(scenario: Scenario | str | Path, settings: SolverSettings | None = 
         outs = (np.zeros((n_ali, cap)), np.zeros((n_ali, cap)), np.zeros((n_ali, cap), dtype=np.int8),
                 np.zeros((n_ali, N_REC)))
         dt_min = st_.dt_min_s if st_.adaptive else min(st_.dt_max_s, prot.duration_min * 60.0 / st_.max_steps)
+        if not st_.uses_split_stepper:
+            tab = method_table(st_.integrator)
+            steps = run_kernel_rosenbrock(
+                p, stt["r"], stt["nn"], stt["origin"], stt["gmul"], stt["emul"], stt["birth"], stt["n_init"], stt["x"],
+                rate_t, rate_q_ml / 1000.0, temp_t, temp_k, stt["feed_c"], prot.duration_min * 60.0, ali_t,
+                prot.aliquot_volume_ml / 1000.0, st_.dt_max_s, dt_min, st_.rtol, st_.atol, st_.atol_radius_nm,
+                st_.dt_init_s, window, st_.nucleus_class_dr_nm, st_.max_steps,
+                st_.min_nucleation_per_s / AVOGADRO_PER_MOL, *tab, *outs)
+            return steps, outs
         steps = run_kernel(p, stt["r"], stt["nn"], stt["origin"], stt["gmul"], stt["emul"], stt["birth"],
                            stt["n_init"], stt["x"], rate_t, rate_q_ml / 1000.0, temp_t, temp_k, stt["feed_c"],
                            prot.duration_min * 60.0, ali_t, prot.aliquot_volume_ml / 1000.0, st_.dt_max_s, dr_max,
