@@ -216,7 +216,7 @@ def test_the_reported_prediction_is_the_converged_twins_not_the_screenings():
     from qdlab.plan.twin_model import TwinModel
 
     m = TwinModel(seed_nm=1010.0, seed_mg=20.0)
-    assert m.screening().splitting == "strang" and m.splitting == "lie"
+    assert m.screening().splitting == "strang" and m.splitting == "default"
     with pytest.raises(InputError, match="splitting"):
         TwinModel(seed_nm=1010.0, splitting="rk4")
     res = plan_recipe(m, 1150.0, n_samples=4)

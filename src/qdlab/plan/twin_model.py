@@ -99,7 +99,8 @@ class TwinModel:
     template: str | None = None
     parameters: Mapping[str, float] = field(default_factory=dict)
     calibration: Calibration | None = None
-    splitting: str = "lie"
+    #: "default": the twin's default integrator (ROS2); "strang": the split stepper in the Strang order (screening)
+    splitting: str = "default"
     _base: Any = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -109,8 +110,8 @@ class TwinModel:
             raise InputError(f"seed PL peak must be 200-5000 nm, got {self.seed_nm}", field="--seed-nm")
         if not (0 < self.seed_mg <= 10000):
             raise InputError(f"seed amount must be 0-10000 mg, got {self.seed_mg}", field="--seed-mg")
-        if self.splitting not in ("lie", "strang"):
-            raise InputError(f"splitting must be 'lie' or 'strang', got {self.splitting!r}", field="splitting")
+        if self.splitting not in ("default", "strang"):
+            raise InputError(f"splitting must be 'default' or 'strang', got {self.splitting!r}", field="splitting")
         if self._base is None:
             name = self.template or _template_name(self.seed_nm)
             base = _twin().load_scenario(name)
@@ -178,19 +179,19 @@ class TwinModel:
         return ov
 
     def screening(self) -> TwinModel:
-        """This model with the twin's Strang splitting (``dt_max_s`` 120 s): what the planner searches with.
+        """This model on the split stepper in the Strang order (``dt_max_s`` 120 s): what the planner searches with.
 
-        The Strang order reaches the product's PL of the paper's overgrowths in about a quarter of the steps of the
-        default (Lie) splitting, within 0.3-1.6 nm of the converged solution (``docs/splitting.md``); the planner
-        searches and samples the uncertainty with it and reports the default splitting's prediction of the
-        recipe it found (``docs/plan.md``).
+        The Strang order reaches the product's PL of the paper's overgrowths in 64-137 steps, within 0.3-1.6 nm
+        of the converged solution (``docs/splitting.md``), against 600-900 for the default ROS2 integrator, whose
+        steps the recorded supersaturation sets; the planner searches and samples the uncertainty with it and
+        reports the default integrator's prediction of the recipe it found (``docs/plan.md``).
         """
         return replace(self, splitting="strang")
 
     def predict(self, params: Mapping[str, float], ramp_factor: float = 1.0) -> Outcome:
         """Run the twin; the last aliquot is the product (the only one whose PL is summarized)."""
         sc = self.scenario(params, ramp_factor)
-        if self.splitting == "lie":
+        if self.splitting == "default":
             res = _twin().simulate(sc, spectra="last")
         else:
             from qdlab.twin.solver import SolverSettings

@@ -1,34 +1,39 @@
-"""Second-order linearly implicit (Rosenbrock ROS2) stepper of the Lagrangian size-class twin.
+"""Second-order linearly implicit (Rosenbrock ROS2) stepper of the Lagrangian size-class twin (the default).
 
 The same model as :mod:`qdlab.twin.kernel` (rate laws of :mod:`qdlab.twin.model`), integrated as one
 ODE system without splitting:
 
 * state: the class radii ``r_i`` (nm) at fixed particle amounts ``N_i`` and the scalars precursor ``P``,
-  MSC ``C``, free acid, units lost to etching, and the nuclei born in the step (CNT amount and units,
-  MSC-coalescence amount);
+  MSC ``C``, free acid, units lost to etching, and the nuclei born in the step (CNT: amount and units; MSC
+  coalescence: amount and units);
 * the monomer is not integrated: it is what the conservation of the Cd3P2 units leaves,
   ``M = M0 + fed - dP - dC - lost - born - sum_i N_i (u(r_i) - u(r_i0))``, so the unit balance holds to
   round-off by construction, and the fast monomer/particle exchange shows up in the Jacobian as a
   rank-one coupling through the supersaturation ``S = M / (M_inf V)``;
-* ROS2 (Verwer, Spee, Blom & Hundsdorfer, SIAM J. Sci. Comput. 20, 1456, 1999; ``gamma = 1 + 1/sqrt 2``):
-  two linearly implicit stages, L-stable, second order for *any* approximation ``W`` of the Jacobian
-  (a W-method), with an embedded first-order solution for the error estimate. ``W`` keeps what makes
-  the system stiff: the diagonal (each class's own growth/dissolution, clipped at 0 where a class is on
-  its unstable side; the MSC sinks; the precursor conversion), the supersaturation's dependence on every
-  amount (a rank-one term) and the MSC-fusion coupling. ``(I - gamma h W) k = b`` is then solved in
-  ``O(classes)`` (a scalar Schur complement), with no Newton iteration;
-* nuclei born within a step (CNT from monomer, MSC coalescence) are integrated as amounts and units and
-  join the size classes at the end of the step (:func:`qdlab.twin.kernel._add_nuclei`, the same cohort
-  classes as the split stepper), grown over their mean age in the step (half of it) at the end-of-step
-  supersaturation, so that birth within a step is second order too;
-* the step is accepted when the embedded difference, scaled like the split stepper's step-doubling
-  estimate (``rtol |y| + atol``), is at most 1; the second-order solution is kept (local extrapolation)
-  and the step rescaled by ``0.9 err^(-1/2)``.
+* ROS2 (Verwer, Spee, Blom & Hundsdorfer, SIAM J. Sci. Comput. 20, 1456, 1999; ``gamma = 1 + 1/sqrt 2``),
+  in the form of KPP (Sandu et al. 1997, :func:`method_table`): two linearly implicit stages, L-stable,
+  second order for any matrix ``W`` when the step resolves every mode, with an embedded first-order
+  solution for the error estimate. The monomer (relaxation 3-8 s) and the MSC (1-35 s) are faster than
+  the steps, and a stiff component is only as accurate as ``W``'s couplings to the slow ones, so ``W``
+  holds each class's own growth/dissolution (and fusion) derivative, the supersaturation's dependence on
+  every amount (rank one), the MSC fusion both ways (``d f_r / d C``, ``d f_C / d r``), the etch loss's
+  dependence on the radii and the precursor conversion; the explicit time dependence (volume,
+  temperature) and the free acid's drift enter the stages as a finite-difference time derivative.
+  ``(I - gamma h W) k = b`` is solved in ``O(classes)`` (a 3x3 system after elimination), with no Newton
+  iteration (:func:`_solve`);
+* nuclei born within a step (CNT from monomer, MSC coalescence) are integrated as amounts and units that
+  grow like a class during the step, and join the size classes at its end
+  (:func:`qdlab.twin.kernel._add_nuclei`: the same cohort classes as the split stepper);
+* the step is accepted when the embedded difference is within ``rtol |y| + atol`` on the precursor, MSC,
+  units born, nuclei born and every class radius, and within ``rtol max(M, M_sat)`` on the monomer (the
+  supersaturation to ``rtol``: relative to the run's budget the monomer was 1 % off); the second-order
+  solution is kept and the step rescaled by ``0.9 err^(-1/2)``.
 
 A class that dissolves below ``r_min`` within a step is removed and its units return to the monomer (the
 conservation formula does that). Steps end at every protocol event (aliquot, rate change, temperature
 breakpoint) and where the syringe runs empty. Not supported here (the split stepper runs them): a fixed
-supersaturation and the fixed-step scheme.
+supersaturation, the fixed-step scheme, ``dr_max_nm`` and the Strang order. Measurements:
+``docs/integrators.md``.
 """
 
 from __future__ import annotations
