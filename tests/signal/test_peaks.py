@@ -201,3 +201,46 @@ def test_parabolic_apex_is_exact_for_a_parabola():
     pos, top = parabolic_apex(x, y, int(np.argmax(y)))
     assert pos == pytest.approx(2.3, abs=1e-12) and top == pytest.approx(7.0, abs=1e-12)
     assert parabolic_apex(x, y, 0) == (0.0, float(y[0]))
+
+
+def test_half_max_width_and_apex_are_the_scipy_and_numpy_formulations_bit_for_bit():
+    """half_max_width's direct search and parabolic_apex's float arithmetic give, to the last bit, what the
+    Peaks/widths (scipy.signal.peak_widths, np.interp) route and the np.clip formula give: on random, flat,
+    negative and non-finite signals, at every kind of index."""
+    import warnings
+
+    def hmw_reference(x, y, k):
+        pk_ = widths(x, y, _one_peak(y, k))
+        return math.nan if pk_.truncated[0] else float(pk_.width[0])
+
+    def apex_reference(x, y, i):
+        a, b, c = y[i - 1], y[i], y[i + 1]
+        den = a - 2.0 * b + c
+        d = float(np.clip(0.5 * (a - c) / den, -1.0, 1.0)) if den != 0 else 0.0
+        return float(x[i] + d * 0.5 * (x[i + 1] - x[i - 1])), float(b - 0.25 * (a - c) * d)
+
+    def same(a, b):
+        return a == b or (math.isnan(a) and math.isnan(b))
+
+    rng = np.random.default_rng(7)
+    for t in range(3000):
+        n = int(rng.integers(3, 50))
+        y = [rng.normal(size=n), np.round(rng.normal(size=n)), -np.abs(rng.normal(size=n)), np.ones(n),
+             gauss(np.arange(n), rng.uniform(-5, n + 5), rng.uniform(0.3, 10))][t % 5]
+        if t % 7 == 0:
+            y[rng.integers(0, n)] = [np.nan, np.inf, -np.inf][t % 3]
+        x = np.sort(rng.normal(size=n)) if t % 2 else np.linspace(0.0, 1.0, n)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            for k in (0, n - 1, int(rng.integers(0, n))):
+                assert same(half_max_width(x, y, k), hmw_reference(x, y, k)), (t, k)
+                if 0 < k < n - 1:
+                    got, want = parabolic_apex(x, y, k), apex_reference(x, y, k)
+                    assert same(got[0], want[0]) and same(got[1], want[1]), (t, k)
+
+
+def _one_peak(y, k):
+    from qdlab.signal.peaks import Peaks
+
+    return Peaks(np.array([k]), np.array([0.0]), y[[k]], np.array([y[k]]), np.array([0]), np.array([y.size - 1]),
+                 math.nan)

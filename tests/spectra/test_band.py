@@ -52,3 +52,31 @@ def test_twin_and_measured_analysis_share_the_estimator():
         qd = qd_pl_energy(sd.diameter_nm, sd.number_mol, sc.optical_parameters())
         s = summarize_band(ENERGY_GRID_EV, np.where((lam >= lo) & (lam <= hi), qd, 0.0))
         assert (a.pl_peak_nm, a.fwhm_mev, a.bimodal) == (s.peak_wavelength_nm, s.fwhm_mev, s.bimodal)
+
+
+def test_prepared_grid_and_array_give_the_numpy_formulation_bit_for_bit():
+    """summarize_band on a BandGrid and on the energy array are the original formulation (the signal helpers
+    on the energy axis, on spectrum_to_wavelength's axis, band_modes there) to the last bit."""
+    from qdlab.signal import half_max_width, parabolic_apex
+    from qdlab.spectra.band import BandGrid, band_modes
+    from qdlab.units import spectrum_to_wavelength
+
+    def reference(e, y):
+        i = int(np.argmax(y))
+        lam, y_lam = spectrum_to_wavelength(e, y)
+        j = int(np.argmax(y_lam))
+        return (parabolic_apex(e, y, i)[0], parabolic_apex(lam, y_lam, j)[0], 1000.0 * half_max_width(e, y, i),
+                half_max_width(lam, y_lam, j), tuple(band_modes(lam, y_lam)))
+
+    rng = np.random.default_rng(3)
+    for t in range(60):
+        e = np.linspace(0.7, 3.1, 1201) if t % 2 else np.sort(rng.uniform(0.8, 2.0, 700))
+        y = sum(rng.uniform(0.1, 1) * np.exp(-0.5 * ((e - rng.uniform(0.9, 1.9)) / rng.uniform(0.01, 0.2)) ** 2)
+                for _ in range(1 + t % 3))
+        if t % 4 == 0:
+            y = np.round(y, 2)  # flat tops and equal maxima
+        want = reference(e, y)
+        for grid in (e, BandGrid.of(e)):
+            s = summarize_band(grid, y)
+            got = (s.peak_energy_ev, s.peak_wavelength_nm, s.fwhm_mev, s.fwhm_nm, s.modes_nm)
+            assert repr(got) == repr(want), t

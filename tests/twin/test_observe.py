@@ -8,6 +8,7 @@ own band gave up to 12.6 nm (1102-nm A2), 14.7 meV (1145-nm A3) and a bimodal fl
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from qdlab.spectra import analyze_pl
@@ -43,3 +44,63 @@ def test_tem_observation_counts_only_what_a_micrograph_shows() -> None:
     # the shipped threshold: the TEM mean grows over the overgrowth, as on the paper's micrographs
     default = simulate(sc).aliquots
     assert default[-1].tem_mean_diameter_nm > default[0].tem_mean_diameter_nm > default[-1].mean_diameter_nm
+
+
+def _pl_reference(d, n, optics):
+    """qd_pl_energy as plain numpy (the formulation the compiled deposit replaces)."""
+    import math
+
+    from qdlab.materials import curve_for
+    from qdlab.twin.observe import ENERGY_GRID_EV as e
+    from qdlab.units import FWHM_PER_SIGMA
+
+    keep = (n > 0) & (d > 0.5)
+    if not np.any(keep):
+        return np.zeros_like(e)
+    dk = d[keep]
+    w = n[keep] * dk**optics.excitation_exponent
+    pos = (curve_for("Cd3P2").emission_energy_ev(dk) - e[0]) / float(e[1] - e[0])
+    ok = (pos >= 0) & (pos < e.size - 1)
+    i0 = np.floor(pos[ok]).astype(np.int64)
+    fr = pos[ok] - i0
+    hist = np.bincount(i0, w[ok] * (1 - fr), minlength=e.size) + np.bincount(i0 + 1, w[ok] * fr, minlength=e.size)
+    sig = optics.homogeneous_fwhm_mev / 1000 / FWHM_PER_SIGMA
+    half = math.ceil(5 * sig / float(e[1] - e[0]))
+    k = np.arange(-half, half + 1) * float(e[1] - e[0])
+    return np.convolve(hist[: e.size], np.exp(-0.5 * (k / sig) ** 2) / (sig * math.sqrt(2 * math.pi)), mode="same")
+
+
+def test_compiled_observation_equals_numpy() -> None:
+    """The compiled per-aliquot work is numpy's to the last bit: the QD PL (the seed classes are fitted to it)
+    and the size moments (the emission model is fitted to them)."""
+    from qdlab.data.errors import InputError
+    from qdlab.twin.observe import _emission_curve, qd_pl_energy, summarize
+    from qdlab.twin.protocol import load_scenario
+
+    assert _emission_curve("Cd3P2")[1].size == 5  # the compiled path (a Moreels curve) is the one tested
+    optics = load_scenario("overgrowth-1010nm").optical_parameters()
+    rng = np.random.default_rng(11)
+    for t in range(40):
+        size = int(rng.integers(0, 300))
+        d = rng.uniform(0.2, 9.0, size)
+        n = rng.uniform(0, 1e-6, size) * (rng.random(size) > 0.2)
+        sec = rng.random(size) > 0.5
+        assert np.array_equal(qd_pl_energy(d, n, optics), _pl_reference(d, n, optics)), t
+        a = summarize("A", 0.0, 0.0, 0.0, d, n, sec, np.zeros(1), 1.0, 1.0, 1.0, 1.0, None, 2.0)
+        live = n > 0
+        ntot = n[live].sum()
+        if ntot == 0:
+            assert np.isnan(a.mean_diameter_nm) and a.n_classes == 0
+            continue
+        w = n[live] / ntot
+        mean = (w * d[live]).sum()
+        vol = n[live] * d[live] ** 3
+        seen = live & (d >= 2.0)
+        want = [mean, np.sqrt((w * (d[live] - mean) ** 2).sum()), n[live & sec].sum() / ntot,
+                vol[sec[live]].sum() / vol.sum(), (n[seen] * d[seen]).sum() / n[seen].sum(), n[seen].sum() / ntot]
+        got = [a.mean_diameter_nm, a.diameter_std_nm, a.secondary_fraction, a.secondary_mass_fraction,
+               a.tem_mean_diameter_nm, a.tem_counted_fraction]
+        assert got == [float(v) for v in want], t
+        assert a.n_classes == int(live.sum())
+    with pytest.raises(InputError):  # an infinite diameter: the sizing curve refuses it, as before
+        qd_pl_energy(np.array([2.0, np.inf]), np.array([1.0, 1.0]), optics)

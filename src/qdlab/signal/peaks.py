@@ -250,10 +250,11 @@ def parabolic_apex(x: ArrayLike | None, y: ArrayLike, index: int) -> tuple[float
     i = int(index)
     if not 0 < i < yy.size - 1:
         return float(xx[i]), float(yy[i])
-    a, b, c = yy[i - 1], yy[i], yy[i + 1]
+    a, b, c = yy[i - 1: i + 2].tolist()
+    x0, x1, x2 = xx[i - 1: i + 2].tolist()
     den = a - 2.0 * b + c
-    d = float(np.clip(0.5 * (a - c) / den, -1.0, 1.0)) if den != 0 else 0.0
-    return float(xx[i] + d * 0.5 * (xx[i + 1] - xx[i - 1])), float(b - 0.25 * (a - c) * d)
+    d = min(max(0.5 * (a - c) / den, -1.0), 1.0) if den != 0 else 0.0  # np.clip: a NaN stays NaN
+    return x1 + d * 0.5 * (x2 - x0), b - 0.25 * (a - c) * d
 
 
 def widths(
@@ -346,9 +347,67 @@ def half_max_width(x: ArrayLike, y: ArrayLike, k: int | None = None) -> float:
     if xx.size < 2:
         return 0.0
     k = int(np.argmax(yy)) if k is None else int(k)
+    if yy.ndim == 1 and xx.shape == yy.shape and 0 <= k < yy.size:
+        w = _half_max_width_1d(xx, yy, k)
+        if w is not None:
+            return w
     pk = Peaks(np.array([k]), xx[[k]], yy[[k]], np.array([yy[k]]), np.array([0]), np.array([yy.size - 1]), float("nan"))
     w = widths(xx, yy, pk)
     return float("nan") if bool(w.truncated[0]) else float(w.width[0])
+
+
+def _half_max_width_1d(xx: NDArray[np.float64], yy: NDArray[np.float64], k: int) -> float | None:
+    """:func:`half_max_width` without the ``Peaks`` record: the same arithmetic, in a few array passes.
+
+    The crossings are those of :func:`scipy.signal.peak_widths` (walk out from ``k`` while the signal stays
+    above ``y[k] - max(y[k], 0) / 2``, interpolate linearly) and the positions those of :func:`numpy.interp`
+    on the index axis. ``None`` where scipy would warn of a zero width: the caller then takes scipy's path.
+    """
+    n = yy.size
+    yk = float(yy[k])
+    level = yk - (yk if not yk < 0.0 else 0.0) * 0.5  # np.maximum(y[k], 0): a NaN stays NaN
+    above = yy > level
+    left = right = k
+    if above[k]:
+        down = above[k:0:-1]  # k, k - 1, ..., 1: the walk stops at the first point not above, or at 0
+        t = int(down.argmin()) if down.size else 0
+        left = k - t if down.size and not down[t] else 0
+        up = above[k: n - 1]  # k, ..., n - 2: it stops at the first point not above, or at n - 1
+        t = int(up.argmin()) if up.size else 0
+        right = k + t if up.size and not up[t] else n - 1
+    ip_left, ip_right = float(left), float(right)
+    y_left, y_right = float(yy[left]), float(yy[right])
+    if y_left < level:
+        ip_left += (level - y_left) / (float(yy[left + 1]) - y_left)
+    if y_right < level:
+        ip_right -= (level - y_right) / (float(yy[right - 1]) - y_right)
+    if ip_right - ip_left == 0:
+        return None
+    if yy[0] > level or yy[n - 1] > level:
+        return float("nan")
+    return abs(_interp_index(ip_right, xx) - _interp_index(ip_left, xx))
+
+
+def _interp_index(ip: float, xx: NDArray[np.float64]) -> float:
+    """``np.interp(ip, np.arange(xx.size), xx)`` for one point, branch for branch."""
+    n = xx.size
+    if ip != ip:
+        return ip
+    if ip < 0.0:
+        return float(xx[0])
+    if ip >= n - 1:
+        return float(xx[n - 1])
+    j = int(ip)
+    x0, x1 = xx[j: j + 2].tolist()
+    if j == ip:
+        return x0
+    slope = x1 - x0  # over a unit step of the index axis
+    r = slope * (ip - j) + x0
+    if r != r:
+        r = slope * (ip - (j + 1)) + x1
+        if r != r and x0 == x1:
+            r = x0
+    return r
 
 
 __all__ = ["Peaks", "Widths", "centroids", "find_peaks", "half_max_width", "local_maxima", "parabolic_apex", "valleys",

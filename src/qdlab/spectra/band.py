@@ -10,6 +10,7 @@ meV on the energy axis.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -19,7 +20,7 @@ from numpy.typing import ArrayLike, NDArray
 from qdlab.data.errors import InputError
 from qdlab.resources import load_toml
 from qdlab.signal import half_max_width, parabolic_apex
-from qdlab.units import spectrum_to_wavelength
+from qdlab.units import HC_EV_NM, energy_ev_to_wavelength_nm
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,12 @@ def analysis_default(name: str) -> float:
     return float(table[name]["value"])
 
 
+@functools.cache
+def _mode_ratios() -> tuple[float, float]:
+    """``bimodal_minor_peak_ratio`` and ``bimodal_max_dip_ratio`` (read once)."""
+    return analysis_default("bimodal_minor_peak_ratio"), analysis_default("bimodal_max_dip_ratio")
+
+
 def band_modes(x: NDArray[np.float64], band: NDArray[np.float64]) -> list[float]:
     """Positions (in the units of ``x``) of the resolved maxima of a sampled band, strongest first.
 
@@ -60,15 +67,20 @@ def band_modes(x: NDArray[np.float64], band: NDArray[np.float64]) -> list[float]
     >>> [round(v, 2) for v in band_modes(x, y)]
     [3.0, 7.0]
     """
-    minor = analysis_default("bimodal_minor_peak_ratio")
-    dip = analysis_default("bimodal_max_dip_ratio")
     y = np.asarray(band, dtype=float)
-    if y.size < 3 or not np.any(y > 0):
+    return _band_modes(x, y, float(y.max()) if y.size >= 3 else math.nan)
+
+
+def _band_modes(x: NDArray[np.float64], y: NDArray[np.float64], ymax: float) -> list[float]:
+    """:func:`band_modes` of ``y`` (a float array) whose maximum, ``y.max()``, is ``ymax`` (NaN: too short)."""
+    if not ymax > 0:  # no positive point (or a NaN, which no point would pass either)
         return []
-    ymax = float(y.max())
-    inner = (y[1:-1] > y[:-2]) & (y[1:-1] >= y[2:]) & (y[1:-1] >= minor * ymax)
-    idx = np.flatnonzero(inner) + 1
-    idx = idx[np.argsort(-y[idx])]
+    minor, dip = _mode_ratios()
+    mid = y[1:-1]
+    inner = (mid > y[:-2]) & (mid >= y[2:]) & (mid >= minor * ymax)
+    idx = inner.ravel().nonzero()[0] + 1  # np.flatnonzero, without its wrappers
+    if idx.size > 1:
+        idx = idx[np.argsort(-y[idx])]
     kept: list[int] = []
     for i in idx:
         if all(y[min(i, j): max(i, j) + 1].min() < dip * min(y[i], y[j]) for j in kept):
@@ -76,8 +88,59 @@ def band_modes(x: NDArray[np.float64], band: NDArray[np.float64]) -> list[float]
     return [float(x[i]) for i in kept]
 
 
-def summarize_band(energy_ev: ArrayLike, per_ev: ArrayLike) -> BandSummary:
+@dataclass(frozen=True, eq=False)
+class BandGrid:
+    """An energy grid prepared for :func:`summarize_band`: its wavelength axis, computed once.
+
+    Build it with :meth:`of` and pass it instead of the energy array where many bands share one grid
+    (the digital twin's aliquots); the summary is the same as with the array.
+
+    Attributes
+    ----------
+    energy_ev
+        The energy grid (eV), a private copy.
+    energy_sq
+        ``energy_ev ** 2``, for the Jacobian.
+    wavelength_nm
+        ``hc / energy_ev`` sorted increasing.
+    order
+        The stable sorting order: ``wavelength_nm = (hc / energy_ev)[order]``.
+    """
+
+    energy_ev: NDArray[np.float64]
+    energy_sq: NDArray[np.float64]
+    wavelength_nm: NDArray[np.float64]
+    order: NDArray[np.intp]
+
+    @classmethod
+    def of(cls, energy_ev: ArrayLike) -> BandGrid:
+        """The grid of ``energy_ev`` (positive and finite, else :class:`InputError`)."""
+        e = np.array(energy_ev, dtype=float)
+        lam = energy_ev_to_wavelength_nm(e)
+        order = np.argsort(lam, kind="stable")
+        return cls(e, e**2, lam[order], order)
+
+    @functools.cached_property
+    def _reversed(self) -> bool:
+        """Whether :attr:`order` just reverses the grid (an increasing energy grid)."""
+        return bool(np.array_equal(self.order, np.arange(self.order.size)[::-1]))
+
+    def per_nm(self, per_ev: NDArray[np.float64]) -> NDArray[np.float64]:
+        """A band per unit energy on this grid drawn per nm on :attr:`wavelength_nm` (Jacobian ``E^2/hc``)."""
+        if self._reversed:  # the same products and quotients, taken in the reversed order
+            return np.divide((per_ev * self.energy_sq)[::-1], HC_EV_NM)
+        return (per_ev * self.energy_sq / HC_EV_NM)[self.order]
+
+
+def summarize_band(energy_ev: ArrayLike | BandGrid, per_ev: ArrayLike) -> BandSummary:
     """Peak (parabolic apex), FWHM (half-maximum crossings) and modes of a band sampled per unit energy.
+
+    Parameters
+    ----------
+    energy_ev
+        The increasing energy grid (eV), or a :class:`BandGrid` of it (prepared once for many bands).
+    per_ev
+        The band per unit energy on that grid.
 
     Examples
     --------
@@ -88,20 +151,24 @@ def summarize_band(energy_ev: ArrayLike, per_ev: ArrayLike) -> BandSummary:
     >>> round(s.peak_wavelength_nm, 1)  # the per-nm band (x E^2/hc) peaks blue of hc/1.2 eV = 1033.2 nm
     1030.9
     """
-    e = np.asarray(energy_ev, dtype=float)
+    grid = energy_ev if isinstance(energy_ev, BandGrid) else None
+    e = grid.energy_ev if grid is not None else np.asarray(energy_ev, dtype=float)
     y = np.asarray(per_ev, dtype=float)
-    if e.size < 3 or not np.any(y > 0):
+    i = int(np.argmax(y)) if y.size else 0
+    # a positive maximum (argmax would have stopped at a NaN) means a positive point: one array pass, not two
+    if e.size < 3 or y.size == 0 or (not y.flat[i] > 0 and not (y > 0).any()):
         nan = float("nan")
         return BandSummary(nan, nan, nan, nan, ())
-    i = int(np.argmax(y))
     pos_ev, _ = parabolic_apex(e, y, i)
     fw_ev = half_max_width(e, y, i)
-    lam, y_lam = spectrum_to_wavelength(e, y)
+    if grid is None:
+        grid = BandGrid.of(e)
+    lam, y_lam = grid.wavelength_nm, grid.per_nm(y)
     j = int(np.argmax(y_lam))
     apex_nm, _ = parabolic_apex(lam, y_lam, j)
     fw_nm = half_max_width(lam, y_lam, j)
     return BandSummary(float(pos_ev), float(apex_nm), 1000.0 * float(fw_ev), float(fw_nm),
-                       tuple(band_modes(lam, y_lam)))
+                       tuple(_band_modes(lam, y_lam, float(y_lam[j]))))  # y_lam[j] is y_lam.max()
 
 
 @dataclass(frozen=True)
@@ -231,4 +298,4 @@ def band_on_data(energy_ev: ArrayLike, y: ArrayLike, model_band: ArrayLike, fitt
     return DataBand(band=band, background=bg, how=how, edge=edge)
 
 
-__all__ = ["BandSummary", "DataBand", "analysis_default", "band_modes", "band_on_data", "summarize_band"]
+__all__ = ["BandGrid", "BandSummary", "DataBand", "analysis_default", "band_modes", "band_on_data", "summarize_band"]
