@@ -66,6 +66,8 @@ from qdlab.twin.kernel import (
     withdraw_aliquot,
 )
 from qdlab.twin.model import (
+    _KB_J,
+    _NA,
     P_ALPHA,
     P_ANUC,
     P_DC,
@@ -94,8 +96,6 @@ Z_P, Z_C, Z_OA, Z_LOST, Z_NBC, Z_UBC, Z_NBCC, Z_UBCC = range(8)
 N_Z = 8
 DT_FD = 1e-3  # s, the finite-difference step of the time derivative
 _FOUR_PI = 12.566370614359172
-_NA = 6.02214076e23
-_KB_J = 1.380649e-23  # J/K (exact in the SI)
 
 
 @njit(cache=True)
@@ -174,14 +174,7 @@ def _rhs(p: np.ndarray, t: float, t0: float, q: float, feed_c: np.ndarray, v0: f
     msat = minf * vol
     act = msc_acid_activation(p, oa)
     tfus, tcc = msc_sink_temperature_factors(p, temp)
-    # the monomer the conservation of units leaves
-    dq = 0.0
-    for i in range(n):
-        if nn[i] > 0.0:
-            ri = r[i] if r[i] > rmin else 0.0
-            dq += nn[i] * (ri - r0[i]) * (ri * ri + ri * r0[i] + r0[i] * r0[i])
-    mono = (m0 + (t - t0) * q * (feed_c[0] + feed_c[1]) - (z[Z_P] - z0[Z_P]) - (z[Z_C] - z0[Z_C])
-            - (z[Z_LOST] - z0[Z_LOST]) - z[Z_UBC] - z[Z_UBCC] - 4.1887902047863905 / vu * dq)
+    mono = _monomer(p, t - t0, q, feed_c, m0, z0, z, r0, r, nn, n)  # what the conservation of units leaves
     s = max(mono, 0.0) / msat
     c = max(z[Z_C], 0.0)
     pfuse = p[P_PFUSE] * act * tfus
@@ -382,9 +375,10 @@ def _solve(gh: float, kform: float, bz: np.ndarray, br: np.ndarray, n: int, jz: 
 
 
 @njit(cache=True)
-def _monomer_after(p: np.ndarray, h: float, q: float, feed_c: np.ndarray, m0: float, z0: np.ndarray, z: np.ndarray,
+def _monomer(p: np.ndarray, h: float, q: float, feed_c: np.ndarray, m0: float, z0: np.ndarray, z: np.ndarray,
                    r0: np.ndarray, r: np.ndarray, nn: np.ndarray, n: int) -> float:
-    """The monomer the conservation of units leaves after a step to ``(z, r)`` (classes below ``r_min`` dissolved)."""
+    """The monomer the conservation of units leaves ``h`` after the step's start, at ``(z, r)`` (classes below ``r_min``
+    dissolved)."""
     vu = p[P_VU]
     rmin = p[P_RMIN]
     dq = 0.0
@@ -562,7 +556,7 @@ def run_kernel_rosenbrock(p: np.ndarray, r: np.ndarray, nn: np.ndarray, origin: 
             ez[k] = bz[k]
         for i in range(n):
             er[i] = br[i]
-        m1 = _monomer_after(p, h, q, feed_c, m0, z0, z1, r0, r1, nn, n)
+        m1 = _monomer(p, h, q, feed_c, m0, z0, z1, r0, r1, nn, n)
         e_m = ez[Z_P] + ez[Z_C] + ez[Z_LOST] + ez[Z_UBC] + ez[Z_UBCC]
         for i in range(n):
             if nn[i] > 0.0 and r1[i] > rmin:
